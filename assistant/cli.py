@@ -1,0 +1,222 @@
+"""The `assistant` command. With no subcommand it opens the chat in the terminal UI."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from . import __version__, config as config_mod, paths
+from .errors import USER_ERRORS
+
+
+class Ctx:
+    def __init__(self, db: str | None, model: str | None):
+        self.db_arg = db
+        self.model_arg = model
+        self._config = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load()
+        return self._config
+
+    @property
+    def db(self) -> Path:
+        return paths.resolve_db(self.db_arg)
+
+    @property
+    def model(self) -> str:
+        return self.model_arg or self.config.model
+
+    def options(self):
+        from .wiring import Options
+
+        return Options(db=self.db, model=self.model, config=self.config)
+
+
+@contextmanager
+def model_progress():
+    """A progress bar on stderr for the one-time join/verification of a packaged model."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=_stderr_console(), transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("Preparing the model (once)", total=total)
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class AppGroup(click.Group):
+    """Turns the app's errors into one sentence on stderr instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=AppGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="assistant")
+@click.option("--db", "db", metavar="PATH", envvar="ASSISTANT_DB",
+              help="Database file to use (default: in the data directory; env ASSISTANT_DB).")
+@click.option("--model", "model", metavar="NAME|PATH",
+              help="Chat model for this run: a name from `assistant models` or a .gguf path.")
+@click.pass_context
+def cli(ctx, db, model):
+    """A local-first personal assistant that remembers your conversations.
+
+    Run with no command to open the chat in your terminal.
+    """
+    ctx.obj = Ctx(db, model)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tui)
+
+
+@cli.command()
+@click.pass_obj
+def tui(obj: Ctx):
+    """Open the chat in the terminal UI (the default)."""
+    from ui.app import run_app
+
+    run_app(obj.options())
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--session", "session_id", type=int, metavar="ID",
+              help="Continue this session instead of starting a new one.")
+@click.option("--show-memories", is_flag=True, help="Print the memories recall used, on stderr.")
+@click.pass_obj
+def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool):
+    """Answer TEXT once on stdout, using the same memory as the chat."""
+    import threading
+
+    from .wiring import build
+
+    if not text.strip():
+        raise click.UsageError("TEXT is empty; pass the question in quotes, e.g. assistant ask \"Hello\".")
+    with model_progress() as progress:
+        assistant = build(obj.options(), progress=progress)
+    cancel = threading.Event()
+    # A kill (SIGTERM) unwinds like Ctrl+C so the partial answer is finalised on disk.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    def emit(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    try:
+        answer = assistant.answer(session_id, text, on_token=emit, cancel=cancel)
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        click.echo("Interrupted; your message and the partial answer are saved.", err=True)
+        assistant.close()
+        sys.exit(130)
+    sys.stdout.write("\n")
+    for n in answer.notices:
+        click.echo(f"Note: {n}", err=True)
+    if show_memories:
+        for m in answer.memories:
+            click.echo(f"[memory {m.kind} {m.id} score={m.score:.3f} {m.started_at[:10]}] {m.opening}", err=True)
+    click.echo(f"(session {answer.session_id}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
+    assistant.close()
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many sessions to list.")
+@click.pass_obj
+def sessions(obj: Ctx, limit: int):
+    """List past sessions, most recent first."""
+    from .wiring import open_store
+
+    store = open_store(obj.db)
+    rows = store.sessions(limit=limit)
+    if not rows:
+        click.echo("No sessions yet. Start one with `assistant` or `assistant ask \"...\"`.")
+    for s in rows:
+        click.echo(f"{s.id:>5}  {s.last_at[:16].replace('T', ' ')}  {s.turn_count:>4} turns  "
+                   f"{s.source:<6}  {s.title or ''}")
+    store.close()
+
+
+@cli.command("models")
+@click.pass_obj
+def models_cmd(obj: Ctx):
+    """List the chat models available and show which is active."""
+    from . import models
+
+    active = obj.model
+    for spec, installed, joined in models.available():
+        mark = "*" if spec.name == active else " "
+        state = "ready" if joined else ("installed" if installed else "not installed")
+        click.echo(f"{mark} {spec.name:<10} {state:<13} {spec.description}")
+        if not installed:
+            click.echo(f"    install: {spec.install_hint}")
+    if active not in models.MODELS:
+        click.echo(f"* {active} (file)")
+    click.echo("\nChoose with --model NAME|PATH, or `assistant config set model NAME`.")
+
+
+@cli.group()
+def config():
+    """Show or change settings (a TOML file in your config directory)."""
+
+
+@config.command("show")
+@click.pass_obj
+def config_show(obj: Ctx):
+    """Print every setting with its current value."""
+    click.echo(f"# {paths.config_file()}")
+    click.echo(obj.config.to_toml(), nl=False)
+
+
+@config.command("path")
+def config_path():
+    """Print where the config file lives."""
+    click.echo(paths.config_file())
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_obj
+def config_set(obj: Ctx, key: str, value: str):
+    """Set KEY to VALUE and save."""
+    cfg = obj.config
+    cfg.set(key, value)
+    click.echo(f"{key} = {getattr(cfg, key)!r}  (saved to {config_mod.save(cfg)})")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli(prog_name="assistant")
+
+
+if __name__ == "__main__":
+    main()

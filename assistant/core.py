@@ -1,0 +1,187 @@
+"""The Assistant: answers one turn — store, recall, prompt, stream, store — in that order."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from memory.recall import Memory
+from memory.store import Store
+
+from . import prompts
+from .config import Config
+from .llm import ChatModel, GenerationStats
+
+# The partial answer is written to disk at most this often while it streams.
+FLUSH_SECONDS = 0.5
+
+
+@dataclass
+class Answer:
+    session_id: int
+    user_turn_id: int
+    turn_id: int | None
+    text: str
+    interrupted: bool
+    memories: list[Memory] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    recall_seconds: float = 0.0
+
+
+@dataclass
+class PreparedTurn:
+    session_id: int
+    user_turn_id: int
+    messages: list[dict]
+    memories: list[Memory]
+    notices: list[str]
+    recall_seconds: float
+
+
+class Assistant:
+    """Wires store, recall and model into answering a turn. The model may arrive later (`set_model`)."""
+
+    def __init__(self, store: Store, recall, config: Config, model: ChatModel | None = None):
+        self.store = store
+        self.recall = recall
+        self.config = config
+        self.model = model
+        self._model_ready = threading.Event()
+        if model is not None:
+            self._model_ready.set()
+        self._model_error: BaseException | None = None
+
+    # -- model lifecycle (the UI loads the model in the background) ---------------------------
+    def set_model(self, model: ChatModel) -> None:
+        self.model = model
+        self._model_ready.set()
+
+    def set_model_error(self, error: BaseException) -> None:
+        self._model_error = error
+        self._model_ready.set()
+
+    def wait_for_model(self) -> ChatModel:
+        self._model_ready.wait()
+        if self.model is None:
+            raise self._model_error or RuntimeError("no model")
+        return self.model
+
+    def count_tokens(self, text: str) -> int:
+        if self.model is not None:
+            return self.model.count_tokens(text)
+        from memory.protocols import approx_tokens
+
+        return approx_tokens(text)
+
+    # -- the hot path ---------------------------------------------------------------------------
+    def new_session(self, title: str | None = None) -> int:
+        return self.store.new_session(title=title)
+
+    def prepare(self, session_id: int | None, text: str) -> PreparedTurn:
+        """Store the user's message (committed first), then recall and build the prompt."""
+        if session_id is None:
+            session_id = self.new_session(title=_title_from(text))
+        elif not (self.store.session(session_id) or None):
+            from .errors import AssistantError
+
+            raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
+        recent = self.store.turns(session_id, limit=self.config.recent_turns)
+        user_turn_id = self.store.add_turn(session_id, "user", text)
+        if self.store.session(session_id).title is None:
+            self.store.set_title(session_id, _title_from(text))
+        model = self.wait_for_model()
+        notices: list[str] = []
+
+        t0 = time.perf_counter()
+        memories = self.recall.search(text, self.config.recall_budget_tokens,
+                                      exclude_turn_ids={t.id for t in recent} | {user_turn_id})
+        recall_seconds = time.perf_counter() - t0
+
+        system = prompts.system_message(memories, self.config.system_prompt)
+        room = model.n_ctx - self.config.max_answer_tokens - self._tokens(model, system["content"]) - 16
+        user_text = text
+        user_tokens = model.count_tokens(text)
+        if user_tokens > room * 3 // 4:
+            user_text = _trim_to_tokens(model, text, room * 3 // 4)
+            notices.append(
+                f"Your message has {user_tokens} tokens, more than fits the model's context; it is stored "
+                f"whole, but only its first {room * 3 // 4} tokens were shown to the model.")
+        room -= model.count_tokens(user_text) + 8
+        history: list[dict] = []
+        for t in reversed(recent):
+            if t.role not in ("user", "assistant") or not t.text:
+                continue
+            cost = model.count_tokens(t.text) + 8
+            if cost > room:
+                break
+            history.insert(0, {"role": t.role, "content": t.text})
+            room -= cost
+        messages = [system, *_alternate(history + [{"role": "user", "content": user_text}])]
+        return PreparedTurn(session_id, user_turn_id, messages, memories, notices, recall_seconds)
+
+    def answer(self, session_id: int | None, text: str, *,
+               on_token: Callable[[str], None] | None = None,
+               cancel: threading.Event | None = None) -> Answer:
+        """Answer `text` in `session_id` (None starts a new session), streaming through `on_token`."""
+        prep = self.prepare(session_id, text)
+        return self.generate(prep, on_token=on_token, cancel=cancel)
+
+    def generate(self, prep: PreparedTurn, *, on_token=None, cancel=None) -> Answer:
+        model = self.wait_for_model()
+        turn_id = self.store.add_turn(prep.session_id, "assistant", "", status="streaming")
+        pieces: list[str] = []
+        last_flush = time.monotonic()
+        status = "interrupted"
+        try:
+            for piece in model.stream(prep.messages, self.config.max_answer_tokens, cancel):
+                pieces.append(piece)
+                if on_token:
+                    on_token(piece)
+                if time.monotonic() - last_flush > FLUSH_SECONDS:
+                    self.store.update_turn(turn_id, "".join(pieces))
+                    last_flush = time.monotonic()
+            status = "interrupted" if cancel is not None and cancel.is_set() else "complete"
+        finally:
+            # Reached on success, on cancel and on exceptions (KeyboardInterrupt included).
+            self.store.update_turn(turn_id, "".join(pieces).strip(), status=status)
+        return Answer(prep.session_id, prep.user_turn_id, turn_id, "".join(pieces).strip(),
+                      status == "interrupted", prep.memories, prep.notices, model.last_stats,
+                      prep.recall_seconds)
+
+    @staticmethod
+    def _tokens(model: ChatModel, text: str) -> int:
+        return model.count_tokens(text)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _alternate(history: list[dict]) -> list[dict]:
+    """Chat templates want user/assistant alternation: merge neighbours of the same role."""
+    out: list[dict] = []
+    for m in history:
+        if out and out[-1]["role"] == m["role"]:
+            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            out.append(dict(m))
+    while out and out[0]["role"] == "assistant":
+        out.pop(0)
+    return out
+
+
+def _title_from(text: str) -> str:
+    words = text.strip().split()
+    return " ".join(words[:8])[:60] or "New conversation"
+
+
+def _trim_to_tokens(model: ChatModel, text: str, limit: int) -> str:
+    lo, hi = 0, len(text)
+    while lo < hi:  # binary search on characters: tokenizers are not invertible cheaply here
+        mid = (lo + hi + 1) // 2
+        if model.count_tokens(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]

@@ -1,0 +1,21 @@
+"""The error hierarchy. str(error) is one sentence that says what is wrong and what to do."""
+from memory.errors import MemoryError_
+
+
+class AssistantError(Exception):
+    """Base class for errors shown to the user as they are."""
+
+
+class ModelError(AssistantError):
+    """The chat model is missing, corrupt or cannot be loaded."""
+
+
+class ConfigError(AssistantError):
+    """The config file is invalid."""
+
+
+class GenerationError(AssistantError):
+    """The model failed to produce a usable answer (e.g. invalid structured output)."""
+
+
+USER_ERRORS = (AssistantError, MemoryError_)

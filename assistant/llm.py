@@ -1,0 +1,152 @@
+"""The language-model backend: llama.cpp through llama-cpp-python, behind a small protocol.
+
+One model object serves the chat (streaming, cancellable) and the memory layer (`complete`, optionally
+constrained by a JSON schema through a llama.cpp grammar).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from . import structured
+from .errors import GenerationError, ModelError
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    time_to_first_token: float = 0.0   # seconds from the call to the first token
+    generation_seconds: float = 0.0    # first token to last
+
+    @property
+    def tokens_per_second(self) -> float:
+        if self.completion_tokens <= 1 or self.generation_seconds <= 0:
+            return 0.0
+        return (self.completion_tokens - 1) / self.generation_seconds
+
+
+class ChatModel(Protocol):
+    """What the Assistant needs from a model. `stream` yields text pieces until done or cancelled."""
+
+    name: str
+    n_ctx: int
+    gpu_layers: int
+    last_stats: GenerationStats
+
+    def stream(self, messages: list[dict], max_tokens: int,
+               cancel: threading.Event | None = None) -> Iterator[str]: ...
+
+    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def gpu_offload_supported() -> bool:
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:
+        return False
+
+
+def resolve_gpu_layers(setting: str | int) -> int:
+    """'auto' means every layer (-1) when this llama.cpp build can offload, else none."""
+    if setting == "auto":
+        return -1 if gpu_offload_supported() else 0
+    return int(setting)
+
+
+class LlamaCppModel:
+    """A GGUF model loaded in this process; chat uses the GGUF's own chat template."""
+
+    def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, threads: int = 0,
+                 gpu_layers: str | int = "auto", flash_attn: bool = False, seed: int = 0,
+                 temperature: float = 0.6):
+        from llama_cpp import Llama
+
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        self.temperature = temperature
+        threads = threads or os.cpu_count() or 2
+        self.gpu_layers_setting = resolve_gpu_layers(gpu_layers)
+        try:
+            self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=threads,
+                             n_threads_batch=threads, n_gpu_layers=self.gpu_layers_setting,
+                             flash_attn=flash_attn, seed=seed, verbose=False)
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelError(
+                f"llama.cpp could not load the model {self.path} ({e}); the file may be corrupt or not a "
+                "supported GGUF: reinstall it or pick another with --model.") from e
+        self.n_ctx = self.llm.n_ctx()
+        n_layer = int(self.llm.metadata.get(f"{self.llm.metadata.get('general.architecture', '')}.block_count", 0) or 0)
+        self.gpu_layers = (n_layer if self.gpu_layers_setting < 0 else min(self.gpu_layers_setting, n_layer)) \
+            if self.gpu_layers_setting else 0
+        self.n_layers = n_layer
+        self.last_stats = GenerationStats()
+        self._lock = threading.Lock()  # a llama context serves one call at a time
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens of `messages` once rendered through the chat template (a close upper estimate)."""
+        return sum(self.count_tokens(m["content"]) + 6 for m in messages) + 4
+
+    def stream(self, messages: list[dict], max_tokens: int = 512,
+               cancel: threading.Event | None = None, **sampling) -> Iterator[str]:
+        with self._lock:
+            stats = GenerationStats()
+            start = time.perf_counter()
+            first = None
+            params = dict(temperature=self.temperature)
+            params.update(sampling)
+            chunks = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                     stream=True, **params)
+            try:
+                for chunk in chunks:
+                    if cancel is not None and cancel.is_set():
+                        break
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if not piece:
+                        continue
+                    now = time.perf_counter()
+                    if first is None:
+                        first = now
+                        stats.time_to_first_token = now - start
+                    stats.completion_tokens += 1
+                    stats.generation_seconds = now - first
+                    yield piece
+            finally:
+                chunks.close()
+                self.last_stats = stats
+
+    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str:
+        """A whole answer. With `schema`, grammar-constrained JSON, parsed and validated (else GenerationError)."""
+        with self._lock:
+            kwargs = dict(messages=messages, max_tokens=max_tokens, temperature=0.0)
+            if schema is not None:
+                kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            out = self.llm.create_chat_completion(**kwargs)
+            choice = out["choices"][0]
+            text = choice["message"]["content"] or ""
+            usage = out.get("usage") or {}
+            self.last_stats = GenerationStats(prompt_tokens=usage.get("prompt_tokens", 0),
+                                              completion_tokens=usage.get("completion_tokens", 0))
+        if schema is not None:
+            if choice.get("finish_reason") == "length":
+                raise GenerationError(
+                    f"The model's structured output was cut off at max_tokens={max_tokens}; "
+                    "raise the limit or shorten the input.")
+            structured.parse(text, schema)
+        return text
+
+
+def load_model(path: Path, name: str, cfg) -> LlamaCppModel:
+    return LlamaCppModel(path, name=name, n_ctx=cfg.n_ctx, threads=cfg.resolved_threads(),
+                         gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn)

@@ -1,0 +1,61 @@
+"""The one place where components are built and connected."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from memory.embedder import SentenceTransformerEmbedder
+from memory.recall import TurnRecall
+from memory.store import Store
+
+from . import models
+from .config import Config
+from .core import Assistant
+from .llm import load_model
+
+
+@dataclass
+class Options:
+    db: Path
+    model: str           # name or path
+    config: Config
+
+
+def open_store(db: Path) -> Store:
+    return Store(db)
+
+
+def build(opts: Options, *, embedder=None, model=None, load: str = "now",
+          progress: Callable[[int, int], None] | None = None,
+          on_model_loaded: Callable[[object], None] | None = None,
+          on_model_error: Callable[[BaseException], None] | None = None) -> Assistant:
+    """An Assistant over `opts.db`. load="now" loads the model before returning;
+    load="background" returns at once and loads it in a thread (the UI's way)."""
+    store = open_store(opts.db)
+    embedder = embedder or SentenceTransformerEmbedder()
+    assistant = Assistant(store, None, opts.config, model=model)
+    assistant.recall = TurnRecall(store, embedder, count_tokens=assistant.count_tokens)
+    if model is not None:
+        return assistant
+
+    def load_it():
+        try:
+            path = models.resolve_model(opts.model, progress=progress)
+            m = load_model(path, opts.model if opts.model in models.MODELS else path.name, opts.config)
+            assistant.set_model(m)
+            if on_model_loaded:
+                on_model_loaded(m)
+        except BaseException as e:  # handed to whoever waits for the model
+            assistant.set_model_error(e)
+            if on_model_error:
+                on_model_error(e)
+            if load == "now":
+                raise
+
+    if load == "now":
+        load_it()
+    else:
+        threading.Thread(target=load_it, name="model-load", daemon=True).start()
+    return assistant

@@ -1,0 +1,1 @@
+"""The memory bank: SQLite store, embeddings, recall. Never imports `assistant` or `ui`."""

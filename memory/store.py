@@ -1,0 +1,188 @@
+"""The SQLite file: connection, permissions, migrations and the raw conversation (sessions and turns).
+
+The raw turns are the source of truth; everything else in the database is derived from them.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+import sqlite_vec
+from sqlite_utils.utils import sqlite3
+
+from .clock import utcnow
+from .errors import StoreError
+from .migrations import migrate
+
+SOURCES = ("chat", "audio", "import")
+
+
+@dataclass
+class Turn:
+    id: int
+    session_id: int
+    role: str
+    text: str
+    created_at: str
+    source: str = "chat"
+    status: str = "complete"
+    speaker: str | None = None
+
+
+@dataclass
+class Session:
+    id: int
+    title: str | None
+    started_at: str
+    source: str
+    turn_count: int = 0
+    last_at: str | None = None
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(path, 0o700)
+    except PermissionError:
+        pass
+
+
+class Store:
+    """One SQLite database file (WAL, mode 0600 in a 0700 directory) with sqlite-vec loaded."""
+
+    def __init__(self, path: str | os.PathLike, embedding_dim: int = 384):
+        self.path = Path(path).expanduser()
+        self.embedding_dim = embedding_dim
+        try:
+            _private_dir(self.path.parent)
+            fresh = not self.path.exists()
+            old_umask = os.umask(0o077)
+            try:
+                conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            finally:
+                os.umask(old_umask)
+            if fresh:
+                os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
+            conn.enable_load_extension(True)
+            sqlite_vec.load(conn)
+            conn.enable_load_extension(False)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            migrate(self.db, embedding_dim)
+            self._recover_streaming()
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            raise StoreError(
+                f"Cannot open the database at {self.path} ({e}); choose a writable location "
+                "with --db PATH or the ASSISTANT_DB environment variable."
+            ) from e
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def _recover_streaming(self) -> None:
+        """Answers cut off by a crash or kill are kept and marked interrupted."""
+        with self.db.conn:
+            self.db.execute("UPDATE turns SET status='interrupted' WHERE status='streaming'")
+
+    def close(self) -> None:
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self.db.conn.close()
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table') ORDER BY name").fetchall()]
+
+    # -- sessions --------------------------------------------------------------------------------
+    def new_session(self, title: str | None = None, source: str = "chat",
+                    started_at: str | None = None, external_id: str | None = None) -> int:
+        with self.db.conn:
+            cur = self.db.execute(
+                "INSERT INTO sessions (title, started_at, source, external_id) VALUES (?, ?, ?, ?)",
+                [title, started_at or utcnow(), source, external_id])
+        return cur.lastrowid
+
+    def session(self, session_id: int) -> Session | None:
+        rows = self.sessions(where="s.id = ?", params=[session_id])
+        return rows[0] if rows else None
+
+    def session_by_external_id(self, external_id: str) -> int | None:
+        row = self.db.execute("SELECT id FROM sessions WHERE external_id = ?", [external_id]).fetchone()
+        return row[0] if row else None
+
+    def sessions(self, limit: int | None = None, where: str = "1", params=()) -> list[Session]:
+        """Sessions, most recently active first."""
+        sql = f"""
+            SELECT s.id, s.title, s.started_at, s.source, COUNT(t.id),
+                   COALESCE(MAX(t.created_at), s.started_at) AS last_at
+            FROM sessions s LEFT JOIN turns t ON t.session_id = s.id
+            WHERE {where} GROUP BY s.id ORDER BY last_at DESC, s.id DESC"""
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [Session(*row) for row in self.db.execute(sql, list(params)).fetchall()]
+
+    def set_title(self, session_id: int, title: str) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE sessions SET title = ? WHERE id = ?", [title, session_id])
+
+    # -- turns -----------------------------------------------------------------------------------
+    def add_turn(self, session_id: int, role: str, text: str, *, source: str = "chat",
+                 status: str = "complete", created_at: str | None = None,
+                 speaker: str | None = None, external_id: str | None = None) -> int:
+        """Insert and commit one turn; returns its id. Committed before this returns."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "INSERT INTO turns (session_id, role, speaker, text, created_at, source, status,"
+                " external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [session_id, role, speaker, text, created_at or utcnow(), source, status, external_id])
+        return cur.lastrowid
+
+    def update_turn(self, turn_id: int, text: str, status: str | None = None) -> None:
+        with self.db.conn:
+            if status:
+                self.db.execute("UPDATE turns SET text = ?, status = ? WHERE id = ?",
+                                [text, status, turn_id])
+            else:
+                self.db.execute("UPDATE turns SET text = ? WHERE id = ?", [text, turn_id])
+
+    def turn(self, turn_id: int) -> Turn | None:
+        rows = self._turns("id = ?", [turn_id])
+        return rows[0] if rows else None
+
+    def turns(self, session_id: int, limit: int | None = None) -> list[Turn]:
+        """A session's turns in order; with limit, only the last `limit`."""
+        if limit:
+            rows = self._turns("session_id = ? ORDER BY id DESC LIMIT ?", [session_id, limit])
+            return rows[::-1]
+        return self._turns("session_id = ? ORDER BY id", [session_id])
+
+    def turns_by_ids(self, ids: list[int]) -> list[Turn]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._turns(f"id IN ({marks}) ORDER BY created_at, id", list(ids))
+
+    def _turns(self, where: str, params) -> list[Turn]:
+        sql = ("SELECT id, session_id, role, text, created_at, source, status, speaker FROM turns WHERE "
+               + where)
+        return [Turn(*row) for row in self.db.execute(sql, params).fetchall()]
+
+    def count(self, table: str) -> int:
+        return self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0]
+
+    # -- meta ------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
