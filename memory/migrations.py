@@ -60,11 +60,15 @@ def m001_sessions_and_turns(db, dim):
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
 
 
+def vector_table_sql(name: str, dim: int) -> str:
+    """A sqlite-vec table whose metadata columns let KNN queries filter by time, source and session."""
+    return (f"CREATE VIRTUAL TABLE vectors_{name} USING vec0(id INTEGER PRIMARY KEY, "
+            f"embedding float[{dim}] distance_metric=cosine, created_at TEXT, source TEXT, "
+            f"session_id INTEGER)")
+
+
 @migration
 def m002_turn_vectors(db, dim):
     # Dense index over single turns: the first recall unit, and later the provisional entries
     # that keep not-yet-segmented turns findable.
-    db.execute(
-        f"CREATE VIRTUAL TABLE turn_vectors USING vec0(turn_id INTEGER PRIMARY KEY, "
-        f"embedding float[{dim}] distance_metric=cosine)"
-    )
+    db.execute(vector_table_sql("turn", dim))

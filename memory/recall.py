@@ -10,6 +10,7 @@ import numpy as np
 
 from .protocols import Embedder, TokenCounter, approx_tokens
 from .store import Store
+from .vectors import VectorIndex
 
 
 @dataclass
@@ -33,51 +34,32 @@ class Memory:
         return " ".join(words[:12]) + (" …" if len(words) > 12 else "")
 
 
-def _vec(v: np.ndarray) -> bytes:
-    return np.asarray(v, dtype=np.float32).tobytes()
-
-
 class TurnIndex:
-    """Keeps a MiniLM vector for every turn in `turn_vectors`; embeds what is missing in batches."""
+    """Keeps a MiniLM vector for every turn; embeds what is missing in batches."""
 
     def __init__(self, store: Store, embedder: Embedder, batch: int = 64):
         self.store = store
         self.embedder = embedder
         self.batch = batch
-
-    def pending(self, limit: int | None = None) -> list[tuple[int, str]]:
-        sql = ("SELECT t.id, t.text FROM turns t LEFT JOIN turn_vectors v ON v.turn_id = t.id "
-               "WHERE v.turn_id IS NULL AND t.status != 'streaming' AND t.role != 'system' ORDER BY t.id")
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return self.store.db.execute(sql).fetchall()
-
-    def add(self, turn_ids: list[int], vectors: np.ndarray) -> None:
-        db = self.store.db
-        with db.conn:
-            for tid, v in zip(turn_ids, vectors):
-                db.execute("DELETE FROM turn_vectors WHERE turn_id = ?", [tid])
-                db.execute("INSERT INTO turn_vectors (turn_id, embedding) VALUES (?, ?)", [tid, _vec(v)])
+        self.vectors = VectorIndex(store, "turn")
 
     def index_pending(self, progress=None) -> int:
         """Embed every turn that has no vector yet. Each batch is its own transaction."""
         done = 0
         while True:
-            rows = self.pending(self.batch)
-            if not rows:
+            ids = self.vectors.missing("turns", "t.status != 'streaming' AND t.role != 'system'", self.batch)
+            if not ids:
                 return done
-            ids = [r[0] for r in rows]
-            self.add(ids, self.embedder.embed([r[1] for r in rows]))
+            turns = self.store.turns_by_ids(ids)
+            vecs = self.embedder.embed([t.text for t in turns])
+            self.vectors.add([(t.id, v, t.created_at, t.source, t.session_id) for t, v in zip(turns, vecs)])
             done += len(ids)
             if progress:
                 progress(done)
 
-    def knn(self, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def knn(self, query_vec: np.ndarray, k: int, **filters) -> list[tuple[int, float]]:
         """(turn_id, cosine similarity) for the k nearest turns."""
-        rows = self.store.db.execute(
-            "SELECT turn_id, distance FROM turn_vectors WHERE embedding MATCH ? AND k = ? "
-            "ORDER BY distance", [_vec(query_vec), int(k)]).fetchall()
-        return [(tid, 1.0 - dist) for tid, dist in rows]
+        return self.vectors.search(query_vec, k, **filters)
 
 
 def fill_budget(memories: list[Memory], budget_tokens: int, count: TokenCounter = approx_tokens,
