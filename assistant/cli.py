@@ -211,6 +211,12 @@ def config_set(obj: Ctx, key: str, value: str):
     click.echo(f"{key} = {getattr(cfg, key)!r}  (saved to {config_mod.save(cfg)})")
 
 
+from . import cli_audio, cli_memory  # noqa: E402  (they add their commands to `cli`)
+
+cli_memory.register(cli)
+cli_audio.register(cli)
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

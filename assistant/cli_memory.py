@@ -1,0 +1,6 @@
+"""`assistant memory ...` and `assistant import ...` commands."""
+import click
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to the top-level group."""
