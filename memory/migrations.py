@@ -67,8 +67,20 @@ def vector_table_sql(name: str, dim: int) -> str:
             f"session_id INTEGER)")
 
 
+def fts_table_sql(name: str) -> str:
+    """An FTS5 (BM25) table over the retrieval text of one kind of unit, rowid = the unit's id."""
+    return (f"CREATE VIRTUAL TABLE fts_{name} USING fts5(text, created_at UNINDEXED, source UNINDEXED, "
+            f"session_id UNINDEXED, tokenize='porter unicode61')")
+
+
 @migration
 def m002_turn_vectors(db, dim):
     # Dense index over single turns: the first recall unit, and later the provisional entries
     # that keep not-yet-segmented turns findable.
     db.execute(vector_table_sql("turn", dim))
+
+
+@migration
+def m003_turn_fts(db, dim):
+    # Lexical half of hybrid recall over turns.
+    db.execute(fts_table_sql("turn"))

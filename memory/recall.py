@@ -10,7 +10,7 @@ import numpy as np
 
 from .protocols import Embedder, TokenCounter, approx_tokens
 from .store import Store
-from .vectors import VectorIndex
+from .index import Hit, HybridIndex, IndexRow
 
 
 @dataclass
@@ -35,13 +35,14 @@ class Memory:
 
 
 class TurnIndex:
-    """Keeps a MiniLM vector for every turn; embeds what is missing in batches."""
+    """Keeps every turn in the hybrid index (vector + BM25); embeds what is missing in batches."""
 
     def __init__(self, store: Store, embedder: Embedder, batch: int = 64):
         self.store = store
         self.embedder = embedder
         self.batch = batch
-        self.vectors = VectorIndex(store, "turn")
+        self.hybrid = HybridIndex(store, "turn")
+        self.vectors = self.hybrid.vectors
 
     def index_pending(self, progress=None) -> int:
         """Embed every turn that has no vector yet. Each batch is its own transaction."""
@@ -52,14 +53,14 @@ class TurnIndex:
                 return done
             turns = self.store.turns_by_ids(ids)
             vecs = self.embedder.embed([t.text for t in turns])
-            self.vectors.add([(t.id, v, t.created_at, t.source, t.session_id) for t, v in zip(turns, vecs)])
+            self.hybrid.add([IndexRow(t.id, v, t.text, t.created_at, t.source, t.session_id)
+                             for t, v in zip(turns, vecs)])
             done += len(ids)
             if progress:
                 progress(done)
 
-    def knn(self, query_vec: np.ndarray, k: int, **filters) -> list[tuple[int, float]]:
-        """(turn_id, cosine similarity) for the k nearest turns."""
-        return self.vectors.search(query_vec, k, **filters)
+    def search(self, query: str, query_vec: np.ndarray, k: int, mode: str = "hybrid", **filters) -> list[Hit]:
+        return self.hybrid.search(query, query_vec, k, mode=mode, **filters)
 
 
 def fill_budget(memories: list[Memory], budget_tokens: int, count: TokenCounter = approx_tokens,
@@ -76,7 +77,7 @@ def fill_budget(memories: list[Memory], budget_tokens: int, count: TokenCounter 
 
 
 class TurnRecall:
-    """Dense turn-level recall over every past turn not in `exclude_turn_ids`."""
+    """Turn-level hybrid recall (dense + BM25, fused) over every past turn not in `exclude_turn_ids`."""
 
     def __init__(self, store: Store, embedder: Embedder, count_tokens: TokenCounter = approx_tokens):
         self.store = store
@@ -85,16 +86,20 @@ class TurnRecall:
         self.count_tokens = count_tokens
 
     def search(self, query: str, budget_tokens: int, *, exclude_session: int | None = None,
-               exclude_turn_ids: set[int] | None = None, k: int = 40, min_score: float = 0.15,
-               ) -> list[Memory]:
-        """The most relevant past turns for `query`, best first, within `budget_tokens`."""
-        self.index.index_pending()  # provisional entries: nothing said is ever invisible to recall
+               exclude_turn_ids: set[int] | None = None, k: int = 40, min_similarity: float = 0.2,
+               **filters) -> list[Memory]:
+        """The most relevant past turns for `query`, best first, within `budget_tokens`.
+
+        A hit the dense side alone found with cosine below `min_similarity` is noise, and dropped."""
+        self.index.index_pending()  # nothing said is ever invisible to recall
         qv = self.embedder.embed([query])[0]
-        hits = [(t, s) for t, s in self.index.knn(qv, k) if s >= min_score]
+        hits = [h for h in self.index.search(query, qv, k, **filters)
+                if h.bm25 is not None or (h.dense or 0) >= min_similarity]
         exclude = exclude_turn_ids or set()
-        turns = {t.id: t for t in self.store.turns_by_ids([t for t, _ in hits if t not in exclude])}
+        turns = {t.id: t for t in self.store.turns_by_ids([h.id for h in hits if h.id not in exclude])}
         memories = []
-        for tid, score in hits:
+        for h in hits:
+            tid, score = h.id, h.score
             t = turns.get(tid)
             if t is None or (exclude_session is not None and t.session_id == exclude_session):
                 continue
