@@ -84,3 +84,87 @@ def m002_turn_vectors(db, dim):
 def m003_turn_fts(db, dim):
     # Lexical half of hybrid recall over turns.
     db.execute(fts_table_sql("turn"))
+
+
+@migration
+def m010_audio_clips(db, dim):
+    # One row per stored audio clip (a FLAC file in the data directory) and the transcript turn made
+    # from it. `segments` keeps Whisper's timestamps as JSON, in seconds from `started_at`. A turn
+    # forgotten elsewhere leaves turn_id NULL, so the file can still be found and removed.
+    db.execute("""
+        CREATE TABLE audio_clips (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+            turn_id INTEGER REFERENCES turns(id) ON DELETE SET NULL,
+            path TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            sample_rate INTEGER NOT NULL DEFAULT 16000,
+            language TEXT,
+            segments TEXT NOT NULL DEFAULT '[]'
+        )""")
+    db.execute("CREATE INDEX audio_clips_started ON audio_clips(started_at)")
+    db.execute("CREATE INDEX audio_clips_turn ON audio_clips(turn_id)")
+
+
+@migration
+def m004_segments(db, dim):
+    # Segment-level memory (SeCom): a topically coherent, contiguous stretch of one session.
+    # The text the model reads is rebuilt from the member turns; `key` is the (compressed)
+    # retrieval key. status 'open': built incrementally in a live session, replaced when the
+    # session is segmented for good ('final').
+    db.execute("""
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            first_turn_id INTEGER NOT NULL,
+            last_turn_id INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            key TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'chat' CHECK (source IN ('chat', 'audio', 'import')),
+            method TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'final' CHECK (status IN ('open', 'final')),
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX segments_session ON segments(session_id, first_turn_id)")
+    db.execute("CREATE INDEX segments_started ON segments(started_at)")
+    db.execute("""
+        CREATE TABLE segment_turns (
+            segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+            turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (segment_id, position)
+        )""")
+    # A turn belongs to at most one segment.
+    db.execute("CREATE UNIQUE INDEX segment_turns_turn ON segment_turns(turn_id)")
+
+
+@migration
+def m005_segment_vectors(db, dim):
+    # Dense side of hybrid recall over segment keys.
+    db.execute(vector_table_sql("segment", dim))
+
+
+@migration
+def m006_segment_fts(db, dim):
+    # Lexical side of hybrid recall over segment keys.
+    db.execute(fts_table_sql("segment"))
+
+
+@migration
+def m007_segmentation_log(db, dim):
+    # One row per session segmented for good: how, whether the LLM fell back, what it cost.
+    # A session with turns newer than `last_turn_id` is pending again.
+    db.execute("""
+        CREATE TABLE segmentation_log (
+            session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+            last_turn_id INTEGER NOT NULL,
+            method TEXT NOT NULL,
+            fallback INTEGER NOT NULL DEFAULT 0,
+            llm_calls INTEGER NOT NULL DEFAULT 0,
+            segments INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            done_at TEXT NOT NULL
+        )""")
