@@ -110,8 +110,11 @@ def tui(obj: Ctx):
 @click.option("--session", "session_id", type=int, metavar="ID",
               help="Continue this session instead of starting a new one.")
 @click.option("--show-memories", is_flag=True, help="Print the memories recall used, on stderr.")
+@click.option("--max-tokens", type=click.IntRange(1), metavar="N", help="Longest answer, in tokens.")
+@click.option("--stats", "stats_json", is_flag=True, help="Print timing figures as JSON on stderr.")
 @click.pass_obj
-def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool):
+def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_tokens: int | None,
+        stats_json: bool):
     """Answer TEXT once on stdout, using the same memory as the chat."""
     import threading
 
@@ -119,6 +122,8 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool):
 
     if not text.strip():
         raise click.UsageError("TEXT is empty; pass the question in quotes, e.g. assistant ask \"Hello\".")
+    if max_tokens:
+        obj.config.max_answer_tokens = max_tokens
     with model_progress() as progress:
         assistant = build(obj.options(), progress=progress)
     cancel = threading.Event()
@@ -142,7 +147,17 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool):
     if show_memories:
         for m in answer.memories:
             click.echo(f"[memory {m.kind} {m.id} score={m.score:.3f} {m.started_at[:10]}] {m.opening}", err=True)
-    click.echo(f"(session {answer.session_id}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
+    if stats_json:
+        import json
+
+        st = answer.stats
+        click.echo(json.dumps({"session": answer.session_id, "completion_tokens": st.completion_tokens,
+                               "time_to_first_token": st.time_to_first_token,
+                               "generation_seconds": st.generation_seconds,
+                               "tokens_per_second": st.tokens_per_second,
+                               "recall_seconds": answer.recall_seconds}), err=True)
+    else:
+        click.echo(f"(session {answer.session_id}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
     assistant.close()
 
 

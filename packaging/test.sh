@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what the tests need (system packages, test extras, the small models) and run the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${ASSISTANT_VENV:-.venv}"
+bash packaging/install.sh
+
+# espeak-ng and sox make the speech the audio tests listen to.
+if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  echo "==> Installing espeak-ng and sox (test speech)" >&2
+  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q espeak-ng sox >/dev/null
+fi
+
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,small-models]"
+exec "$VENV/bin/python" -m pytest tests -q -ra "$@"

@@ -1,0 +1,28 @@
+"""Recall through the real embedder, the real SQLite file and the real (small) model."""
+import pytest
+
+from assistant.config import Config
+from assistant.core import Assistant
+from memory.recall import TurnRecall
+
+pytestmark = pytest.mark.real
+
+
+def test_fact_told_in_one_session_is_recalled_in_a_new_one(store, real_embedder, smollm2):
+    a = Assistant(store, None, Config(n_ctx=2048, max_answer_tokens=48), model=smollm2)
+    a.recall = TurnRecall(store, real_embedder, count_tokens=a.count_tokens)
+    first = a.answer(None, "My sister's name is Maya.")
+    a.answer(first.session_id, "I bought a red bicycle yesterday.")
+    other = a.new_session()
+    a.answer(other, "What's the weather like on Mars?")
+
+    prep = a.prepare(None, "What is my sister's name?")
+    system = prep.messages[0]["content"]
+    assert "My sister's name is Maya." in system
+    top = prep.memories[0]
+    assert top.session_id == first.session_id and "Maya" in top.text
+    # the dated header is there for the model to reason about time
+    assert "Memories from earlier conversations" in system
+    answer = a.generate(prep)
+    assert answer.text and not answer.interrupted
+    assert answer.stats.completion_tokens > 0
