@@ -1,0 +1,44 @@
+"""The help screen: every key, in one place."""
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("Enter", "send the message"),
+    ("ctrl+j · alt+enter", "new line in the message"),
+    ("↑ (empty box)", "bring back the last message"),
+    ("Esc", "stop the answer (what was written stays, marked interrupted)"),
+    ("ctrl+n", "start a new conversation"),
+    ("ctrl+s · F2", "show or hide past conversations"),
+    ("Tab", "move between the message box and the list"),
+    ("ctrl+p", "command palette (themes, screenshots…)"),
+    ("F1 · ?", "this help"),
+    ("ctrl+q · ctrl+c", "quit (a running answer is saved first)"),
+]
+
+ABOUT = ("Everything stays on this machine: conversations are kept in one SQLite file and recalled when "
+         "they matter. The dim lines under an answer name the past moments it used.")
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical(id="help-box") as box:
+            box.border_title = "Keys"
+            box.border_subtitle = "Esc closes"
+            yield Static(table, id="help-keys")
+            yield Static(ABOUT, id="help-about")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

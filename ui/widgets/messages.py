@@ -1,0 +1,177 @@
+"""The conversation: the user's messages, and the assistant's answers streamed into Markdown."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import Markdown, Static
+
+# A streaming answer is redrawn at most this often (seconds): cheap even for long answers.
+REFRESH_SECONDS = 0.05
+MAX_MEMORY_LINES = 5
+
+
+def local_time(ts: str | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    """An ISO-8601 UTC timestamp from the database, in local time."""
+    if not ts:
+        return ""
+    try:
+        return datetime.fromisoformat(ts).astimezone().strftime(fmt)
+    except ValueError:
+        return ts[:16].replace("T", " ")
+
+
+def memory_lines(memories) -> Text:
+    """Small dim lines naming the memories an answer used: date · topic · opening words."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    if not memories:
+        return out
+    out.append(f"recalled {len(memories)} memor{'y' if len(memories) == 1 else 'ies'}", "italic")
+    for m in memories[:MAX_MEMORY_LINES]:
+        out.append("\n  ↳ ")
+        out.append(local_time(m.started_at, "%d %b %Y"))
+        if getattr(m, "topic", ""):
+            out.append(" · ")
+            out.append(m.topic, "bold")
+        out.append(" · ")
+        out.append(f"“{m.opening}”")
+    if len(memories) > MAX_MEMORY_LINES:
+        out.append(f"\n  … and {len(memories) - MAX_MEMORY_LINES} more")
+    return out
+
+
+class UserMessage(Static):
+    """What the user said."""
+
+    def __init__(self, text: str, *, when: str | None = None) -> None:
+        super().__init__(Text(text), classes="message user")
+        self.text = text
+        self.border_title = "you" + (f" · {local_time(when, '%H:%M')}" if when else "")
+
+
+class AssistantMessage(Vertical):
+    """An answer. While it streams, `feed` (thread-safe) buffers pieces and a timer appends them to the
+    Markdown at most every REFRESH_SECONDS; `finish` settles the final state."""
+
+    def __init__(self, text: str = "", *, streaming: bool = False, state: str = "",
+                 interrupted: bool = False, memories=()) -> None:
+        super().__init__(classes="message assistant")
+        self.border_title = "assistant"
+        self._initial = text
+        self._initial_state = state
+        self._memories = list(memories)
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._streamed: list[str] = []
+        self._timer: Timer | None = None
+        self.streaming = streaming
+        self.interrupted = False
+        if interrupted:
+            self.add_class("-interrupted")
+            self.interrupted = True
+            self._initial_state = self._initial_state or "⏹ interrupted"
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(self._initial, classes="body")
+        yield Static(self._initial_state, classes="state")
+        yield Static(memory_lines(self._memories), classes="memories")
+
+    def on_mount(self) -> None:
+        self._show_optional()
+        if self.streaming:
+            self._timer = self.set_interval(REFRESH_SECONDS, self._flush)
+
+    # -- what tests and screens read ------------------------------------------------------------
+    @property
+    def body(self) -> Markdown:
+        return self.query_one(".body", Markdown)
+
+    @property
+    def shown_text(self) -> str:
+        """The Markdown source currently on screen."""
+        return self.body.source
+
+    @property
+    def state_text(self) -> str:
+        return str(self.query_one(".state", Static).content)
+
+    @property
+    def memories_text(self) -> str:
+        return str(self.query_one(".memories", Static).content)
+
+    # -- streaming --------------------------------------------------------------------------------
+    def feed(self, piece: str) -> None:
+        """Buffer a piece of the answer; safe to call from any thread."""
+        with self._lock:
+            self._pending.append(piece)
+
+    async def _flush(self) -> None:
+        with self._lock:
+            new, self._pending = "".join(self._pending), []
+        if not new:
+            return
+        if not self._streamed:
+            self.set_state("")
+            new = new.lstrip()
+        self._streamed.append(new)
+        await self.body.append(new)
+
+    async def finish(self, *, interrupted: bool, note: str = "", tokens_per_second: float | None = None,
+                     ) -> None:
+        """Stop streaming, show everything received, and mark the answer complete or interrupted."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        await self._flush()
+        self.streaming = False
+        self.interrupted = interrupted
+        self.set_class(interrupted, "-interrupted")
+        if interrupted:
+            self.set_state(note or "⏹ interrupted")
+        elif not self.shown_text.strip():
+            self.set_state(note or "(empty answer)")
+        else:
+            self.set_state(note)
+        if tokens_per_second:
+            self.border_subtitle = f"{tokens_per_second:.1f} tok/s"
+
+    def fail(self, message: str) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.streaming = False
+        self.add_class("-failed")
+        self.set_state(f"✗ {message}")
+
+    # -- small parts ------------------------------------------------------------------------------
+    def set_state(self, text: str) -> None:
+        state = self.query_one(".state", Static)
+        state.update(text)
+        state.display = bool(text)
+
+    def set_memories(self, memories) -> None:
+        self._memories = list(memories)
+        self._show_optional()
+
+    def _show_optional(self) -> None:
+        state = self.query_one(".state", Static)
+        state.display = bool(str(state.content))
+        mems = self.query_one(".memories", Static)
+        mems.update(memory_lines(self._memories))
+        mems.display = bool(self._memories)
+
+
+class Welcome(Static):
+    """Shown in an empty conversation."""
+
+    def __init__(self) -> None:
+        super().__init__(Text.assemble(
+            ("Ask me anything.", "bold"), " I remember our past conversations and bring them up when "
+            "they matter.\n\n",
+            ("Enter", "bold"), " sends · ", ("ctrl+j", "bold"), " or ", ("alt+enter", "bold"), " new line · ",
+            ("Esc", "bold"), " stops an answer · ", ("ctrl+s", "bold"), " past conversations · ",
+            ("ctrl+n", "bold"), " new one · ", ("F1", "bold"), " help"), classes="welcome")

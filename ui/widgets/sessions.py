@@ -1,0 +1,69 @@
+"""The list of past conversations, to reopen one or start a new one."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from .messages import local_time
+
+NEW_ID = "new"
+
+
+class SessionList(Vertical):
+    """A sidebar listing sessions, most recent first. Choosing one posts `Picked`."""
+
+    class Picked(Message):
+        """A session was chosen; `session_id` is None for a new conversation."""
+
+        def __init__(self, session_id: int | None) -> None:
+            self.session_id = session_id
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session_ids: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Conversations", classes="title")
+        yield OptionList(id="session-options")
+
+    @property
+    def options(self) -> OptionList:
+        return self.query_one(OptionList)
+
+    def show(self, sessions, current: int | None = None) -> None:
+        """Fill the list with `sessions` (store.Session objects) and highlight `current`."""
+        options = [Option(Text.assemble(("＋ New conversation", "bold"), ("  ctrl+n", "dim")), id=NEW_ID)]
+        self.session_ids = []
+        for s in sessions:
+            title = (s.title or "Untitled").replace("\n", " ")
+            meta = f"{local_time(s.last_at, '%d %b %H:%M')} · {s.turn_count} turns"
+            if s.source != "chat":
+                meta += f" · {s.source}"
+            options.append(Option(Text.assemble((title, "bold"), "\n", (meta, "dim")), id=str(s.id)))
+            self.session_ids.append(s.id)
+        ol = self.options
+        ol.clear_options()
+        ol.add_options(options)
+        if current in self.session_ids:
+            ol.highlighted = self.session_ids.index(current) + 1
+        else:
+            ol.highlighted = 0
+
+    def titles(self) -> list[str]:
+        """The first line of every session option (for tests and screen readers)."""
+        out = []
+        for i in range(1, self.options.option_count):
+            out.append(str(self.options.get_option_at_index(i).prompt).split("\n")[0])
+        return out
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        oid = event.option.id
+        self.post_message(self.Picked(None if oid == NEW_ID else int(oid)))
