@@ -59,3 +59,15 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     else:
         threading.Thread(target=load_it, name="model-load", daemon=True).start()
     return assistant
+
+
+def build_memory_index(store: Store, embedder=None) -> None:
+    """Bring every derived index up to date with the raw turns (used by imports and benchmarks)."""
+    from memory.recall import TurnIndex
+
+    TurnIndex(store, embedder or SentenceTransformerEmbedder(background=False)).index_pending()
+
+
+def count_recall_units(store: Store) -> int:
+    """How many units recall searches over (what "a populated memory" is counted in)."""
+    return store.count("vectors_turn")

@@ -1,0 +1,116 @@
+"""Time to first token for a ~1,000-token prompt on a populated memory, and recall's share of it.
+
+The memory is filled from a LoCoMo-format file, repeated with shifted dates until it holds at least
+--units recall units (built once, cached under .bench-cache/). Each run asks a different ~1,000-token
+question; the model's KV cache is cleared between runs so no prompt prefix is reused.
+
+    python tests/bench/first_token.py --data ../shared/data/locomo/locomo_dev.json --units 10000 --runs 5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / ".bench-cache"
+
+
+def locomo_turns(path: Path):
+    for conv in json.loads(path.read_text()):
+        c = conv["conversation"]
+        keys = sorted((k for k in c if re.fullmatch(r"session_\d+", k)), key=lambda k: int(k.split("_")[1]))
+        for k in keys:
+            yield [(t["speaker"], t["text"]) for t in c[k]]
+
+
+def populate(store, data: Path, units: int, count_units) -> None:
+    sessions = list(locomo_turns(data))
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    rep = 0
+    while count_units() < units:
+        with store.db.conn:
+            for i, turns in enumerate(sessions):
+                when = start + timedelta(days=rep * 400 + i * 2)
+                sid = store.db.execute("INSERT INTO sessions (title, started_at, source) VALUES (?, ?, 'import')",
+                                       [f"bench {rep}-{i}", when.isoformat()]).lastrowid
+                for j, (speaker, text) in enumerate(turns):
+                    store.db.execute(
+                        "INSERT INTO turns (session_id, role, speaker, text, created_at, source) "
+                        "VALUES (?, 'user', ?, ?, ?, 'import')",
+                        [sid, speaker, text, (when + timedelta(minutes=j)).isoformat()])
+        rep += 1
+        build_index(store)
+        print(f"  populated: {count_units()} units", flush=True)
+
+
+def build_index(store) -> None:
+    from assistant.wiring import build_memory_index
+
+    build_memory_index(store)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/locomo/locomo_dev.json")
+    ap.add_argument("--model", default="qwen-1.5b")
+    ap.add_argument("--units", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--prompt-tokens", type=int, default=1000)
+    ap.add_argument("--json", dest="json_out")
+    args = ap.parse_args()
+
+    from assistant import config
+    from assistant.wiring import Options, build, count_recall_units
+
+    CACHE.mkdir(exist_ok=True)
+    db = CACHE / f"first_token_{args.units}.db"
+    cfg = config.load()
+    assistant = build(Options(db=db, model=args.model, config=cfg))
+    populate(assistant.store, args.data, args.units, lambda: count_recall_units(assistant.store))
+    model = assistant.wait_for_model()
+    texts = [t for s in locomo_turns(args.data) for _, t in s]
+    rng = random.Random(0)
+    rows = []
+    for run in range(args.runs):
+        words: list[str] = []
+        while model.count_tokens(" ".join(words)) < args.prompt_tokens - 20:
+            words += rng.choice(texts).split()
+        message = " ".join(words) + "\n\nGiven all that, what did Caroline say about her plans?"
+        model.llm.reset()  # no KV-cache reuse between runs
+        first = threading.Event()
+        t0 = time.perf_counter()
+        ttft = []
+        cancel = threading.Event()
+
+        def on_token(_piece, t0=t0):
+            if not ttft:
+                ttft.append(time.perf_counter() - t0)
+                cancel.set()  # only the first token matters here
+
+        answer = assistant.answer(None, message, on_token=on_token, cancel=cancel)
+        prompt_tokens = model.prompt_tokens(model_messages := [{"role": "user", "content": message}])
+        rows.append({"ttft_s": ttft[0], "recall_s": answer.recall_seconds,
+                     "recall_share": answer.recall_seconds / ttft[0], "message_tokens": prompt_tokens,
+                     "memories": len(answer.memories)})
+        print(f"run {run + 1}: ttft {ttft[0]:.2f} s, recall {answer.recall_seconds * 1000:.1f} ms "
+              f"({100 * rows[-1]['recall_share']:.2f}%), {len(answer.memories)} memories", flush=True)
+    result = {"model": args.model, "units": count_recall_units(assistant.store), "runs": rows,
+              "median_ttft_s": statistics.median(r["ttft_s"] for r in rows),
+              "median_recall_s": statistics.median(r["recall_s"] for r in rows),
+              "median_recall_share": statistics.median(r["recall_share"] for r in rows)}
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
