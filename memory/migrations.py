@@ -168,3 +168,105 @@ def m007_segmentation_log(db, dim):
             seconds REAL NOT NULL DEFAULT 0,
             done_at TEXT NOT NULL
         )""")
+
+
+@migration
+def m020_links(db, dim):
+    # Timelines (THEANINE): a later memory (segment) is linked to an earlier related one by a labelled
+    # relation, read "earlier -(label)-> later". Both ends' dates are kept on the link. Deleting either
+    # segment deletes the link. `link_log` marks a segment whose links to earlier memories are decided
+    # (zero links is a decision too), so consolidation never labels it twice.
+    db.execute("""
+        CREATE TABLE links (
+            id INTEGER PRIMARY KEY,
+            earlier_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+            later_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+            label TEXT NOT NULL CHECK (label IN ('Changed', 'Cause', 'Reason', 'HinderedBy', 'React',
+                                                 'Want', 'SameTopic')),
+            earlier_at TEXT NOT NULL,
+            later_at TEXT NOT NULL,
+            similarity REAL,
+            method TEXT NOT NULL DEFAULT 'llm',
+            created_at TEXT NOT NULL,
+            UNIQUE (earlier_id, later_id),
+            CHECK (earlier_id != later_id)
+        )""")
+    db.execute("CREATE INDEX links_later ON links(later_id)")
+    db.execute("""
+        CREATE TABLE link_log (
+            segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+            candidates INTEGER NOT NULL DEFAULT 0,
+            links INTEGER NOT NULL DEFAULT 0,
+            method TEXT NOT NULL,
+            done_at TEXT NOT NULL
+        )""")
+    # When a segment goes (re-segmentation, forgetting), the later segments that were linked to it are
+    # decided again against what replaced it.
+    db.execute("""
+        CREATE TRIGGER links_relink BEFORE DELETE ON segments BEGIN
+            DELETE FROM link_log WHERE segment_id IN (SELECT later_id FROM links WHERE earlier_id = OLD.id);
+        END""")
+
+
+@migration
+def m021_summaries(db, dim):
+    # Recursive summaries: one per session, the running memory M_t (kind 'running', key 'main'), and
+    # day / week / month roll-ups for the journal. A rebuilt summary supersedes the old row, which stays.
+    # `summary_sessions` lists every session a summary covers (directly or through its inputs), so that
+    # forgetting a turn marks every summary that saw it stale (and blanks its text) at once.
+    db.execute("""
+        CREATE TABLE summaries (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('session', 'running', 'day', 'week', 'month')),
+            key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            period_end TEXT NOT NULL,
+            last_turn_id INTEGER,
+            inputs TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'current' CHECK (status IN ('current', 'superseded', 'stale')),
+            method TEXT NOT NULL DEFAULT 'llm',
+            llm_calls INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE UNIQUE INDEX summaries_current ON summaries(kind, key) WHERE status = 'current'")
+    db.execute("CREATE INDEX summaries_kind ON summaries(kind, period_start)")
+    db.execute("""
+        CREATE TABLE summary_inputs (
+            summary_id INTEGER NOT NULL REFERENCES summaries(id) ON DELETE CASCADE,
+            input_id INTEGER NOT NULL,
+            PRIMARY KEY (summary_id, input_id)
+        )""")
+    db.execute("""
+        CREATE TABLE summary_sessions (
+            summary_id INTEGER NOT NULL REFERENCES summaries(id) ON DELETE CASCADE,
+            session_id INTEGER NOT NULL,
+            PRIMARY KEY (summary_id, session_id)
+        )""")
+    db.execute("CREATE INDEX summary_sessions_session ON summary_sessions(session_id)")
+    for table, col in (("turns", "OLD.session_id"), ("sessions", "OLD.id")):
+        db.execute(f"""
+            CREATE TRIGGER summaries_stale_{table} AFTER DELETE ON {table} BEGIN
+                UPDATE summaries SET status = 'stale', text = ''
+                WHERE status != 'stale'
+                  AND id IN (SELECT summary_id FROM summary_sessions WHERE session_id = {col});
+            END""")
+
+
+@migration
+def m022_consolidation_runs(db, dim):
+    # One row per consolidation run: what started it, how far it got, what it cost.
+    db.execute("""
+        CREATE TABLE consolidation_runs (
+            id INTEGER PRIMARY KEY,
+            trigger TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            units INTEGER NOT NULL DEFAULT 0,
+            llm_calls INTEGER NOT NULL DEFAULT 0,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )""")
