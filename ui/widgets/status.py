@@ -30,7 +30,7 @@ class StatusBar(Static):
         out = Text(no_wrap=True, overflow="ellipsis")
         sep = (" │ ", "dim")
         out.append(" ● ", "bold red" if self.error else ("bold green" if self.device else "bold yellow"))
-        out.append(self.model_name or "no model", "bold")
+        out.append(self.model_name or "model", "bold")
         if self.device:
             out.append(*sep)
             out.append(self.device)

@@ -1,0 +1,102 @@
+"""Startup time of the terminal UI: process start -> first screen mounted with the input focused.
+
+Uses the real default wiring (database opened, embedder and chat model loaded in the background),
+run headless at 120x35. Each run is a fresh Python process; the figure is the median of the runs.
+
+    python tests/bench/tui_startup.py                # default model from the config, 5 runs
+    python tests/bench/tui_startup.py --model smollm2 --runs 7
+
+It uses a temporary database (never the user's) and the usual models directory, so a packaged model
+that was already joined is not joined again. Target: interactive in under 1.5 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_SECONDS = 1.5
+
+
+def child(spawned_at: float, out: str, db: str, model: str | None) -> None:
+    """One run, in its own process: time the imports, then the app until it is interactive."""
+    entered = time.time()
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from assistant import config as config_mod
+    from assistant.wiring import Options
+    from ui.app import AssistantApp
+
+    imported = time.time()
+    cfg = config_mod.load()
+    opts = Options(db=Path(db), model=model or cfg.model, config=cfg)
+    result: dict = {}
+
+    def interactive(app: AssistantApp) -> None:
+        now = time.time()
+        result.update(process_to_interactive=now - spawned_at, interpreter_start=entered - spawned_at,
+                      imports=imported - entered, app_to_interactive=now - constructed,
+                      focused=type(app.focused).__name__)
+
+        def check_built() -> None:
+            if app._built.is_set() or time.time() - now > 20:
+                result["interactive_to_db_open"] = time.time() - now
+                app.exit()
+
+        app.set_interval(0.01, check_built)
+
+    app = AssistantApp(opts, on_interactive=interactive)
+    constructed = time.time()
+    app.run(headless=True, size=(120, 35))
+    Path(out).write_text(json.dumps(result))
+    os._exit(0)  # the background loads are daemon threads: do not wait for them
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--model", help="model name or .gguf path (default: the configured one)")
+    ap.add_argument("--child", nargs=3, metavar=("SPAWNED_AT", "OUT", "DB"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(float(args.child[0]), args.child[1], args.child[2], args.model)
+        return
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        for i in range(args.runs):
+            out = Path(tmp) / f"run{i}.json"
+            cmd = [sys.executable, __file__, "--child", "", str(out), str(db)]
+            if args.model:
+                cmd += ["--model", args.model]
+            spawned = time.time()
+            cmd[3] = repr(spawned)
+            subprocess.run(cmd, check=True, cwd=ROOT, stdin=subprocess.DEVNULL)
+            r = json.loads(out.read_text())
+            runs.append(r)
+            print(f"run {i + 1}: interactive after {r['process_to_interactive']:.3f} s "
+                  f"(interpreter {r['interpreter_start']:.3f}, imports {r['imports']:.3f}, "
+                  f"app {r['app_to_interactive']:.3f}; database open {r['interactive_to_db_open']:.3f} s "
+                  f"later; focus on {r['focused']})", flush=True)
+
+    med = {k: statistics.median(r[k] for r in runs) for k in
+           ("process_to_interactive", "interpreter_start", "imports", "app_to_interactive",
+            "interactive_to_db_open")}
+    print(f"\nmedian of {len(runs)} runs: process start -> interactive {med['process_to_interactive']:.3f} s "
+          f"(target < {TARGET_SECONDS} s: {'met' if med['process_to_interactive'] < TARGET_SECONDS else 'MISSED'})")
+    print("  interpreter start {interpreter_start:.3f} s, imports {imports:.3f} s, app construction -> "
+          "interactive {app_to_interactive:.3f} s, then database open after {interactive_to_db_open:.3f} s"
+          .format(**med))
+
+
+if __name__ == "__main__":
+    main()
