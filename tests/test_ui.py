@@ -266,6 +266,22 @@ async def test_waits_for_the_model_then_answers(db):
     a.close()
 
 
+async def test_escape_while_waiting_for_the_model_keeps_only_the_message(db):
+    a = make_assistant(db, model=None)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "never mind")
+        await wait_until(pilot, lambda: a.store.count("turns") == 1, what="the stored message")
+        await pilot.press("escape")
+        assert app.chat.answering  # still waiting: the model has not arrived
+        a.set_model(FakeLLM(replies=["too late"]))
+        msg = await answered(pilot)
+        assert msg.interrupted and "stopped before the answer began" in msg.state_text
+        assert msg.shown_text == ""
+    assert [(t.role, t.text) for t in a.store.turns(a.store.sessions()[0].id)] == [("user", "never mind")]
+    a.close()
+
+
 async def test_model_load_error_becomes_a_notification(db):
     a = make_assistant(db, model=None)
     a.set_model_error(ModelError("The model file is missing; reinstall it."))
@@ -293,8 +309,9 @@ async def test_error_while_streaming_becomes_a_notification(db):
     app = AssistantApp(assistant=a)
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "go")
-        await answered(pilot)
+        msg = await answered(pilot)
         assert notifications(app, "error") == ["The model stopped unexpectedly; try again."]
+        assert msg.shown_text == "Half an" and "stopped unexpectedly" in msg.state_text
         assert app.is_running and not app.chat.answering
     turns = a.store.turns(a.store.sessions()[0].id)
     assert (turns[-1].text, turns[-1].status) == ("Half an", "interrupted")

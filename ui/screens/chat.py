@@ -224,10 +224,10 @@ class ChatScreen(Screen):
         for notice in answer.notices:
             self.notify(notice, severity="warning", timeout=10)
 
-    def _failed(self, reply: AssistantMessage, error: BaseException) -> None:
+    async def _failed(self, reply: AssistantMessage, error: BaseException) -> None:
         message = error_text(error)
-        reply.fail(message)
         self.notify(message, severity="error", timeout=10)
+        await reply.fail(message)
 
     def _done(self) -> None:
         self.answering = False

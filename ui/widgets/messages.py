@@ -6,6 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
@@ -68,6 +69,7 @@ class AssistantMessage(Vertical):
         self._pending: list[str] = []
         self._streamed: list[str] = []
         self._timer: Timer | None = None
+        self._inflight: AwaitComplete | None = None
         self.streaming = streaming
         self.interrupted = False
         if interrupted:
@@ -109,25 +111,29 @@ class AssistantMessage(Vertical):
         with self._lock:
             self._pending.append(piece)
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
+        """Timer tick: append what arrived since the last one, unless the previous append is still
+        being rendered (then the text waits for the next tick, so slow renders batch up)."""
+        if self._inflight is not None and not self._inflight.is_done:
+            return
+        new = self._take()
+        if new:
+            self._inflight = self.body.append(new)
+
+    def _take(self) -> str:
         with self._lock:
             new, self._pending = "".join(self._pending), []
-        if not new:
-            return
-        if not self._streamed:
+        if new and not self._streamed:
             self.set_state("")
             new = new.lstrip()
-        self._streamed.append(new)
-        await self.body.append(new)
+        if new:
+            self._streamed.append(new)
+        return new
 
     async def finish(self, *, interrupted: bool, note: str = "", tokens_per_second: float | None = None,
                      ) -> None:
         """Stop streaming, show everything received, and mark the answer complete or interrupted."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        await self._flush()
-        self.streaming = False
+        await self._drain()
         self.interrupted = interrupted
         self.set_class(interrupted, "-interrupted")
         if interrupted:
@@ -139,11 +145,21 @@ class AssistantMessage(Vertical):
         if tokens_per_second:
             self.border_subtitle = f"{tokens_per_second:.1f} tok/s"
 
-    def fail(self, message: str) -> None:
+    async def _drain(self) -> None:
+        """Stop the timer and show every piece received so far."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        if self._inflight is not None:
+            await self._inflight
+        rest = self._take()
+        if rest:
+            await self.body.append(rest)
         self.streaming = False
+
+    async def fail(self, message: str) -> None:
+        """Show what arrived before the error, then the error itself."""
+        await self._drain()
         self.add_class("-failed")
         self.set_state(f"✗ {message}")
 
