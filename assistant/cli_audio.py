@@ -268,7 +268,7 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
     bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                    TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"), TimeRemainingColumn(),
                    console=_stderr_console(), transient=True)
-    task = bar.add_task(f"Transcribing {file.name}", total=None)
+    task = bar.add_task(f"Transcribing {file.name}", total=0)
 
     def progress(done: float, total: float) -> None:
         bar.update(task, completed=done, total=total)

@@ -113,7 +113,7 @@ def busy_turns(store: Store, window: Window, exclude_turn_ids=()) -> list[Turn]:
 
 
 def resolve(store: Store, text: str, now: datetime | None = None, *, exclude_turn_ids=(),
-            min_gap: timedelta = timedelta(minutes=5)) -> Window | None:
+            min_gap: timedelta = timedelta(minutes=10)) -> Window | None:
     """The window of a "what did I miss" question (None when `text` is not one). `now` is aware;
     its time zone is the one clock times in the question are read in (default: the system's)."""
     now = now or local_now()

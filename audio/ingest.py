@@ -126,8 +126,7 @@ class AudioIngestor:
                 if on_clip:
                     on_clip(clip)
 
-        def on_segment(seg: Segment) -> None:
-            first, last = _chunk_range(chunks, seg)
+        def add_piece(seg: Segment, first: int, last: int) -> None:
             if groups and first <= groups[-1][1]:
                 groups[-1][1] = max(groups[-1][1], last)
                 groups[-1][2].append(seg)
@@ -135,11 +134,19 @@ class AudioIngestor:
                 if groups:
                     store_group(groups[-1])
                 groups.append([first, last, [seg]])
+
+        def on_segment(seg: Segment) -> None:
+            for piece, i in _split_by_chunk(chunks, seg):
+                add_piece(piece, i, i)
+            if not seg.words:
+                add_piece(seg, *_chunk_range(chunks, seg))
             if progress:
                 progress(min(seg.end, duration), duration)
 
         if chunks:
-            self.transcriber.transcribe(audio, vad=True, vad_parameters=opts, on_segment=on_segment)
+            # Word timestamps let a Whisper segment that spans a pause be split between two clips.
+            self.transcriber.transcribe(audio, vad=True, vad_parameters=opts, word_timestamps=True,
+                                        on_segment=on_segment)
             if groups:
                 store_group(groups[-1])
         if progress:
@@ -149,6 +156,30 @@ class AudioIngestor:
         self.end_session(session_id)
         result.seconds = time.perf_counter() - t0
         return result
+
+
+def _chunk_of(chunks: list[dict], t: float) -> int:
+    sample = t * SAMPLE_RATE
+    for i, c in enumerate(chunks):
+        if sample < c["end"]:
+            return i if sample >= c["start"] or i == 0 else (i if c["start"] - sample < sample - chunks[i - 1]["end"]
+                                                             else i - 1)
+    return len(chunks) - 1
+
+
+def _split_by_chunk(chunks: list[dict], seg: Segment) -> list[tuple[Segment, int]]:
+    """A segment with word timestamps, cut where its words fall in different VAD chunks."""
+    pieces: list[tuple[Segment, int]] = []
+    for w in seg.words:
+        i = _chunk_of(chunks, (w.start + w.end) / 2)
+        if pieces and pieces[-1][1] == i:
+            p = pieces[-1][0]
+            p.words.append(w)
+            p.end = w.end
+            p.text += " " + w.text
+        else:
+            pieces.append((Segment(w.start, w.end, w.text, [w]), i))
+    return pieces
 
 
 def _chunk_range(chunks: list[dict], seg: Segment) -> tuple[int, int]:

@@ -120,7 +120,7 @@ class Transcriber:
             return self._model
 
     def transcribe(self, audio: np.ndarray, *, language: str | None = None, vad: bool = False,
-                   vad_parameters: dict | None = None,
+                   vad_parameters: dict | None = None, word_timestamps: bool | None = None,
                    on_segment: Callable[[Segment], None] | None = None) -> Transcript:
         """Transcribe float32 16 kHz mono audio. With vad=True, silence is skipped (Silero VAD) and the
         segment times still refer to the audio handed in."""
@@ -132,7 +132,8 @@ class Transcriber:
         with self._lock:  # one CTranslate2 call at a time per model
             segs, info = model.transcribe(
                 audio, language=language or self.language, beam_size=self.beam_size,
-                word_timestamps=self.word_timestamps, condition_on_previous_text=False,
+                word_timestamps=self.word_timestamps if word_timestamps is None else word_timestamps,
+                condition_on_previous_text=False,
                 vad_filter=vad, vad_parameters=vad_parameters)
             out: list[Segment] = []
             for s in segs:

@@ -29,6 +29,8 @@ class Window:
         return self.end - self.start
 
     def label(self, tz=None) -> str:
+        """"14:10–15:30" in `tz` (default: the time zone the window was made in)."""
+        tz = tz or self.start.tzinfo
         a, b = self.start.astimezone(tz), self.end.astimezone(tz)
         if a.date() == b.date():
             return f"{a.strftime('%H:%M')}–{b.strftime('%H:%M')}"
@@ -184,9 +186,9 @@ def _end_after(m: re.Match, start: datetime) -> datetime | None:
     return min(cands) if cands else None
 
 
-def away_window(activity: Sequence[datetime], now: datetime, *, min_gap: timedelta = timedelta(minutes=5),
+def away_window(activity: Sequence[datetime], now: datetime, *, min_gap: timedelta = timedelta(minutes=10),
                 fallback: timedelta = timedelta(hours=12)) -> Window:
-    """The latest stretch of at least `min_gap` without the user's activity (the times of their chat
+    """The latest stretch of at least `min_gap` (default 10 minutes) without the user's activity (the times of their chat
     turns), ending at `now` or at the activity that ended it. With no such stretch: the `fallback` period
     before the first activity (or before `now` when there is none)."""
     acts = sorted(t for t in activity if t < now)
@@ -204,7 +206,7 @@ def is_missed_question(text: str) -> bool:
 
 
 def detect_window(text: str, now: datetime, activity: Sequence[datetime] = (), *,
-                  min_gap: timedelta = timedelta(minutes=5)) -> Window | None:
+                  min_gap: timedelta = timedelta(minutes=10)) -> Window | None:
     """The window of a "what did I miss" question, or None when `text` is not one.
 
     Explicit windows win; "while I was away", or no window at all, mean the latest gap in `activity`
