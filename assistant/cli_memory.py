@@ -1,6 +1,189 @@
 """`assistant memory ...` and `assistant import ...` commands."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
 import click
+
+SEGMENTERS = click.Choice(["llm", "fast", "none"])
+
+
+@contextmanager
+def _bar(description: str):
+    """A rich progress bar on stderr; yields update(done, total)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(description, total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+def _embedder():
+    from memory.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+def _load_llm(obj):
+    from . import models
+    from .cli import model_progress
+    from .llm import load_model
+
+    with model_progress() as progress:
+        path = models.resolve_model(obj.model, progress=progress)
+    return load_model(path, obj.model if obj.model in models.MODELS else path.name, obj.config)
+
+
+def _segment(obj, store, embedder, mode: str, limit: int | None = None) -> None:
+    """Index every turn, then segment the pending sessions (one transaction each, resumable)."""
+    from memory.bank import segment_pending
+    from memory.recall import TurnIndex
+
+    pending_turns = len(TurnIndex(store, embedder).vectors.missing("turns", "t.role != 'system'"))
+    if pending_turns:
+        with _bar("Indexing turns") as update:
+            TurnIndex(store, embedder).index_pending(progress=lambda n: update(n, pending_turns))
+    model = _load_llm(obj) if mode == "llm" else None
+    with _bar(f"Segmenting ({mode})") as update:
+        report = segment_pending(store, embedder, mode=mode, model=model, limit=limit, progress=update)
+    fb = f", {report.fallbacks} fell back to the fast segmenter" if mode == "llm" else ""
+    click.echo(f"Segmented {report.sessions} sessions into {report.segments} segments "
+               f"in {report.seconds:.0f}s{fb}.", err=True)
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+
+    @cli.group()
+    def memory():
+        """Search and maintain the memory of past conversations."""
+
+    @memory.command("search")
+    @click.argument("query")
+    @click.option("--budget", default=700, show_default=True, help="Token budget of the recalled context.")
+    @click.option("--since", metavar="DATE", help="Only memories from this ISO date/time on.")
+    @click.option("--until", metavar="DATE", help="Only memories before this ISO date/time.")
+    @click.option("--source", "sources", multiple=True, type=click.Choice(["chat", "audio", "import"]),
+                  help="Only memories from this source (repeatable).")
+    @click.option("--session", "session_ids", multiple=True, type=int, metavar="ID",
+                  help="Only memories of this session (repeatable).")
+    @click.option("--full", is_flag=True, help="Print each memory's whole text, not its opening words.")
+    @click.pass_obj
+    def search(obj, query, budget, since, until, sources, session_ids, full):
+        """Show what recall finds for QUERY: date, topic, opening words, score and ids (best first)."""
+        from memory.bank import SegmentRecall
+        from memory.clock import human_date
+
+        from .wiring import open_store
+
+        if not query.strip():
+            raise click.UsageError('QUERY is empty; pass words in quotes, e.g. assistant memory search "trip".')
+        store = open_store(obj.db)
+        recall = SegmentRecall(store, _embedder())
+        filters = {k: v for k, v in dict(since=since, until=until, sources=list(sources) or None,
+                                         session_ids=list(session_ids) or None).items() if v}
+        memories = recall.search(query, budget, **filters)
+        if not memories:
+            click.echo("Nothing found. Import or chat first, or widen the filters.")
+        for m in memories:
+            ids = ",".join(map(str, m.turn_ids))
+            topic = f"  {m.topic}" if m.topic else ""
+            click.echo(f"{human_date(m.started_at):>11}  score {m.score:.4f}  {m.kind} {m.id} "
+                       f"(session {m.session_id}, turns {ids}){topic}")
+            click.echo(("    " + m.text.replace("\n", "\n    ")) if full else f"    {m.opening}")
+        store.close()
+
+    @memory.command("segment")
+    @click.option("--segmenter", type=click.Choice(["llm", "fast"]), default="llm", show_default=True,
+                  help="llm: the chat model splits sessions by topic (SeCom; slow on a CPU); "
+                       "fast: embedding similarity (TextTiling).")
+    @click.option("--limit", type=int, help="Segment at most this many sessions now (the rest stay pending).")
+    @click.pass_obj
+    def segment(obj, segmenter, limit):
+        """Segment sessions with new turns (resumable: stop any time and run again)."""
+        from .wiring import open_store
+
+        store = open_store(obj.db)
+        _segment(obj, store, _embedder(), segmenter, limit)
+        store.close()
+
+    @memory.command("stats")
+    @click.pass_obj
+    def stats(obj):
+        """Counts of sessions, turns and segments, and how segmentation went."""
+        from memory.segments import SegmentStore
+
+        from .wiring import open_store
+
+        store = open_store(obj.db)
+        seg = SegmentStore(store)
+        st = seg.stats()
+        click.echo(f"sessions {store.count('sessions')}, turns {store.count('turns')}, "
+                   f"segments {store.count('segments')}, sessions pending segmentation "
+                   f"{len(seg.pending_sessions())}")
+        click.echo(f"segmented sessions {st['sessions']} by {st['by_method']}, LLM calls {st['llm_calls']}, "
+                   f"fallbacks {st['fallbacks']}")
+        store.close()
+
+    @cli.group("import")
+    def import_():
+        """Import past conversations (re-importing the same file adds nothing new)."""
+
+    def _import(obj, kind: str, path: str, segmenter: str):
+        from memory.importers import PARSERS, write
+
+        from .wiring import open_store
+
+        sessions = PARSERS[kind](path)          # validates everything before writing anything
+        store = open_store(obj.db)
+        with _bar(f"Importing {kind}") as update:
+            report = write(store, sessions, progress=update)
+        click.echo(f"Imported {report.turns_new} new turns in {report.sessions_new} new sessions "
+                   f"({report.turns_skipped} turns were already there).", err=True)
+        if segmenter != "none":
+            _segment(obj, store, _embedder(), segmenter)
+        else:
+            click.echo("Not segmented yet; run `assistant memory segment` (imported turns are findable once "
+                       "indexed).", err=True)
+        store.close()
+
+    seg_option = click.option(
+        "--segmenter", type=SEGMENTERS, default="fast", show_default=True,
+        help="After importing: fast (embedding similarity), llm (the chat model; slow on a CPU) or none.")
+
+    @import_.command("locomo")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @seg_option
+    @click.pass_obj
+    def import_locomo(obj, path, segmenter):
+        """Import a file in LoCoMo's format (a list of conversations with dated sessions)."""
+        _import(obj, "locomo", path, segmenter)
+
+    @import_.command("chatgpt")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @seg_option
+    @click.pass_obj
+    def import_chatgpt(obj, path, segmenter):
+        """Import conversations.json from a ChatGPT data export."""
+        _import(obj, "chatgpt", path, segmenter)
+
+    @import_.command("jsonl")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @seg_option
+    @click.pass_obj
+    def import_jsonl(obj, path, segmenter):
+        """Import JSON Lines, one turn a line (format: docs/import-format.md)."""
+        _import(obj, "jsonl", path, segmenter)

@@ -215,11 +215,11 @@ class IncrementalSegmenter:
             for u, v in zip(units, vecs):
                 joined = False
                 if open_seg is not None and len(open_units) < self.max_units \
-                        and open_seg.last_turn_id < u.turns[0].id:
+                        and max(open_seg.turn_ids) < u.turns[0].id:
                     ctx = self.bank.embedder.embed(["\n".join(x.text for x in open_units[-self.context:])])[0]
                     if float(ctx @ v) >= self.threshold:
                         seg_store.extend(open_seg.id, u.turns)
-                        open_seg.last_turn_id = u.turns[-1].id
+                        open_seg.turn_ids.extend(u.turn_ids)
                         open_units.append(u)
                         joined = True
                 if not joined:
