@@ -8,6 +8,9 @@ from typing import Callable
 
 from memory.recall import Memory
 from memory.store import Store
+from memory.summaries import SummaryStore
+from memory.timelines import TimelineContext, recall_with_timelines
+from memory.timelines import refine as refine_timelines
 
 from . import prompts
 from .config import Config
@@ -38,6 +41,7 @@ class PreparedTurn:
     memories: list[Memory]
     notices: list[str]
     recall_seconds: float
+    timelines: TimelineContext | None = None   # chains and history marks shown with the memories
 
 
 class Assistant:
@@ -95,11 +99,18 @@ class Assistant:
         notices: list[str] = []
 
         t0 = time.perf_counter()
-        memories = self.recall.search(text, self.config.recall_budget_tokens,
-                                      exclude_turn_ids={t.id for t in recent} | {user_turn_id})
+        # Segment hits grow into timelines at the same budget; no model call unless refinement is on.
+        memories, timeline_ctx = recall_with_timelines(
+            self.recall, self.store, text, self.config.recall_budget_tokens,
+            exclude_turn_ids={t.id for t in recent} | {user_turn_id})
+        running = SummaryStore(self.store).running()
         recall_seconds = time.perf_counter() - t0
+        refined = ""
+        if getattr(self.config, "timeline_refine", False) and timeline_ctx.timelines:
+            refined = refine_timelines(model, text, timeline_ctx.render())
 
-        system = prompts.system_message(memories, self.config.system_prompt)
+        system = prompts.system_message(memories, self.config.system_prompt, timelines=timeline_ctx,
+                                        running=running.text if running else None, refined=refined)
         room = model.n_ctx - self.config.max_answer_tokens - self._tokens(model, system["content"]) - 16
         user_text = text
         user_tokens = model.count_tokens(text)
@@ -119,7 +130,8 @@ class Assistant:
             history.insert(0, {"role": t.role, "content": t.text})
             room -= cost
         messages = [system, *_alternate(history + [{"role": "user", "content": user_text}])]
-        return PreparedTurn(session_id, user_turn_id, messages, memories, notices, recall_seconds)
+        return PreparedTurn(session_id, user_turn_id, messages, memories, notices, recall_seconds,
+                            timeline_ctx)
 
     def answer(self, session_id: int | None, text: str, *,
                on_token: Callable[[str], None] | None = None,

@@ -1,0 +1,496 @@
+"""Sleep-time consolidation (LightMem): the expensive memory work, run while the user is away.
+
+Steps, in order: index new turns; segment sessions with new turns (memory.bank); per session, one model
+call that both summarizes the session and labels its new segments' links to earlier memories (timelines);
+fold new session summaries into the running memory M_t; roll days, weeks and months up for the journal.
+
+Every unit of work computes outside any transaction (model calls included) and then writes its result and
+its "done" mark in one short transaction, so a kill at any moment loses at most the unit in flight and
+never duplicates one. `preempt` (a threading.Event) stops a run between units; a file lock next to the
+database keeps two processes (the app and the daemon) from working at once. Nothing is hard-deleted here:
+a changed fact becomes a Changed link, a rebuilt summary supersedes the old row.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from .clock import human_date, utcnow
+from .protocols import Embedder, LanguageModel, approx_tokens
+from .store import Store
+from . import summaries as sm
+from .timelines import (LinkStore, PairTask, SegmentInfo, clip_words, earlier_candidates,
+                        key_vectors, label_guide, label_pairs, labels_schema, parse_labels, segment_infos)
+
+STEPS = ("index", "segment", "link", "running", "day", "week", "month")
+STEP_TITLES = {"index": "Indexing new turns", "segment": "Segmenting sessions",
+               "link": "Summarizing and linking", "running": "Updating the running memory",
+               "day": "Day summaries", "week": "Week summaries", "month": "Month summaries"}
+
+
+@dataclass
+class Progress:
+    """Reported after each unit (and with done=0 when a step starts)."""
+
+    step: str
+    done: int
+    total: int
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return STEP_TITLES.get(self.step, self.step)
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class Report:
+    status: str = "done"            # done | preempted | deadline | busy | error
+    units: Counter = field(default_factory=Counter)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    step_seconds: Counter = field(default_factory=Counter)
+    labels: Counter = field(default_factory=Counter)
+    pairs: int = 0
+    fallbacks: Counter = field(default_factory=Counter)
+    remaining: dict = field(default_factory=dict)
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return {"status": self.status, "units": dict(self.units), "llm_calls": self.llm_calls,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "seconds": round(self.seconds, 2), "step_seconds": {k: round(v, 2) for k, v in self.step_seconds.items()},
+                "labels": dict(self.labels), "pairs": self.pairs, "fallbacks": dict(self.fallbacks),
+                "remaining": self.remaining, "error": self.error}
+
+
+class CountingModel:
+    """Counts calls and tokens of the model it wraps (prompt tokens from the backend when it reports them)."""
+
+    def __init__(self, model: LanguageModel):
+        self.model = model
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.seconds = 0.0
+
+    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str:
+        self.calls += 1
+        t0 = time.perf_counter()
+        try:
+            out = self.model.complete(messages, schema=schema, max_tokens=max_tokens)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            st = getattr(self.model, "last_stats", None)
+            pt = getattr(st, "prompt_tokens", 0) or 0
+            self.prompt_tokens += pt or sum(approx_tokens(m["content"]) + 4 for m in messages)
+        ct = getattr(getattr(self.model, "last_stats", None), "completion_tokens", 0) or approx_tokens(out)
+        self.completion_tokens += ct
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+@dataclass
+class Settings:
+    segment_mode: str = "fast"      # "fast" (embedding TextTiling) or "llm" (SeCom, one call a session)
+    link_k: int = 3                 # earlier memories compared with each new one
+    min_similarity: float = 0.3     # pairs less similar than this are not labelled (cosine of keys)
+    max_pairs: int = 16             # pairs labelled per call (the most similar first; more -> more calls)
+    fold_batch: int = 6             # session summaries folded into M_t per call
+    summary_words: int = 70
+    running_words: int = 180
+    max_session_words: int = 1100   # the conversation shown to the per-session call
+
+
+class Consolidator:
+    def __init__(self, store: Store, embedder: Embedder, model: LanguageModel | None,
+                 settings: Settings | None = None, bank=None):
+        self.store = store
+        self.embedder = embedder
+        self.model = CountingModel(model) if model is not None else None
+        self.settings = settings or Settings()
+        self._bank = bank
+
+    @property
+    def bank(self):
+        if self._bank is None:
+            from .bank import SegmentBank
+
+            self._bank = SegmentBank(self.store, self.embedder)
+        return self._bank
+
+    # -- what is left ---------------------------------------------------------------------------
+    def pending(self) -> dict[str, int]:
+        """Units of work waiting, per step (the later steps' counts grow as earlier steps run)."""
+        from .segments import SegmentStore
+
+        db = self.store.db
+        out = {"index": db.execute(
+            "SELECT COUNT(*) FROM turns t LEFT JOIN vectors_turn v ON v.id = t.id WHERE v.id IS NULL "
+            "AND t.status != 'streaming' AND t.role != 'system'").fetchone()[0],
+            "segment": len(SegmentStore(self.store).pending_sessions()),
+            "link": len(self._link_sessions())}
+        if self.model is None:
+            return out | {"link": 0}
+        n = len(sm.SummaryStore(self.store).unfolded())
+        out["running"] = -(-n // self.settings.fold_batch)
+        for kind in ("day", "week", "month"):
+            out[kind] = len(sm.plan_rollups(sm.SummaryStore(self.store), kind))
+        return out
+
+    def has_work(self) -> bool:
+        return any(self.pending().values())
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self, *, preempt: threading.Event | None = None, progress: ProgressFn | None = None,
+            trigger: str = "manual", max_seconds: float | None = None, steps: Sequence[str] = STEPS,
+            ) -> Report:
+        """Do every pending unit (or until `preempt` is set / `max_seconds` pass), reporting progress."""
+        report = Report()
+        t_start = time.perf_counter()
+        m0 = (self.model.calls, self.model.prompt_tokens, self.model.completion_tokens) if self.model else (0, 0, 0)
+        with run_lock(self.store.path) as got:
+            if not got:
+                report.status = "busy"
+                return report
+            run_id = self._begin(trigger)
+            try:
+                for step in STEPS:
+                    if step not in steps or (self.model is None and step not in ("index", "segment")):
+                        continue
+                    if self._stop(preempt, t_start, max_seconds, report):
+                        break
+                    t0 = time.perf_counter()
+                    self._step(step, report, preempt, progress, t_start, max_seconds)
+                    report.step_seconds[step] += time.perf_counter() - t0
+                    if report.status != "done":
+                        break
+            except Exception as e:   # a unit failed: what was done stays done; report and stop
+                report.status = "error"
+                report.error = f"{type(e).__name__}: {e}"
+                raise
+            finally:
+                report.seconds = time.perf_counter() - t_start
+                if self.model is not None:
+                    report.llm_calls = self.model.calls - m0[0]
+                    report.prompt_tokens = self.model.prompt_tokens - m0[1]
+                    report.completion_tokens = self.model.completion_tokens - m0[2]
+                try:
+                    report.remaining = {k: v for k, v in self.pending().items() if v}
+                except Exception:
+                    pass
+                self._end(run_id, report)
+        return report
+
+    def _stop(self, preempt, t_start, max_seconds, report) -> bool:
+        if preempt is not None and preempt.is_set():
+            report.status = "preempted"
+            return True
+        if max_seconds is not None and time.perf_counter() - t_start > max_seconds:
+            report.status = "deadline"
+            return True
+        return False
+
+    def _step(self, step, report, preempt, progress, t_start, max_seconds) -> None:
+        units = self._units(step)
+        total = len(units)
+        if progress:
+            progress(Progress(step, 0, total))
+        for i, (label, unit) in enumerate(units, 1):
+            if self._stop(preempt, t_start, max_seconds, report):
+                return
+            unit(report)
+            report.units[step] += 1
+            if progress:
+                progress(Progress(step, i, total, label))
+
+    def _units(self, step: str) -> list[tuple[str, Callable[[Report], None]]]:
+        s = self.settings
+        if step == "index":
+            from .recall import TurnIndex
+
+            ti = TurnIndex(self.store, self.embedder)
+            missing = ti.vectors.missing("turns", "t.status != 'streaming' AND t.role != 'system'")
+            batches = [missing[i:i + ti.batch] for i in range(0, len(missing), ti.batch)]
+            return [(f"{len(b)} turns", lambda r, b=b, ti=ti: self._index(ti, b)) for b in batches]
+        if step == "segment":
+            pending = self.bank.segments.pending_sessions()
+            return [(self._session_label(sid), lambda r, sid=sid: self._segment(sid, r)) for sid in pending]
+        if step == "link":
+            return [(self._session_label(sid), lambda r, sid=sid: self.link_session(sid, r))
+                    for sid in self._link_sessions()]
+        if step == "running":
+            n = -(-len(sm.SummaryStore(self.store).unfolded()) // s.fold_batch)
+            return [(f"fold {i + 1}", self.fold_running) for i in range(n)]
+        if step in ("day", "week", "month"):
+            plans = sm.plan_rollups(sm.SummaryStore(self.store), step)
+            return [(sm.period_title(step, p.key), lambda r, p=p: self.roll_up(p, r)) for p in plans]
+        raise ValueError(step)
+
+    def _session_label(self, session_id: int) -> str:
+        s = self.store.session(session_id)
+        return f"{human_date(s.started_at)} {s.title or ''}".strip() if s else str(session_id)
+
+    # -- index and segment (the segment bank's work) ------------------------------------------------
+    def _index(self, ti, ids: list[int]) -> None:
+        from .index import IndexRow
+
+        turns = [t for t in self.store.turns_by_ids(ids)]
+        vecs = self.embedder.embed([t.text for t in turns])
+        ti.hybrid.add([IndexRow(t.id, v, t.text, t.created_at, t.source, t.session_id) for t, v in zip(turns, vecs)])
+
+    def _segment(self, session_id: int, report: Report) -> None:
+        from .bank import segment_pending
+
+        mode = self.settings.segment_mode if self.model is not None else "fast"
+        r = segment_pending(self.store, self.embedder, mode=mode, model=self.model, bank=self.bank,
+                            session_ids=[session_id])
+        if r.fallbacks:
+            report.fallbacks["segment"] += r.fallbacks
+
+    # -- link + summarize, one call per session ---------------------------------------------------
+    def _link_sessions(self) -> list[int]:
+        """Segmented sessions with undecided segments or a missing/outdated summary, oldest first."""
+        pending_seg = set(self.bank.segments.pending_sessions())
+        undecided = {r[0] for r in self.store.db.execute(
+            "SELECT DISTINCT s.session_id FROM segments s LEFT JOIN link_log g ON g.segment_id = s.id "
+            "WHERE g.segment_id IS NULL AND s.status = 'final'").fetchall()}
+        need = set(sm.SummaryStore(self.store).sessions_needing_summary()) | undecided
+        need -= pending_seg
+        if not need:
+            return []
+        marks = ",".join("?" * len(need))
+        return [r[0] for r in self.store.db.execute(
+            f"SELECT id FROM sessions WHERE id IN ({marks}) ORDER BY started_at, id", list(need)).fetchall()]
+
+    def link_session(self, session_id: int, report: Report | None = None) -> None:
+        """One unit: label the new segments' links and (re)summarize the session, then write both."""
+        report = report if report is not None else Report()
+        s = self.settings
+        links = LinkStore(self.store)
+        summaries = sm.SummaryStore(self.store)
+        seg_rows = self.store.db.execute(
+            "SELECT id FROM segments WHERE session_id = ? AND status = 'final' ORDER BY first_turn_id",
+            [session_id]).fetchall()
+        seg_ids = [r[0] for r in seg_rows]
+        undecided = [i for i in links.undecided(session_id) if i in set(seg_ids)]
+        seg_log = self.store.db.execute("SELECT last_turn_id FROM segmentation_log WHERE session_id = ?",
+                                        [session_id]).fetchone()
+        last_turn = seg_log[0] if seg_log else None
+        cur = summaries.current("session", str(session_id))
+        want_summary = cur is None or (last_turn is not None and (cur.last_turn_id or 0) < last_turn)
+
+        vecs = key_vectors(self.store, undecided)
+        pairs: list[tuple[int, int, float]] = []
+        per_seg: dict[int, int] = {}
+        for sid in undecided:
+            cands = earlier_candidates(self.store, sid, k=s.link_k, min_similarity=s.min_similarity,
+                                       vector=vecs.get(sid))
+            per_seg[sid] = len(cands)
+            pairs += [(e, sid, sim) for e, sim in cands]
+        pairs.sort(key=lambda p: -p[2])
+        groups = [pairs[i:i + s.max_pairs] for i in range(0, len(pairs), s.max_pairs)] or [[]]
+        groups = [sorted(g, key=lambda p: (p[1], -p[2])) for g in groups]
+        infos = segment_infos(self.store, list({*seg_ids, *(e for e, _, _ in pairs)}))
+
+        labels: list[list[str]] = []
+        summary_text, method = None, "llm"
+        for gi, group in enumerate(groups):
+            first = gi == 0
+            if not group and not (first and want_summary):
+                labels.append([])
+                continue
+            try:
+                summ, labs = self._session_call(session_id, seg_ids, infos, group, want_summary and first)
+            except Exception:
+                summ, labs = self._session_fallback(session_id, seg_ids, infos, group, want_summary and first,
+                                                    report)
+            if first and want_summary:
+                summary_text = summ
+            labels.append(labs)
+
+        new_links = []
+        for group, labs in zip(groups, labels):
+            if labs:
+                task = PairTask(group, infos)
+                new_links += task.links(labs)
+                report.labels.update(labs)
+                report.pairs += len(group)
+        counts = Counter(l.later_id for l in new_links)
+        with self.store.db.conn:
+            links.add(new_links)
+            for sid in undecided:
+                links.mark_done(sid, per_seg.get(sid, 0), counts.get(sid, 0), "llm")
+            if want_summary:
+                sess = self.store.session(session_id)
+                end = max([infos[i].ended_at for i in seg_ids if i in infos] or [sess.started_at])
+                summaries.add("session", str(session_id), summary_text, sess.started_at, end,
+                              sessions=[session_id], last_turn_id=last_turn, method=method,
+                              llm_calls=1 if method == "llm" else 0)
+
+    def _conversation_block(self, seg_ids: list[int], infos: dict[int, SegmentInfo]) -> str:
+        lines_per = [infos[i].text.splitlines() for i in seg_ids if i in infos]
+        n_lines = sum(len(x) for x in lines_per) or 1
+        total = sum(len(l.split()) for x in lines_per for l in x)
+        per_turn = 60 if total <= self.settings.max_session_words else max(10, self.settings.max_session_words // n_lines)
+        out = []
+        for n, (sid, lines) in enumerate(zip([i for i in seg_ids if i in infos], lines_per), 1):
+            body = "\n".join("  " + clip_words(l, per_turn) for l in lines)
+            out.append(f"Part {n}:\n{body}")
+        return "\n".join(out)
+
+    def _session_call(self, session_id, seg_ids, infos, group, want_summary) -> tuple[str | None, list[str]]:
+        s = self.settings
+        sess = self.store.session(session_id)
+        when = human_date(sess.started_at) if sess else ""
+        parts = {sid: n for n, sid in enumerate([i for i in seg_ids if i in infos], 1)}
+        task = PairTask(group, infos)
+        letters = task.letters()
+        blocks = [f"Conversation of {when}:\n{self._conversation_block(seg_ids, infos)}"]
+        tasks, props, req = [], {}, []
+        if want_summary:
+            tasks.append(f'"summary": what this conversation tells about the people, in at most {s.summary_words} '
+                         "words: events with their dates, plans, preferences, changes; no small talk.")
+            props["summary"] = {"type": "string", "maxLength": s.summary_words * 8}
+            req.append("summary")
+        if group:
+            blocks.append("Earlier memories:\n" + task.earlier_block())
+            pair_lines = "\n".join(f"{i}. memory [{letters[e]}] -> Part {parts[l]}"
+                                   for i, (e, l, _) in enumerate(group, 1))
+            tasks.append(f'"links": for each pair, the relation from the earlier memory to the part of this '
+                         f"conversation, one of:\n{label_guide()}\nPairs:\n{pair_lines}")
+            props["links"] = labels_schema(len(group))
+            req.append("links")
+        shape = ", ".join(f'"{k}": ' + ("[...]" if k == "links" else '"..."') for k in req)
+        text = "\n\n".join(blocks) + "\n\nTasks:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(tasks, 1)) \
+            + f"\n\nAnswer with JSON {{{shape}}}" + (f" with exactly {len(group)} labels in order." if group else ".")
+        messages = [{"role": "system", "content": SESSION_SYSTEM}, {"role": "user", "content": text}]
+        schema = {"type": "object", "properties": props, "required": req}
+        max_tokens = (int(s.summary_words * 2.2) + 30 if want_summary else 10) + 7 * len(group) + 16
+        data = json.loads(self.model.complete(messages, schema=schema, max_tokens=max_tokens))
+        summary = sm.clean(str(data.get("summary", "")), s.summary_words + 20) if want_summary else None
+        if want_summary and not summary:
+            raise ValueError("empty summary")
+        labs = parse_labels(data.get("links"), len(group)) if group else []
+        return summary, labs
+
+    def _session_fallback(self, session_id, seg_ids, infos, group, want_summary, report) -> tuple[str | None, list[str]]:
+        """The combined call failed: ask for the two things separately (labels may still fail: no links)."""
+        report.fallbacks["session_call"] += 1
+        summary = None
+        if want_summary:
+            sess = self.store.session(session_id)
+            msgs = [{"role": "system", "content": sm.SUMMARY_SYSTEM},
+                    {"role": "user", "content": f"Conversation of {human_date(sess.started_at)}:\n"
+                     + self._conversation_block(seg_ids, infos)
+                     + f"\n\nSummarize what it tells about the people in at most {self.settings.summary_words} "
+                       "words: events with dates, plans, preferences, changes. Plain text."}]
+            try:
+                summary = sm.clean(self.model.complete(msgs, max_tokens=int(self.settings.summary_words * 2.2) + 30),
+                                   self.settings.summary_words + 20)
+            except Exception:
+                summary = None
+            if not summary:
+                lines = [l for sid in seg_ids for l in infos[sid].text.splitlines()]
+                summary = sm.extractive_summary(lines, self.settings.summary_words)
+                report.fallbacks["summary"] += 1
+        labs: list[str] = []
+        if group:
+            try:
+                labs = label_pairs(self.model, PairTask(group, infos))
+            except Exception:
+                labs = ["None"] * len(group)
+                report.fallbacks["links"] += 1
+        return summary, labs
+
+    # -- the running memory and the roll-ups ------------------------------------------------------
+    def fold_running(self, report: Report | None = None) -> None:
+        summaries = sm.SummaryStore(self.store)
+        plan = sm.plan_fold(summaries, self.settings.fold_batch)
+        if plan is None:
+            return
+        try:
+            text, method, calls = sm.fold(self.model, plan, self.settings.running_words), "llm", 1
+        except Exception:
+            parts = ([plan.base.text] if plan.base else []) + [x.text for x in plan.new]
+            text, method, calls = sm.clean(" ".join(parts), self.settings.running_words), "concat", 1
+            if report is not None:
+                report.fallbacks["running"] += 1
+        with self.store.db.conn:
+            sm.write_fold(self.store, plan, text, method, calls)
+
+    def roll_up(self, plan: sm.RollupPlan, report: Report | None = None) -> None:
+        try:
+            text, method, calls = sm.rollup(self.model, plan)
+        except Exception:
+            text, method, calls = sm.clean(" ".join(c.text for c in plan.children),
+                                           sm.ROLLUP_WORDS[plan.kind]), "concat", 1
+            if report is not None:
+                report.fallbacks[plan.kind] += 1
+        with self.store.db.conn:
+            sm.write_rollup(self.store, plan, text, method, calls)
+
+    # -- run records ------------------------------------------------------------------------------
+    def _begin(self, trigger: str) -> int:
+        with self.store.db.conn:
+            # we hold the lock: a run still marked running was killed
+            self.store.db.execute("UPDATE consolidation_runs SET status = 'interrupted' WHERE status = 'running'")
+            return self.store.db.execute("INSERT INTO consolidation_runs (trigger, started_at) VALUES (?, ?)",
+                                         [trigger, utcnow()]).lastrowid
+
+    def _end(self, run_id: int, report: Report) -> None:
+        try:
+            with self.store.db.conn:
+                self.store.db.execute(
+                    "UPDATE consolidation_runs SET ended_at = ?, status = ?, units = ?, llm_calls = ?, "
+                    "prompt_tokens = ?, completion_tokens = ?, seconds = ?, detail = ? WHERE id = ?",
+                    [utcnow(), report.status, sum(report.units.values()), report.llm_calls, report.prompt_tokens,
+                     report.completion_tokens, report.seconds, json.dumps(report.as_dict()), run_id])
+        except Exception:
+            pass
+
+
+SESSION_SYSTEM = ("You keep a concise, factual memory of a person's conversations and relate new memories to "
+                  "earlier ones. You never invent details. You answer with JSON only.")
+
+
+@contextmanager
+def run_lock(db_path: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on '<db>.consolidate.lock' (released by the OS if we are killed)."""
+    import fcntl
+
+    path = Path(str(db_path) + ".consolidate.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def last_runs(store: Store, n: int = 5) -> list[dict]:
+    rows = store.db.execute("SELECT id, trigger, started_at, ended_at, status, units, llm_calls, seconds "
+                            "FROM consolidation_runs ORDER BY id DESC LIMIT ?", [n]).fetchall()
+    keys = ("id", "trigger", "started_at", "ended_at", "status", "units", "llm_calls", "seconds")
+    return [dict(zip(keys, r)) for r in rows]
+

@@ -1,0 +1,329 @@
+"""Recursive summaries (Wang et al., "Recursively summarizing enables long-term dialogue memory").
+
+- Session summaries: one per session (made by the consolidation's per-session call, which also labels links).
+- The running memory M_t = summarize(M_{t-1}, new session summaries): always in the prompt; each fold is a
+  new row, the previous one is kept as superseded history.
+- Day, week and month summaries build on each other (sessions -> day -> ISO week -> month) for the journal;
+  a period with a single input takes that input's text as it is (no model call).
+
+A rebuilt summary supersedes the old row, which stays. Forgetting a turn marks every summary that saw its
+session stale and blanks its text (a trigger, see migration m021); consolidation rebuilds what is missing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Iterable, Sequence
+
+from .clock import human_date, parse, utcnow
+from .protocols import LanguageModel
+from .store import Store
+
+KINDS = ("session", "running", "day", "week", "month")
+RUNNING_KEY = "main"
+
+
+@dataclass
+class Summary:
+    id: int
+    kind: str
+    key: str
+    text: str
+    period_start: str
+    period_end: str
+    last_turn_id: int | None
+    inputs: str
+    status: str
+    method: str
+    created_at: str
+
+
+_COLS = "id, kind, key, text, period_start, period_end, last_turn_id, inputs, status, method, created_at"
+
+
+# -- periods ---------------------------------------------------------------------------------------
+def day_key(ts: str) -> str:
+    return parse(ts).date().isoformat()
+
+
+def week_key(day: str) -> str:
+    y, w, _ = date.fromisoformat(day).isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def month_key(day: str) -> str:
+    return day[:7]
+
+
+def period_bounds(kind: str, key: str) -> tuple[str, str]:
+    """[start, end) of a day / week / month key as ISO dates."""
+    if kind == "day":
+        d = date.fromisoformat(key)
+        return d.isoformat(), (d + timedelta(days=1)).isoformat()
+    if kind == "week":
+        y, w = key.split("-W")
+        d = date.fromisocalendar(int(y), int(w), 1)
+        return d.isoformat(), (d + timedelta(days=7)).isoformat()
+    if kind == "month":
+        y, m = map(int, key.split("-"))
+        nxt = date(y + (m == 12), m % 12 + 1, 1)
+        return date(y, m, 1).isoformat(), nxt.isoformat()
+    raise ValueError(kind)
+
+
+def period_title(kind: str, key: str) -> str:
+    start, end = period_bounds(kind, key)
+    d0, d1 = date.fromisoformat(start), date.fromisoformat(end) - timedelta(days=1)
+    if kind == "day":
+        return f"{d0.strftime('%A')} {d0.day} {d0.strftime('%B %Y')}"
+    if kind == "week":
+        return f"Week {key.split('-W')[1].lstrip('0')} of {key[:4]} ({d0.day} {d0.strftime('%b')} – {d1.day} {d1.strftime('%b')})"
+    return d0.strftime("%B %Y")
+
+
+# -- the table ---------------------------------------------------------------------------------------
+class SummaryStore:
+    """Reads and writes summaries. Writers do not commit: the caller holds the transaction."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+
+    def _rows(self, where: str, params: Iterable = ()) -> list[Summary]:
+        return [Summary(*r) for r in self.db.execute(f"SELECT {_COLS} FROM summaries WHERE {where}",
+                                                     list(params)).fetchall()]
+
+    def get(self, summary_id: int) -> Summary | None:
+        rows = self._rows("id = ?", [summary_id])
+        return rows[0] if rows else None
+
+    def current(self, kind: str, key: str) -> Summary | None:
+        rows = self._rows("kind = ? AND key = ? AND status = 'current'", [kind, str(key)])
+        return rows[0] if rows else None
+
+    def running(self) -> Summary | None:
+        """The latest running memory M_t (None before the first fold or while it is being rebuilt)."""
+        return self.current("running", RUNNING_KEY)
+
+    def list(self, kind: str, status: str = "current", since: str | None = None, until: str | None = None,
+             ) -> list[Summary]:
+        where, params = "kind = ? AND status = ?", [kind, status]
+        if since:
+            where += " AND period_end > ?"
+            params.append(since)
+        if until:
+            where += " AND period_start < ?"
+            params.append(until)
+        return self._rows(where + " ORDER BY period_start, id", params)
+
+    def history(self, kind: str, key: str) -> list[Summary]:
+        """Every version of one summary, oldest first (stale ones have lost their text)."""
+        return self._rows("kind = ? AND key = ? ORDER BY id", [kind, str(key)])
+
+    def add(self, kind: str, key: str, text: str, period_start: str, period_end: str, *,
+            sessions: Iterable[int], inputs: Sequence[int] = (), last_turn_id: int | None = None,
+            fingerprint: str = "", method: str = "llm", llm_calls: int = 0) -> int:
+        """Insert the new current version; the previous current one (if any) becomes superseded."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown summary kind {kind!r}")
+        self.db.execute("UPDATE summaries SET status = 'superseded' WHERE kind = ? AND key = ? AND status = 'current'",
+                        [kind, str(key)])
+        sid = self.db.execute(
+            "INSERT INTO summaries (kind, key, text, period_start, period_end, last_turn_id, inputs, status,"
+            " method, llm_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'current', ?, ?, ?)",
+            [kind, str(key), text, period_start, period_end, last_turn_id, fingerprint, method, llm_calls,
+             utcnow()]).lastrowid
+        self.db.conn.executemany("INSERT OR IGNORE INTO summary_inputs (summary_id, input_id) VALUES (?, ?)",
+                                 [(sid, i) for i in inputs])
+        self.db.conn.executemany("INSERT OR IGNORE INTO summary_sessions (summary_id, session_id) VALUES (?, ?)",
+                                 [(sid, s) for s in sorted(set(sessions))])
+        return sid
+
+    def sessions_of(self, summary_ids: Sequence[int]) -> set[int]:
+        if not summary_ids:
+            return set()
+        marks = ",".join("?" * len(summary_ids))
+        return {r[0] for r in self.db.execute(
+            f"SELECT session_id FROM summary_sessions WHERE summary_id IN ({marks})", list(summary_ids))}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for kind, status, n in self.db.execute("SELECT kind, status, COUNT(*) FROM summaries GROUP BY 1, 2"):
+            out.setdefault(kind, {})[status] = n
+        return out
+
+    # -- what needs work ---------------------------------------------------------------------------
+    def sessions_needing_summary(self) -> list[int]:
+        """Segmented sessions whose current summary is missing or older than their segmentation."""
+        return [r[0] for r in self.db.execute("""
+            SELECT g.session_id FROM segmentation_log g JOIN sessions s ON s.id = g.session_id
+            LEFT JOIN summaries m ON m.kind = 'session' AND m.key = CAST(g.session_id AS TEXT)
+                                  AND m.status = 'current'
+            WHERE m.id IS NULL OR m.last_turn_id < g.last_turn_id
+            ORDER BY s.started_at, s.id""").fetchall()]
+
+    def running_base(self) -> Summary | None:
+        """The running version to fold into: the current one, or after forgetting the latest one that
+        is not stale."""
+        rows = self._rows("kind = 'running' AND key = ? AND status != 'stale' ORDER BY id DESC LIMIT 1",
+                          [RUNNING_KEY])
+        return rows[0] if rows else None
+
+    def folded_inputs(self, running_id: int | None) -> set[int]:
+        """Every session summary folded into `running_id` or one of the versions it was built on."""
+        if running_id is None:
+            return set()
+        rows = self.db.execute("""
+            WITH RECURSIVE chain(id) AS (
+                SELECT ?
+                UNION SELECT i.input_id FROM summary_inputs i JOIN chain c ON i.summary_id = c.id
+                      JOIN summaries s ON s.id = i.input_id AND s.kind = 'running')
+            SELECT i.input_id FROM summary_inputs i JOIN summaries s ON s.id = i.input_id AND s.kind = 'session'
+            WHERE i.summary_id IN chain""", [running_id]).fetchall()
+        return {r[0] for r in rows}
+
+    def unfolded(self) -> list[Summary]:
+        """Current session summaries the running memory has not folded yet, in time order."""
+        base = self.running_base()
+        done = self.folded_inputs(base.id if base else None)
+        return [s for s in self.list("session") if s.id not in done]
+
+
+# -- prompts ---------------------------------------------------------------------------------------------
+SUMMARY_SYSTEM = "You keep a concise, factual memory of a person's conversations. You never invent details."
+
+FOLD_INSTRUCTIONS = """Current memory of the conversations so far:
+{previous}
+
+New conversation summaries:
+{new}
+
+Write the updated memory in at most {words} words: keep the durable facts about the people (names, events
+with their dates, plans, preferences, relationships), replace facts that changed by their new version (say
+what it was before when that matters), drop small talk. Plain text, no preamble."""
+
+ROLLUP_INSTRUCTIONS = """Summaries for {title}:
+{children}
+
+Write a journal entry for {title} in at most {words} words: what happened and what was discussed, with
+dates where they matter. Plain text, no preamble."""
+
+
+def fold_messages(previous: str | None, new: Sequence[tuple[str, str]], words: int = 180) -> list[dict]:
+    body = "\n".join(f"- [{when}] {text}" for when, text in new)
+    text = FOLD_INSTRUCTIONS.format(previous=previous or "(nothing yet)", new=body, words=words)
+    return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": text}]
+
+
+def rollup_messages(title: str, children: Sequence[tuple[str, str]], words: int) -> list[dict]:
+    body = "\n".join(f"- [{when}] {text}" for when, text in children)
+    return [{"role": "system", "content": SUMMARY_SYSTEM},
+            {"role": "user", "content": ROLLUP_INSTRUCTIONS.format(title=title, children=body, words=words)}]
+
+
+def clean(text: str, max_words: int) -> str:
+    """One paragraph of at most `max_words` words (models sometimes add a preamble or run on)."""
+    text = " ".join(text.replace("**", "").split())
+    for lead in ("Updated memory:", "Memory:", "Summary:", "Journal entry:"):
+        if text.lower().startswith(lead.lower()):
+            text = text[len(lead):].strip()
+    words = text.split()
+    return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
+
+
+# -- units of work (each: compute outside, then one short transaction) ---------------------------------
+ROLLUP_WORDS = {"day": 120, "week": 160, "month": 220}
+CHILD = {"day": "session", "week": "day", "month": "week"}
+
+
+@dataclass
+class FoldPlan:
+    base: Summary | None
+    new: list[Summary]
+
+
+def plan_fold(summaries: SummaryStore, batch: int = 6) -> FoldPlan | None:
+    pending = summaries.unfolded()
+    if not pending:
+        return None
+    pending.sort(key=lambda s: (s.period_start, s.id))
+    return FoldPlan(summaries.running_base(), pending[:batch])
+
+
+def fold(model: LanguageModel, plan: FoldPlan, words: int = 180) -> str:
+    """M_t = summarize(M_{t-1}, new summaries): one model call."""
+    new = [(human_date(s.period_start), s.text) for s in plan.new]
+    raw = model.complete(fold_messages(plan.base.text if plan.base else None, new, words),
+                         max_tokens=int(words * 1.8) + 40)
+    return clean(raw, words + 20)
+
+
+def write_fold(store: Store, plan: FoldPlan, text: str, method: str = "llm", llm_calls: int = 1) -> int:
+    sm = SummaryStore(store)
+    sessions = sm.sessions_of([s.id for s in plan.new] + ([plan.base.id] if plan.base else []))
+    start = min([s.period_start for s in plan.new] + ([plan.base.period_start] if plan.base else []))
+    end = max([s.period_end for s in plan.new] + ([plan.base.period_end] if plan.base else []))
+    inputs = [s.id for s in plan.new] + ([plan.base.id] if plan.base else [])
+    return sm.add("running", RUNNING_KEY, text, start, end, sessions=sessions, inputs=inputs,
+                  fingerprint=json.dumps({"base": plan.base.id if plan.base else None,
+                                          "new": [s.id for s in plan.new]}),
+                  method=method, llm_calls=llm_calls)
+
+
+@dataclass
+class RollupPlan:
+    kind: str
+    key: str
+    children: list[Summary]
+    fingerprint: str
+
+
+def plan_rollups(summaries: SummaryStore, kind: str) -> list[RollupPlan]:
+    """Periods of `kind` whose inputs changed since their current summary was built, oldest first."""
+    child_kind = CHILD[kind]
+    groups: dict[str, list[Summary]] = {}
+    for s in summaries.list(child_kind):
+        if child_kind == "session":
+            keys = [day_key(s.period_start)]
+        elif child_kind == "day":
+            keys = [week_key(s.key)]
+        else:   # weeks go to every month they touch that has days with conversations
+            days = [d.key for d in summaries.list("day", since=s.period_start, until=s.period_end)]
+            keys = sorted({month_key(d) for d in days}) or [month_key(s.period_start)]
+        for k in keys:
+            groups.setdefault(k, []).append(s)
+    out = []
+    for key in sorted(groups):
+        children = sorted(groups[key], key=lambda s: (s.period_start, s.id))
+        fp = ",".join(str(c.id) for c in children)
+        cur = summaries.current(kind, key)
+        if cur is None or cur.inputs != fp:
+            out.append(RollupPlan(kind, key, children, fp))
+    return out
+
+
+def rollup(model: LanguageModel, plan: RollupPlan) -> tuple[str, str, int]:
+    """(text, method, llm calls) for one period: a single input is taken as it is."""
+    if len(plan.children) == 1:
+        return plan.children[0].text, "copy", 0
+    words = ROLLUP_WORDS[plan.kind]
+    children = [(human_date(c.period_start) if plan.kind != "month" else period_title("week", c.key), c.text)
+                for c in plan.children]
+    raw = model.complete(rollup_messages(period_title(plan.kind, plan.key), children, words),
+                         max_tokens=int(words * 1.8) + 40)
+    return clean(raw, words + 20), "llm", 1
+
+
+def write_rollup(store: Store, plan: RollupPlan, text: str, method: str, llm_calls: int) -> int:
+    sm = SummaryStore(store)
+    start, end = period_bounds(plan.kind, plan.key)
+    return sm.add(plan.kind, plan.key, text, start, end, sessions=sm.sessions_of([c.id for c in plan.children]),
+                  inputs=[c.id for c in plan.children], fingerprint=plan.fingerprint, method=method,
+                  llm_calls=llm_calls)
+
+
+def extractive_summary(lines: Sequence[str], max_words: int = 60) -> str:
+    """A no-model fallback: the opening words of the longest lines, in order."""
+    ranked = sorted(range(len(lines)), key=lambda i: -len(lines[i].split()))[:4]
+    return clean(" ".join(lines[i] for i in sorted(ranked)), max_words)
