@@ -300,7 +300,7 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
 
 def _listen_live(store, transcriber, index, title, device) -> None:
     from audio.capture import Listener, check_device, import_sounddevice
-    from audio.ingest import AudioIngestor
+    from audio.ingest import AudioIngestor, LiveBatcher
 
     sd = import_sounddevice()                 # one sentence when PortAudio is missing
     dev = device if device is None or not str(device).isdigit() else int(device)
@@ -314,17 +314,17 @@ def _listen_live(store, transcriber, index, title, device) -> None:
     tty = sys.stderr.isatty()
     printed = []
 
-    def on_utterance(u, started):
-        clip = ingestor.add_utterance(session_id, u, started)
-        if clip is not None:
-            listener.status.last_text = clip.text
-            printed.append(clip)
-            line = f"[{started.astimezone():%H:%M:%S}] {clip.text}"
-            if tty:
-                sys.stderr.write("\r\x1b[2K")
-            click.echo(line)
+    def on_clip(clip):
+        listener.status.last_text = clip.text
+        printed.append(clip)
+        if tty:
+            sys.stderr.write("\r\x1b[2K")
+        click.echo(f"[{datetime.fromisoformat(clip.started_at).astimezone():%H:%M:%S}] {clip.text}")
 
-    listener = Listener(on_utterance, device=dev)
+    # Utterances are transcribed in batches (one Whisper pass per ~20 s of speech, or 30 s after
+    # speech): transcripts appear with that delay, at a fraction of the CPU.
+    batcher = LiveBatcher(ingestor, session_id, on_clip=on_clip)
+    listener = Listener(batcher.add, on_tick=batcher.tick, device=dev)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     listener.start()
     click.echo(f"Listening on {info.get('name', 'the default microphone')}; Ctrl+C to stop.", err=True)
@@ -337,7 +337,8 @@ def _listen_live(store, transcriber, index, title, device) -> None:
                 meter = "▮" * max(0, min(10, int((s.level_db + 60) / 6)))
                 state = "speech " if s.in_speech else "silence"
                 sys.stderr.write(f"\r\x1b[2K● listening {elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:"
-                                 f"{elapsed % 60:02d}  {state}  {meter:<10}  {len(printed)} clips  (Ctrl+C to stop)")
+                                 f"{elapsed % 60:02d}  {state}  {meter:<10}  {len(printed)} clips"
+                                 f"{f', {len(batcher.pending)} waiting' if batcher.pending else ''}  (Ctrl+C to stop)")
                 sys.stderr.flush()
     except KeyboardInterrupt:
         pass
@@ -346,6 +347,7 @@ def _listen_live(store, transcriber, index, title, device) -> None:
             sys.stderr.write("\r\x1b[2K")
         click.echo("Stopping; transcribing the last words...", err=True)
         listener.stop()
+        batcher.flush()
         ingestor.end_session(session_id)
         for e in listener.errors[:1]:
             click.echo(f"Note: a clip could not be stored ({e}).", err=True)

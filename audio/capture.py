@@ -80,12 +80,14 @@ class ListenStatus:
 
 class Listener:
     """Listens until `stop()`: each utterance goes to `on_utterance(utterance, started_at)` in a worker
-    thread, with `started_at` its UTC wall-clock start."""
+    thread, with `started_at` its UTC wall-clock start; `on_tick(stream_seconds)` after every block."""
 
     def __init__(self, on_utterance: Callable[[Utterance, datetime], None], *, device=None,
+                 on_tick: Callable[[float], None] | None = None,
                  settings: VadSettings | None = None, block_ms: int = 100, segmenter: Segmenter | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.on_utterance = on_utterance
+        self.on_tick = on_tick
         self.device = device
         self.blocksize = SAMPLE_RATE * block_ms // 1000
         self.segmenter = segmenter or Segmenter(settings)
@@ -149,16 +151,21 @@ class Listener:
                 utterances = self.segmenter.feed(block)
                 self.status.in_speech = self.segmenter.in_speech
                 self._deliver(utterances)
+                if self.on_tick is not None:
+                    self._call(self.on_tick, self.status.seconds)
             finally:
                 self._queue.task_done()
 
     def _deliver(self, utterances: list[Utterance]) -> None:
         for u in utterances:
             self.status.utterances += 1
-            try:
-                self.on_utterance(u, self.status.started_at + timedelta(seconds=u.start_s))
-            except Exception as e:  # keep listening; the caller decides what to show
-                self.errors.append(e)
+            self._call(self.on_utterance, u, self.status.started_at + timedelta(seconds=u.start_s))
+
+    def _call(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as e:  # keep listening; the caller decides what to show
+            self.errors.append(e)
 
 
 class Recorder:

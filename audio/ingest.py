@@ -6,11 +6,14 @@ transcript turns in an audio session, and indexed like chat.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from memory.clock import to_iso
 from memory.store import Store
@@ -65,11 +68,43 @@ class AudioIngestor:
 
     def add_utterance(self, session_id: int, utterance: Utterance, started: datetime) -> Clip | None:
         """Transcribe one utterance and store it (clip file, turn, index). None when no words were heard."""
-        transcript = self.transcriber.transcribe(utterance.audio)
-        clip = self.clips.add(session_id, utterance.audio, started, transcript)
-        if clip is not None and self.index is not None:
+        return self.add_utterances(session_id, [(utterance, started)])[0]
+
+    def add_utterances(self, session_id: int, items: list[tuple[Utterance, datetime]]) -> list[Clip | None]:
+        """Transcribe several utterances in one Whisper pass and store each as its own clip.
+
+        Whisper pads every call to 30 s of audio, so one call per short utterance costs many times
+        the speech; here the utterances are joined with short gaps (up to ~28 s) and the words are
+        handed back to the utterance they were heard in (word timestamps)."""
+        clips: list[Clip | None] = []
+        for batch in _batches(items):
+            for (u, started), transcript in zip(batch, self._transcribe_joined([u for u, _ in batch])):
+                clips.append(self.clips.add(session_id, u.audio, started, transcript))
+        if self.index is not None and any(clips):
             self.index()
-        return clip
+        return clips
+
+    def _transcribe_joined(self, utterances: list[Utterance]) -> list[Transcript]:
+        if len(utterances) == 1:
+            u = utterances[0]
+            return [self.transcriber.transcribe(u.audio, word_timestamps=True)]
+        gap = np.zeros(int(JOIN_GAP_S * SAMPLE_RATE), dtype=np.float32)
+        parts, spans, pos = [], [], 0
+        for u in utterances:
+            parts += [u.audio, gap]
+            spans.append((pos / SAMPLE_RATE, (pos + len(u.audio)) / SAMPLE_RATE))
+            pos += len(u.audio) + len(gap)
+        joined = self.transcriber.transcribe(np.concatenate(parts), word_timestamps=True)
+        per: list[list[Segment]] = [[] for _ in utterances]
+        for seg in joined.segments:
+            pieces = _split_by_spans(spans, seg)
+            for piece, i in pieces:
+                a = spans[i][0]
+                piece.start, piece.end = max(0.0, piece.start - a), max(0.0, piece.end - a)
+                for w in piece.words:
+                    w.start, w.end = max(0.0, w.start - a), max(0.0, w.end - a)
+                per[i].append(piece)
+        return [Transcript(segs, joined.language, u.duration) for segs, u in zip(per, utterances)]
 
     def end_session(self, session_id: int) -> None:
         """Drop the session if nothing was heard in it."""
@@ -135,11 +170,11 @@ class AudioIngestor:
                     store_group(groups[-1])
                 groups.append([first, last, [seg]])
 
+        spans = [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+
         def on_segment(seg: Segment) -> None:
-            for piece, i in _split_by_chunk(chunks, seg):
+            for piece, i in _split_by_spans(spans, seg):
                 add_piece(piece, i, i)
-            if not seg.words:
-                add_piece(seg, *_chunk_range(chunks, seg))
             if progress:
                 progress(min(seg.end, duration), duration)
 
@@ -158,20 +193,39 @@ class AudioIngestor:
         return result
 
 
-def _chunk_of(chunks: list[dict], t: float) -> int:
-    sample = t * SAMPLE_RATE
-    for i, c in enumerate(chunks):
-        if sample < c["end"]:
-            return i if sample >= c["start"] or i == 0 else (i if c["start"] - sample < sample - chunks[i - 1]["end"]
-                                                             else i - 1)
-    return len(chunks) - 1
+JOIN_GAP_S = 0.6          # silence put between utterances transcribed together
+BATCH_SPEECH_S = 27.0     # at most this much audio (gaps included) in one Whisper pass
 
 
-def _split_by_chunk(chunks: list[dict], seg: Segment) -> list[tuple[Segment, int]]:
-    """A segment with word timestamps, cut where its words fall in different VAD chunks."""
+def _batches(items: list) -> list[list]:
+    batches, cur, total = [], [], 0.0
+    for item in items:
+        d = item[0].duration + JOIN_GAP_S
+        if cur and total + d > BATCH_SPEECH_S:
+            batches.append(cur)
+            cur, total = [], 0.0
+        cur.append(item)
+        total += d
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def _split_by_spans(spans: list[tuple[float, float]], seg: Segment) -> list[tuple[Segment, int]]:
+    """Cut a segment of joined audio into pieces per utterance span (by word midpoints)."""
+    starts = [a for a, _ in spans]
+
+    def which(t: float) -> int:   # the span holding t, else the nearer neighbour
+        i = max(0, bisect.bisect_right(starts, t) - 1)
+        if t < spans[i][1] or i + 1 == len(spans):
+            return i
+        return i if t - spans[i][1] <= spans[i + 1][0] - t else i + 1
+
+    if not seg.words:
+        return [(Segment(seg.start, seg.end, seg.text), which((seg.start + seg.end) / 2))]
     pieces: list[tuple[Segment, int]] = []
     for w in seg.words:
-        i = _chunk_of(chunks, (w.start + w.end) / 2)
+        i = which((w.start + w.end) / 2)
         if pieces and pieces[-1][1] == i:
             p = pieces[-1][0]
             p.words.append(w)
@@ -182,14 +236,37 @@ def _split_by_chunk(chunks: list[dict], seg: Segment) -> list[tuple[Segment, int
     return pieces
 
 
-def _chunk_range(chunks: list[dict], seg: Segment) -> tuple[int, int]:
-    """The VAD chunks a Whisper segment belongs to: the one its start falls in, and following ones only
-    when it reaches more than half a second into them (ends restored by faster-whisper often land just
-    past a chunk boundary)."""
-    start = seg.start * SAMPLE_RATE + SAMPLE_RATE // 20
-    end = seg.end * SAMPLE_RATE - SAMPLE_RATE // 2
-    first = next((i for i, c in enumerate(chunks) if c["end"] > start), len(chunks) - 1)
-    last = first
-    while last + 1 < len(chunks) and chunks[last + 1]["start"] < end:
-        last += 1
-    return first, last
+class LiveBatcher:
+    """Collects utterances while listening and stores them in batches: when ~`max_speech_s` of speech
+    is waiting, or the oldest has waited `max_delay_s` of stream time, or at `flush()`.
+    Feed it from Listener(on_utterance=batcher.add, on_tick=batcher.tick)."""
+
+    def __init__(self, ingestor: "AudioIngestor", session_id: int, *, max_speech_s: float = 20.0,
+                 max_delay_s: float = 30.0, on_clip: Callable[[Clip], None] | None = None):
+        self.ingestor = ingestor
+        self.session_id = session_id
+        self.max_speech_s = max_speech_s
+        self.max_delay_s = max_delay_s
+        self.on_clip = on_clip
+        self.pending: list[tuple[Utterance, datetime]] = []
+        self.clips: list[Clip] = []
+
+    def add(self, utterance: Utterance, started: datetime) -> None:
+        self.pending.append((utterance, started))
+        if sum(u.duration for u, _ in self.pending) >= self.max_speech_s:
+            self.flush()
+
+    def tick(self, stream_seconds: float) -> None:
+        if self.pending and stream_seconds - self.pending[0][0].end_s >= self.max_delay_s:
+            self.flush()
+
+    def flush(self) -> list[Clip]:
+        items, self.pending = self.pending, []
+        if not items:
+            return []
+        stored = [c for c in self.ingestor.add_utterances(self.session_id, items) if c is not None]
+        self.clips += stored
+        for c in stored:
+            if self.on_clip:
+                self.on_clip(c)
+        return stored

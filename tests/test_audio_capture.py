@@ -93,7 +93,9 @@ def test_listener_keeps_going_when_handler_fails():
 
     listener = Listener(boom)
     listener.start(open_stream=False)
-    listener._deliver([object()])  # an utterance-like object: the handler fails, the listener does not
+    from audio.vad import Utterance
+
+    listener._deliver([Utterance(0, 1600, silence(0.1))])  # the handler fails, the listener does not
     listener.stop()
     assert len(listener.errors) == 1
 

@@ -136,3 +136,56 @@ def test_base_halves_are_joined_once_and_checked(tmp_path):
     assert whisper_models.join_base(tmp_path / "models", [p1, p2], sha256=digest) == out
     with pytest.raises(WhisperModelMissing, match="checksum"):
         whisper_models.join_base(tmp_path / "other", [p1, p2], sha256=digest)
+
+
+@needs_espeak
+def test_live_path_batches_utterances_into_clips(tmp_path, transcriber, store):
+    """Microphone path without a microphone: blocks through the stream callback, VAD, batched Whisper."""
+    from audio.capture import Listener
+    from audio.ingest import LiveBatcher
+    from tests.test_audio_capture import feed
+
+    a = speak("The server migration is finished.", tmp_path)
+    b = speak("The quarterly budget meeting moved to Thursday afternoon.", tmp_path)
+    audio = np.concatenate([silence(1.0), a, silence(3.0), b, silence(2.0)])
+    ing = AudioIngestor(store, transcriber, tmp_path / "clips")
+    sid = ing.start_session(T0)
+    batcher = LiveBatcher(ing, sid, max_delay_s=60)
+    listener = Listener(batcher.add, on_tick=batcher.tick, clock=lambda: T0)
+    listener.start(open_stream=False)
+    feed(listener, audio)
+    listener.stop()
+    assert len(batcher.pending) == 2 and batcher.clips == []   # still waiting for a batch
+    clips = batcher.flush()
+    assert listener.errors == []
+    assert len(clips) == 2
+    assert "migration" in words(clips[0].text) and "budget" in words(clips[1].text)
+    assert "budget" not in words(clips[0].text)
+    offset = (datetime.fromisoformat(clips[1].started_at) - T0).total_seconds()
+    assert offset == pytest.approx(1.0 + len(a) / 16000 + 3.0, abs=0.5)
+    assert all(0 <= s.start <= s.end <= 10 for c in clips for s in c.segments)
+    assert [t.source for t in store.turns(sid)] == ["audio", "audio"]
+
+
+def test_live_batcher_flushes_after_a_delay(tmp_path, store):
+    from audio.ingest import LiveBatcher
+    from audio.vad import Utterance
+
+    class Ing:
+        calls = []
+
+        def add_utterances(self, sid, items):
+            self.calls.append(len(items))
+            return [None] * len(items)
+
+    ing = Ing()
+    b = LiveBatcher(ing, 1, max_speech_s=10, max_delay_s=30)
+    u = Utterance(0, 16000 * 4, np.zeros(16000 * 4, np.float32))
+    b.add(u, T0)
+    b.tick(20.0)
+    assert ing.calls == []
+    b.tick(34.5)
+    assert ing.calls == [1]
+    for _ in range(3):
+        b.add(u, T0)          # 12 s of speech waiting: flushed without waiting
+    assert ing.calls == [1, 3]
