@@ -1,0 +1,278 @@
+"""Consolidation: every unit is one transaction marked done, so runs resume, can be preempted between
+units, never duplicate and never hard-delete. The kill -9 test runs a real subprocess on a real SQLite
+file and kills it with SIGKILL inside transactions, inside model calls and at commits.
+
+Run as a script (`python tests/test_consolidation.py DB [PATTERN N]`) it is the worker the kill test
+starts: it consolidates DB, printing every SQL statement; with PATTERN it stops dead (and waits to be
+killed) at the N-th statement that contains PATTERN.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+if __name__ == "__main__":   # the worker: make the project importable before anything else
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pytest
+
+from memory.consolidate import Consolidator, Settings, run_lock
+from memory.store import Store
+from tests.fakes import FakeEmbedder
+from tests.test_consolidation_fakes import SchemaLLM, add_session, day, story
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def more_sessions(store) -> None:
+    """Story plus a few more sessions, two on one day (so a day roll-up needs the model)."""
+    story(store)
+    add_session(store, day(1, 7), [("Caroline", "Rex chewed my teaching books, naughty beagle."),
+                                   ("Melanie", "Puppies chew everything, hide the books.")])
+    add_session(store, day(1, 7, 19), [("Caroline", "Evening walk with Rex along the river."),
+                                       ("Melanie", "Rivers walks are the best.")])
+    add_session(store, day(15, 7), [("Caroline", "The school gave me a class of my own now, no hospital shifts anymore."),
+                                    ("Melanie", "Your own class! Teaching suits you.")])
+
+
+def snapshot(store) -> dict:
+    """Everything consolidation produces, keyed by turn ids (stable across runs), not row ids."""
+    db = store.db
+    first = dict(db.execute("SELECT id, first_turn_id FROM segments").fetchall())
+    return {
+        "segments": sorted(db.execute("SELECT session_id, first_turn_id, last_turn_id, topic FROM segments").fetchall()),
+        "segment_turns": db.execute("SELECT COUNT(*), COUNT(DISTINCT turn_id) FROM segment_turns").fetchone(),
+        "links": sorted((first[e], first[l], lab) for e, l, lab in
+                        db.execute("SELECT earlier_id, later_id, label FROM links").fetchall()),
+        "link_log": sorted(first[s] for (s,) in db.execute("SELECT segment_id FROM link_log").fetchall()),
+        "summaries": sorted(db.execute("SELECT kind, key, status, method, text FROM summaries").fetchall()),
+        "vectors_turn": db.execute("SELECT COUNT(*) FROM vectors_turn").fetchone()[0],
+        "vectors_segment": db.execute("SELECT COUNT(*) FROM vectors_segment").fetchone()[0],
+    }
+
+
+def consolidator(store, llm=None, **kw) -> Consolidator:
+    return Consolidator(store, FakeEmbedder(), llm or SchemaLLM(), Settings(min_similarity=0.05, **kw))
+
+
+# -- fast tests -----------------------------------------------------------------------------------------
+def test_a_run_does_everything_once_and_a_second_run_nothing(store):
+    more_sessions(store)
+    c = consolidator(store)
+    events = []
+    rep = c.run(progress=events.append)
+    assert rep.status == "done" and rep.remaining == {}
+    assert all(v == 0 for v in c.pending().values())
+    assert {e.step for e in events} == {"index", "segment", "link", "running", "day", "week", "month"}
+    assert all(e.done <= e.total for e in events)
+    link_calls = rep.units["link"]
+    assert link_calls == 6 and rep.llm_calls >= link_calls   # one call per session (summary + links)
+    assert sum(rep.labels.values()) == rep.pairs > 0
+    before = snapshot(store)
+    again = c.run()
+    assert again.llm_calls == 0 and sum(again.units.values()) == 0
+    assert snapshot(store) == before
+    runs = store.db.execute("SELECT status FROM consolidation_runs ORDER BY id").fetchall()
+    assert runs == [("done",), ("done",)]
+
+
+def test_preempt_stops_between_units_and_the_next_run_finishes_the_same_work(store, tmp_path):
+    more_sessions(store)
+    reference = Store(tmp_path / "ref.db")
+    more_sessions(reference)
+    consolidator(reference).run()
+
+    preempt = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if p.step == "link" and p.done == 2:
+            preempt.set()      # the user typed: stop after this unit
+
+    c = consolidator(store)
+    rep = c.run(preempt=preempt, progress=progress)
+    assert rep.status == "preempted"
+    assert rep.units["link"] == 2 and rep.remaining["link"] == 4
+    assert not [p for p in seen if p.step in ("running", "day")]
+    preempt.clear()
+    rep2 = c.run(preempt=preempt)
+    assert rep2.status == "done" and rep2.units["link"] == 4
+    assert snapshot(store) == snapshot(reference)
+
+
+def test_preempt_from_another_thread_while_a_model_call_runs(store):
+    more_sessions(store)
+    llm = SchemaLLM()
+    preempt = threading.Event()
+    original = llm.complete
+
+    def slow(messages, schema=None, max_tokens=512):
+        preempt.set()          # the user sends a message while this call runs
+        return original(messages, schema, max_tokens)
+
+    llm.complete = slow
+    rep = consolidator(store, llm).run(preempt=preempt)
+    assert rep.status == "preempted" and rep.units["link"] == 1   # the unit in flight finished and was kept
+    assert store.count("summaries") == 1
+
+
+def test_consolidation_never_hard_deletes(store):
+    more_sessions(store)
+    c = consolidator(store)
+    c.run()
+    kept = {t: {r[0]: r[1:] for r in store.db.execute(f"SELECT * FROM {t}").fetchall()}
+            for t in ("turns", "sessions", "segments", "links")}
+    summaries = dict(store.db.execute("SELECT id, text FROM summaries").fetchall())
+    add_session(store, day(20, 7), [("Caroline", "I moved to a new school, teaching art now instead of maths."),
+                                    ("Melanie", "Art teacher now, wonderful!")])
+    statements = []
+    store.db.conn.set_trace_callback(statements.append)
+    rep = c.run()
+    store.db.conn.set_trace_callback(None)
+    assert rep.units["link"] == 1 and rep.units["running"] == 1
+    bad = [s for s in statements if s.lstrip().upper().startswith("DELETE")
+           and any(f"FROM {t}" in s for t in ("turns", "sessions", "segments ", "links", "summaries", "link_log"))]
+    assert bad == []
+    for t, rows in kept.items():
+        now = {r[0]: r[1:] for r in store.db.execute(f"SELECT * FROM {t}").fetchall()}
+        assert set(rows) <= set(now), f"rows of {t} disappeared"
+    now = dict(store.db.execute("SELECT id, text FROM summaries").fetchall())
+    assert all(now[i] == text for i, text in summaries.items())     # superseded, never rewritten
+
+
+def test_a_second_process_finds_the_lock_taken(store):
+    more_sessions(store)
+    with run_lock(store.path) as got:
+        assert got
+        rep = consolidator(store).run()
+    assert rep.status == "busy" and rep.units == {}
+
+
+def test_a_failing_session_call_falls_back_to_separate_calls(store):
+    story(store)
+    llm = SchemaLLM(fail_first=1)
+    rep = consolidator(store, llm).run()
+    assert rep.status == "done" and rep.fallbacks["session_call"] == 1
+    assert store.count("link_log") == 3
+    assert store.db.execute("SELECT COUNT(*) FROM summaries WHERE kind = 'session' AND status = 'current'"
+                            ).fetchone()[0] == 3
+
+
+def test_deadline_stops_a_run(store):
+    more_sessions(store)
+    rep = consolidator(store).run(max_seconds=0.0)
+    assert rep.status == "deadline"
+
+
+# -- kill -9 through a real subprocess ---------------------------------------------------------------------
+KILL_POINTS = [
+    # (pattern in the SQL trace or the worker's own lines, occurrence within that run, what it interrupts).
+    # Each kill is a fresh run over what the previous ones left, so occurrences count from there.
+    ("INSERT INTO vectors_turn", 3, "indexing turns: inside the batch's transaction"),
+    ("INSERT INTO segment_turns", 2, "segmenting a session: inside its transaction"),
+    ("MODEL CALL", 2, "the 2nd per-session model call (no transaction open)"),
+    ("INSERT OR IGNORE INTO links", 1, "a session unit: inside, at its first link"),
+    ("VALUES ('session'", 1, "a session unit: inside, at its summary"),
+    ("INSERT OR REPLACE INTO link_log", 2, "a session unit: inside, marking segments linked"),
+    ("SQL COMMIT", 4, "a unit's COMMIT as it starts"),
+    ("VALUES ('running'", 1, "folding the running memory: inside"),
+    ("VALUES ('day'", 2, "the 2nd day roll-up: inside"),
+    ("VALUES ('week'", 1, "a week roll-up: inside"),
+    ("VALUES ('month'", 1, "a month roll-up: inside"),
+    ("UPDATE consolidation_runs SET ended_at", 1, "recording the end of the run"),
+]
+
+
+def _worker_main(db: str, pattern: str | None, nth: int) -> None:
+    store = Store(db)
+    seen = [0]
+
+    def stop_here(line: str) -> None:
+        print(line, flush=True)
+        if pattern and pattern in line:
+            seen[0] += 1
+            if seen[0] == nth:
+                print("KILLME", flush=True)
+                time.sleep(60)          # wait here, mid-statement, to be killed
+
+    store.db.conn.set_trace_callback(lambda sql: stop_here("SQL " + " ".join(sql.split())[:160]))
+    llm = SchemaLLM()
+    original = llm.complete
+
+    def traced(messages, schema=None, max_tokens=512):
+        stop_here("MODEL CALL")
+        return original(messages, schema, max_tokens)
+
+    llm.complete = traced
+    rep = consolidator(store, llm).run(
+        progress=lambda p: print(f"UNIT {p.step} {p.done}/{p.total}", flush=True), trigger="test")
+    print("DONE", rep.status, flush=True)
+
+
+def _run_worker(db: Path, pattern: str | None = None, nth: int = 0) -> tuple[str, list[str]]:
+    args = [sys.executable, str(Path(__file__).resolve()), str(db)] + ([pattern, str(nth)] if pattern else [])
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    for line in p.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("KILLME"):
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            return "killed", lines
+        if time.monotonic() > deadline:
+            p.kill()
+            raise AssertionError("worker hung:\n" + "\n".join(lines[-20:]))
+    p.wait()
+    assert p.returncode == 0, "\n".join(lines[-30:])
+    return "finished", lines
+
+
+@pytest.mark.real
+def test_kill_9_at_any_point_resumes_without_loss_or_duplicates(tmp_path):
+    ref_db, db = tmp_path / "ref.db", tmp_path / "killed.db"
+    for path in (ref_db, db):
+        s = Store(path)
+        more_sessions(s)
+        s.close()
+    outcome, _ = _run_worker(ref_db)
+    assert outcome == "finished"
+    landed = []
+    for pattern, nth, where in KILL_POINTS:
+        outcome, lines = _run_worker(db, pattern, nth)
+        units = [l for l in lines if l.startswith("UNIT")]
+        stmt = lines[-2] if len(lines) > 1 else ""
+        landed.append((where, outcome, units[-1] if units else "-", stmt.removeprefix("SQL ")[:80]))
+    outcome, lines = _run_worker(db)
+    assert outcome == "finished" and lines[-1] == "DONE done"
+    print("\nkill points:")
+    for where, outcome, unit, stmt in landed:
+        print(f"  {outcome:8} {where:52} after {unit[5:]:12} at: {stmt}")
+    killed = [x for x in landed if x[1] == "killed"]
+    assert len(killed) == len(KILL_POINTS), landed
+    ref, got = Store(ref_db), Store(db)
+    try:
+        a, b = snapshot(ref), snapshot(got)
+        assert b["segment_turns"][0] == b["segment_turns"][1]            # no turn in two segments
+        assert len(set(b["links"])) == len(b["links"])                  # no duplicate links
+        assert b == a                                                    # nothing lost, nothing twice
+        cur = got.db.execute("SELECT kind, key, COUNT(*) FROM summaries WHERE status = 'current' "
+                             "GROUP BY kind, key HAVING COUNT(*) > 1").fetchall()
+        assert cur == []
+        assert all(v == 0 for v in consolidator(got).pending().values())
+        statuses = [r[0] for r in got.db.execute("SELECT status FROM consolidation_runs ORDER BY id")]
+        assert statuses[-1] == "done" and "running" not in statuses    # killed runs are marked interrupted
+        assert got.integrity_ok()
+    finally:
+        ref.close()
+        got.close()
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None, int(sys.argv[3]) if len(sys.argv) > 3 else 0)
