@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .store import Store
-from .vectors import VectorIndex
+from .vectors import VectorIndex, atomic
 
 RRF_K = 60
 _STOP = frozenset("""a an and are as at be but by did do does for from had has have he her hers him his how
@@ -56,28 +56,37 @@ class HybridIndex:
         self.fts = f"fts_{name}"
 
     def add(self, rows: Sequence[IndexRow], commit: bool = True) -> None:
-        db = self.store.db
+        """Insert or replace units in both indexes, in one transaction (commit=False: the caller's
+        open transaction, committed here when none is open)."""
+        rows = list(rows)
+        if not rows:
+            return
 
         def write():
-            self.vectors.add([(r.id, r.vector, r.created_at, r.source, r.session_id) for r in rows],
-                             commit=False)
-            for r in rows:
-                db.execute(f"DELETE FROM {self.fts} WHERE rowid = ?", [r.id])
-                db.execute(f"INSERT INTO {self.fts} (rowid, text, created_at, source, session_id) "
-                           "VALUES (?, ?, ?, ?, ?)", [r.id, r.text, r.created_at, r.source, r.session_id])
+            conn = self.store.db.conn
+            self.vectors.write([(r.id, r.vector, r.created_at, r.source, r.session_id) for r in rows])
+            conn.executemany(f"DELETE FROM {self.fts} WHERE rowid = ?", [(r.id,) for r in rows])
+            conn.executemany(f"INSERT INTO {self.fts} (rowid, text, created_at, source, session_id) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             [(r.id, r.text, r.created_at, r.source, r.session_id) for r in rows])
 
-        if commit:
-            with db.conn:
-                write()
-        else:
-            write()
+        atomic(self.store, commit, write)
 
     def remove(self, ids: Sequence[int]) -> None:
-        """Delete units from both indexes (caller commits)."""
-        if ids:
-            self.vectors.remove(ids)
-            marks = ",".join("?" * len(ids))
-            self.store.db.execute(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", list(ids))
+        """Delete units from both indexes, in the caller's open transaction (committed here when none
+        is open). A removed unit is never returned again."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+
+        def erase():
+            self.vectors.erase(ids)
+            for start in range(0, len(ids), 10000):
+                part = ids[start:start + 10000]
+                self.store.db.conn.execute(
+                    f"DELETE FROM {self.fts} WHERE rowid IN ({','.join('?' * len(part))})", part)
+
+        atomic(self.store, False, erase)
 
     def bm25(self, text: str, k: int, *, since=None, until=None, sources=None, session_ids=None,
              ) -> list[tuple[int, float]]:

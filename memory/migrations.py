@@ -270,3 +270,45 @@ def m022_consolidation_runs(db, dim):
             seconds REAL NOT NULL DEFAULT 0,
             detail TEXT NOT NULL DEFAULT '{}'
         )""")
+
+
+@migration
+def m011_vector_codes(db, dim):
+    # Quantized mirror of the dense indexes, read by VectorIndex: one sign bit per dimension
+    # (`code`, dim/8 bytes) with the filter columns, loaded into memory for a Hamming-distance
+    # coarse search; float32 vectors by id for exact re-ranking of the shortlist; tombstones of
+    # removed ids. `gen` is the change generation (meta key 'codes_gen:<name>') of the write that
+    # made the row, so another process's index can catch up incrementally.
+    import numpy as np
+
+    for name in ("turn", "segment"):
+        db.execute(f"""
+            CREATE TABLE codes_{name} (
+                id INTEGER PRIMARY KEY,
+                gen INTEGER NOT NULL,
+                created_at TEXT,
+                source TEXT,
+                session_id INTEGER,
+                code BLOB NOT NULL
+            )""")
+        db.execute(f"CREATE INDEX codes_{name}_gen ON codes_{name}(gen)")
+        db.execute(f"CREATE TABLE codes_{name}_vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL)")
+        db.execute(f"CREATE TABLE codes_{name}_gone (id INTEGER NOT NULL, gen INTEGER NOT NULL)")
+        db.execute(f"CREATE INDEX codes_{name}_gone_gen ON codes_{name}_gone(gen)")
+        # Vectors indexed before this migration get their codes now (generation 1).
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [f"vectors_{name}"]).fetchone():
+            continue
+        cur = db.execute(f"SELECT id, embedding, created_at, source, session_id FROM vectors_{name}")
+        while rows := cur.fetchmany(4096):
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            width = -(-vecs.shape[1] // 64) * 8
+            bits = np.packbits(vecs > 0, axis=1)
+            codes = np.zeros((len(rows), width), np.uint8)
+            codes[:, :bits.shape[1]] = bits
+            db.conn.executemany(
+                f"INSERT INTO codes_{name} (id, gen, created_at, source, session_id, code) "
+                "VALUES (?, 1, ?, ?, ?, ?)",
+                [(r[0], r[2], r[3], r[4], codes[i].tobytes()) for i, r in enumerate(rows)])
+            db.conn.executemany(f"INSERT INTO codes_{name}_vectors (id, vector) VALUES (?, ?)",
+                                [(r[0], r[1]) for r in rows])
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", [f"codes_gen:{name}"])
