@@ -229,6 +229,9 @@ def config_set(obj: Ctx, key: str, value: str):
 from . import cli_audio, cli_memory  # noqa: E402  (they add their commands to `cli`)
 
 cli_memory.register(cli)
+from . import cli_consolidate  # noqa: E402
+
+cli_consolidate.register(cli)
 cli_audio.register(cli)
 
 

@@ -133,8 +133,9 @@ class Consolidator:
         return self._bank
 
     # -- what is left ---------------------------------------------------------------------------
-    def pending(self) -> dict[str, int]:
-        """Units of work waiting, per step (the later steps' counts grow as earlier steps run)."""
+    def pending(self, model_steps: bool | None = None) -> dict[str, int]:
+        """Units of work waiting, per step (the later steps' counts grow as earlier steps run). Steps that
+        need the model are counted when there is one, or when `model_steps` is True."""
         from .segments import SegmentStore
 
         db = self.store.db
@@ -143,7 +144,7 @@ class Consolidator:
             "AND t.status != 'streaming' AND t.role != 'system'").fetchone()[0],
             "segment": len(SegmentStore(self.store).pending_sessions()),
             "link": len(self._link_sessions())}
-        if self.model is None:
+        if not (self.model is not None if model_steps is None else model_steps):
             return out | {"link": 0}
         n = len(sm.SummaryStore(self.store).unfolded())
         out["running"] = -(-n // self.settings.fold_batch)
@@ -152,7 +153,8 @@ class Consolidator:
         return out
 
     def has_work(self) -> bool:
-        return any(self.pending().values())
+        """Whether a run with a model would do anything."""
+        return any(self.pending(model_steps=True).values())
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self, *, preempt: threading.Event | None = None, progress: ProgressFn | None = None,

@@ -183,3 +183,27 @@ def test_real_model_labels_a_pair():
     assert len(labels) == 2 and all(l in ("Changed", "Cause", "Reason", "HinderedBy", "React", "Want",
                                           "SameTopic", "None") for l in labels)
     print("labels from qwen-0.5b:", json.dumps(labels))
+
+
+def test_the_hot_path_puts_the_running_memory_and_timelines_in_the_prompt(store):
+    """Assistant.prepare over a consolidated memory: running summary, recalled segments, their chain and
+    the history mark, with no model call beyond the answer."""
+    from assistant.config import Config
+    from assistant.core import Assistant
+    from memory.bank import SegmentRecall
+    from tests.fakes import FakeLLM
+
+    story(store)
+    Consolidator(store, FakeEmbedder(), SchemaLLM(), Settings(min_similarity=0.05)).run()
+    assert store.db.execute("SELECT label FROM links").fetchall() == [("Changed",)]
+    chat = FakeLLM()
+    a = Assistant(store, SegmentRecall(store, FakeEmbedder()), Config(recall_budget_tokens=400), model=chat)
+    prep = a.prepare(None, "Is Caroline still a nurse at the hospital job?")
+    system = prep.messages[0]["content"]
+    assert prep.messages[-1] == {"role": "user", "content": "Is Caroline still a nurse at the hospital job?"}
+    assert "What you know from all earlier conversations" in system
+    assert system.index("What you know") < system.index("Memories from earlier")
+    assert "(history: changed on 20 Jun 2023" in system
+    assert "-(Changed)->" in system
+    assert chat.prompts == []            # recall, timelines and the summary cost no model call
+    assert prep.timelines is not None and prep.timelines.timelines

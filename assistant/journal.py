@@ -1,0 +1,38 @@
+"""A Markdown journal from the recursive summaries: months, their weeks, their days."""
+from __future__ import annotations
+
+from memory.store import Store
+from memory.summaries import SummaryStore, period_bounds, period_title, week_key
+
+
+def render_journal(store: Store, since: str | None = None, until: str | None = None) -> str:
+    """Month summaries, then each week of the month and its days, oldest first. Days are ISO dates."""
+    sm = SummaryStore(store)
+    months = sm.list("month", since=since, until=until)
+    weeks = sm.list("week", since=since, until=until)
+    days = [d for d in sm.list("day", since=since, until=until)
+            if (since is None or d.key >= since) and (until is None or d.key < until)]
+    if not days:
+        return "# Journal\n\nNothing yet: the journal is written by `assistant consolidate`.\n"
+    lines = ["# Journal", ""]
+    running = sm.running()
+    if running and since is None and until is None:
+        lines += ["## In short", "", running.text, ""]
+    by_week: dict[str, list] = {}
+    for d in days:
+        by_week.setdefault(week_key(d.key), []).append(d)
+    week_text = {w.key: w.text for w in weeks}
+    for m in months:
+        m_start, m_end = period_bounds("month", m.key)
+        m_days = [d for d in days if m_start <= d.key < m_end]
+        if not m_days:
+            continue
+        lines += [f"## {period_title('month', m.key)}", "", m.text, ""]
+        for wk in sorted({week_key(d.key) for d in m_days}):
+            lines += [f"### {period_title('week', wk)}", ""]
+            w_days = [d for d in by_week.get(wk, []) if m_start <= d.key < m_end]
+            if len(by_week.get(wk, [])) > 1 and wk in week_text:
+                lines += [week_text[wk], ""]
+            for d in w_days:
+                lines += [f"#### {period_title('day', d.key)}", "", d.text, ""]
+    return "\n".join(lines).rstrip() + "\n"
