@@ -385,3 +385,14 @@ async def test_layout_at_a_fixed_size(db):
         await pilot.pause()
         assert screen.sidebar.region.width == 34 and screen.chat.region.x >= 34
     a.close()
+
+
+def test_status_bar_device_text():
+    from types import SimpleNamespace
+
+    from ui.widgets.status import device_text
+
+    assert device_text(SimpleNamespace(gpu_layers=28, n_layers=28)) == "GPU 28/28 layers"
+    assert device_text(SimpleNamespace(gpu_layers=10, n_layers=30)) == "GPU 10/30 layers"
+    assert device_text(SimpleNamespace(gpu_layers=0, n_layers=30)) == "CPU"
+    assert device_text(FakeLLM()) == "CPU"

@@ -25,12 +25,12 @@ async def test_real_chat_is_remembered_across_app_runs(tmp_path, smollm2, real_e
         msg = await answered(pilot, timeout=120)
         assert msg.shown_text.strip(), "the real model streamed nothing"
         assert not msg.interrupted
+        answer_text = msg.shown_text.strip()
         assert app.chat.status.tokens_per_second and app.chat.status.tokens_per_second > 0
         session_id = app.chat.session_id
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running, what="the app to quit")
     app.close_assistant()
-    answer_text = msg.shown_text.strip()
 
     # A new app on the same database file lists the session and reopens it.
     assistant = build(opts, embedder=real_embedder, model=smollm2)
