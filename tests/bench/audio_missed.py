@@ -136,7 +136,8 @@ def main() -> None:
         print(f"{statistics.median(times) * 1000:7.1f} ms total ({statistics.median(emb) * 1000:5.1f} ms query "
               f"embedding)  {q!r}: window {r.window.label()} ({r.window.kind}), "
               f"{r.heard_in_window} heard, {len(r.clips)} cited"
-              + (f", topic {r.topic!r}" if r.topic else "")
+              + (f", topic {r.topic!r} (cited clips containing '{r.topic.split()[-1]}': "
+                 f"{sum(r.topic.split()[-1] in c.text for c in r.clips)}/{len(r.clips)})" if r.topic else "")
               + f"  runs ms: {[round(x * 1000, 1) for x in times]}")
     store.close()
 
