@@ -126,6 +126,9 @@ class ChatScreen(Screen):
         self.status.device = device_text(event.model)
         self.status.error = False
         self.status.state = "answering…" if self.answering else "ready"
+        reply = self.reply
+        if self.answering and reply is not None and reply.state_text == "waiting for model…":
+            reply.set_state("recalling memories…")
 
     @on(ModelFailed)
     def _model_failed(self, event: ModelFailed) -> None:
@@ -135,8 +138,9 @@ class ChatScreen(Screen):
 
     @on(ModelProgress)
     def _model_progress(self, event: ModelProgress) -> None:
-        if not self.status.device:
-            self.status.state = f"preparing model {event.percent}%…"
+        if not self.status.device and not self.status.error:
+            self.status.state = (f"checking model file {event.percent}%…" if event.percent < 100
+                                 else "loading model…")
 
     def refresh_sessions(self) -> None:
         if self.assistant is None:
@@ -148,7 +152,7 @@ class ChatScreen(Screen):
 
     # -- sending and answering ------------------------------------------------------------------
     @on(PromptInput.Submitted)
-    def _submitted(self, event: PromptInput.Submitted) -> None:
+    async def _submitted(self, event: PromptInput.Submitted) -> None:
         if self.answering:
             self.notify("Still answering; press Esc to stop it first.", severity="warning", timeout=3)
             return
@@ -158,11 +162,11 @@ class ChatScreen(Screen):
         for w in self.chat.query(Welcome):
             w.remove()
         reply = AssistantMessage(streaming=True, state=self._waiting_state())
-        self.chat.mount_all([UserMessage(text), reply])
-        self.chat.scroll_end(animate=False)
         self.reply = reply
         self.cancel = threading.Event()
         self.answering = True
+        await self.chat.mount_all([UserMessage(text), reply])
+        self.chat.scroll_end(animate=False)
         self.idle.clear()
         self.status.state = "answering…"
         self.refresh_bindings()
@@ -170,7 +174,7 @@ class ChatScreen(Screen):
 
     def _waiting_state(self) -> str:
         a = self.assistant
-        return "recalling…" if a is not None and a.model is not None else "waiting for model…"
+        return "recalling memories…" if a is not None and a.model is not None else "waiting for model…"
 
     @work(thread=True, group="answer", exit_on_error=False)
     def _answer(self, text: str, reply: AssistantMessage, cancel: threading.Event,

@@ -63,7 +63,7 @@ class AssistantMessage(Vertical):
         super().__init__(classes="message assistant")
         self.border_title = "assistant"
         self._initial = text
-        self._initial_state = state
+        self._state = state
         self._memories = list(memories)
         self._lock = threading.Lock()
         self._pending: list[str] = []
@@ -75,11 +75,11 @@ class AssistantMessage(Vertical):
         if interrupted:
             self.add_class("-interrupted")
             self.interrupted = True
-            self._initial_state = self._initial_state or "⏹ interrupted"
+            self._state = self._state or "⏹ interrupted"
 
     def compose(self) -> ComposeResult:
         yield Markdown(self._initial, classes="body")
-        yield Static(self._initial_state, classes="state")
+        yield Static(self._state, classes="state")
         yield Static(memory_lines(self._memories), classes="memories")
 
     def on_mount(self) -> None:
@@ -95,15 +95,16 @@ class AssistantMessage(Vertical):
     @property
     def shown_text(self) -> str:
         """The Markdown source currently on screen."""
-        return self.body.source
+        bodies = self.query(".body").results(Markdown)
+        return next(bodies).source if self.children else self._initial
 
     @property
     def state_text(self) -> str:
-        return str(self.query_one(".state", Static).content)
+        return self._state
 
     @property
     def memories_text(self) -> str:
-        return str(self.query_one(".memories", Static).content)
+        return str(memory_lines(self._memories))
 
     # -- streaming --------------------------------------------------------------------------------
     def feed(self, piece: str) -> None:
@@ -165,20 +166,23 @@ class AssistantMessage(Vertical):
 
     # -- small parts ------------------------------------------------------------------------------
     def set_state(self, text: str) -> None:
-        state = self.query_one(".state", Static)
-        state.update(text)
-        state.display = bool(text)
+        """The dim line under the answer: waiting…, thinking…, interrupted, an error."""
+        self._state = text
+        for state in self.query(".state").results(Static):  # none yet before compose
+            state.update(text)
+            state.display = bool(text)
 
     def set_memories(self, memories) -> None:
         self._memories = list(memories)
         self._show_optional()
 
     def _show_optional(self) -> None:
-        state = self.query_one(".state", Static)
-        state.display = bool(str(state.content))
-        mems = self.query_one(".memories", Static)
-        mems.update(memory_lines(self._memories))
-        mems.display = bool(self._memories)
+        for state in self.query(".state").results(Static):
+            state.update(self._state)
+            state.display = bool(self._state)
+        for mems in self.query(".memories").results(Static):
+            mems.update(memory_lines(self._memories))
+            mems.display = bool(self._memories)
 
 
 class Welcome(Static):
