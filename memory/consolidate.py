@@ -366,7 +366,7 @@ class Consolidator:
         if want_summary:
             tasks.append(f'"summary": what this conversation tells about the people, in at most {s.summary_words} '
                          "words: events with their dates, plans, preferences, changes; no small talk.")
-            props["summary"] = {"type": "string", "maxLength": s.summary_words * 8}
+            props["summary"] = {"type": "string"}   # (a maxLength makes llama.cpp's grammar very slow)
             req.append("summary")
         if group:
             blocks.append("Earlier memories:\n" + task.earlier_block())
