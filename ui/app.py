@@ -13,8 +13,10 @@ from textual.binding import Binding
 
 from .screens.chat import ChatScreen
 
-# How long quitting waits for a running answer to be finalised on disk.
+# How long quitting waits for a streaming answer to be finalised on disk, and for a message that is
+# still waiting for the model (it is stored at once; the wait only covers that write).
 QUIT_GRACE_SECONDS = 3.0
+QUIT_GRACE_WAITING_SECONDS = 0.5
 
 
 class AssistantApp(App):
@@ -107,11 +109,10 @@ class AssistantApp(App):
         except RuntimeError:
             pass
 
-    def wait_for_assistant(self, cancel: threading.Event | None = None):
-        """The Assistant, once built (None if cancelled first); raises if building it failed."""
-        while not self._built.wait(0.1):
-            if cancel is not None and cancel.is_set():
-                return None
+    def wait_for_assistant(self, timeout: float = 120.0):
+        """The Assistant, once built (opening the database takes a moment); raises if that failed."""
+        if not self._built.wait(timeout):
+            raise TimeoutError("the database took too long to open")
         if self.assistant is None:
             raise self.build_error or RuntimeError("the assistant could not be started")
         return self.assistant
@@ -122,8 +123,11 @@ class AssistantApp(App):
         chat = self.chat
         if chat is not None and not chat.idle.is_set():
             chat.stop_for_quit()
-            deadline = time.monotonic() + QUIT_GRACE_SECONDS
-            while not chat.idle.is_set() and time.monotonic() < deadline:
+            start = time.monotonic()
+            while not chat.idle.is_set():
+                grace = QUIT_GRACE_SECONDS if chat.generating else QUIT_GRACE_WAITING_SECONDS
+                if time.monotonic() - start > grace:
+                    break
                 await asyncio.sleep(0.05)
         self.exit()
 

@@ -71,6 +71,7 @@ class ChatScreen(Screen):
         self.cancel: threading.Event | None = None
         self.idle = threading.Event()   # set while no answer worker is running (read from any thread)
         self.idle.set()
+        self.generating = False         # the model is streaming (as opposed to waiting or recalling)
         self.closing = False            # the app is quitting: workers stop touching the UI
         self.reply: AssistantMessage | None = None
 
@@ -180,9 +181,7 @@ class ChatScreen(Screen):
     def _answer(self, text: str, reply: AssistantMessage, cancel: threading.Event,
                 session_id: int | None) -> None:
         try:
-            assistant = self.app.wait_for_assistant(cancel)
-            if assistant is None:
-                return
+            assistant = self.app.wait_for_assistant()
             if session_id is None:
                 # Created here (not in prepare) so the screen knows the session even if prepare fails.
                 session_id = assistant.new_session()
@@ -192,12 +191,14 @@ class ChatScreen(Screen):
             if cancel.is_set():
                 self._ui(reply.finish, interrupted=True, note="⏹ stopped before the answer began")
                 return
+            self.generating = True
             answer = assistant.generate(prep, on_token=reply.feed, cancel=cancel)
             self._ui(self._answered, answer, reply)
         except BaseException as e:  # shown as a notification, never a traceback
             self.app.log.error("".join(traceback.format_exception(e)))
             self._ui(self._failed, reply, e)
         finally:
+            self.generating = False
             self.idle.set()
             self._ui(self._done)
 
