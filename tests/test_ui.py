@@ -191,6 +191,7 @@ async def test_session_list_shows_sessions_and_reopens_one(db):
     a = make_assistant(db, FakeLLM(replies=["Tomatoes like sun.", "Use a hot pan."]))
     first = a.answer(None, "How do I grow tomatoes").session_id
     a.answer(None, "How do I sear a steak")
+    a.new_session()  # empty: not listed
     app = AssistantApp(assistant=a)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat

@@ -13,10 +13,9 @@ from textual.binding import Binding
 
 from .screens.chat import ChatScreen
 
-# How long quitting waits for a streaming answer to be finalised on disk, and for a message that is
-# still waiting for the model (it is stored at once; the wait only covers that write).
+# How long quitting waits for a streaming answer to be finalised on disk, or for a message that waits
+# for the model to be stored (it is written first, so that takes a moment).
 QUIT_GRACE_SECONDS = 3.0
-QUIT_GRACE_WAITING_SECONDS = 0.5
 
 
 class AssistantApp(App):
@@ -124,10 +123,9 @@ class AssistantApp(App):
         if chat is not None and not chat.idle.is_set():
             chat.stop_for_quit()
             start = time.monotonic()
-            while not chat.idle.is_set():
-                grace = QUIT_GRACE_SECONDS if chat.generating else QUIT_GRACE_WAITING_SECONDS
-                if time.monotonic() - start > grace:
-                    break
+            while not chat.idle.is_set() and time.monotonic() - start < QUIT_GRACE_SECONDS:
+                if not chat.generating and chat.message_stored():
+                    break  # still waiting for the model, and the message is safe: nothing to finalise
                 await asyncio.sleep(0.05)
         self.exit()
 

@@ -72,6 +72,7 @@ class ChatScreen(Screen):
         self.idle = threading.Event()   # set while no answer worker is running (read from any thread)
         self.idle.set()
         self.generating = False         # the model is streaming (as opposed to waiting or recalling)
+        self.pending: tuple[int, str] | None = None  # (session, text) of the message being answered
         self.closing = False            # the app is quitting: workers stop touching the UI
         self.reply: AssistantMessage | None = None
 
@@ -186,6 +187,7 @@ class ChatScreen(Screen):
                 # Created here (not in prepare) so the screen knows the session even if prepare fails.
                 session_id = assistant.new_session()
                 self._ui(self._session_started, session_id)
+            self.pending = (session_id, text)
             prep = assistant.prepare(session_id, text)   # stores the message, waits for the model
             self._ui(self._prepared, prep, reply)
             if cancel.is_set():
@@ -199,6 +201,7 @@ class ChatScreen(Screen):
             self._ui(self._failed, reply, e)
         finally:
             self.generating = False
+            self.pending = None
             self.idle.set()
             self._ui(self._done)
 
@@ -255,6 +258,14 @@ class ChatScreen(Screen):
         self.status.state = "stopping…"
         if self.reply is not None and not self.reply.shown_text:
             self.reply.set_state("stopping…")
+
+    def message_stored(self) -> bool:
+        """Whether the message being answered is on disk yet (prepare stores it before anything else)."""
+        if self.pending is None or self.assistant is None:
+            return False
+        session_id, text = self.pending
+        last = self.assistant.store.turns(session_id, limit=1)
+        return bool(last) and last[-1].role == "user" and last[-1].text == text
 
     def stop_for_quit(self) -> None:
         """The app is quitting: stop the answer; the worker still finalises it on disk."""

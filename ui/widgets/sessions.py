@@ -12,6 +12,11 @@ from textual.widgets.option_list import Option
 from .messages import local_time
 
 NEW_ID = "new"
+TITLE_WIDTH = 30
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 class SessionList(Vertical):
@@ -41,7 +46,9 @@ class SessionList(Vertical):
         options = [Option(Text.assemble(("＋ New conversation", "bold"), ("  ctrl+n", "dim")), id=NEW_ID)]
         self.session_ids = []
         for s in sessions:
-            title = (s.title or "Untitled").replace("\n", " ")
+            if not s.turn_count:
+                continue  # nothing said yet (e.g. the app quit before the first message was stored)
+            title = _clip((s.title or "Untitled").replace("\n", " "), TITLE_WIDTH)
             meta = f"{local_time(s.last_at, '%d %b %H:%M')} · {s.turn_count} turns"
             if s.source != "chat":
                 meta += f" · {s.source}"
