@@ -292,10 +292,11 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
         result = ingestor.ingest_file(file, start, title=title, progress=progress)
     for c in result.clips:
         click.echo(f"[{datetime.fromisoformat(c.started_at).astimezone():%H:%M:%S}] {c.text}")
-    rtf = result.seconds / result.duration if result.duration else 0.0
-    click.echo(f"{len(result.clips)} clips from {result.duration:.0f} s of audio ({result.speech_seconds:.0f} s "
-               f"of speech) in {result.seconds:.1f} s (real-time factor {rtf:.2f}); session "
-               f"{result.session_id}.", err=True)
+    rtf = result.transcribe_seconds / result.duration if result.duration else 0.0
+    click.echo(f"{len(result.clips)} clip(s) from {result.duration:.0f} s of audio ({result.speech_seconds:.0f} s "
+               f"of speech), transcribed in {result.transcribe_seconds:.1f} s (real-time factor {rtf:.2f}), "
+               f"indexed in {result.seconds - result.transcribe_seconds:.1f} s; session {result.session_id}.",
+               err=True)
 
 
 def _listen_live(store, transcriber, index, title, device) -> None:

@@ -36,7 +36,8 @@ class IngestResult:
     clips: list[Clip] = field(default_factory=list)
     duration: float = 0.0            # seconds of audio
     speech_seconds: float = 0.0      # seconds the VAD kept
-    seconds: float = 0.0             # wall time spent
+    seconds: float = 0.0             # wall time spent, indexing included
+    transcribe_seconds: float = 0.0  # wall time to VAD, transcribe and store (no indexing)
 
     @property
     def text(self) -> str:
@@ -186,6 +187,7 @@ class AudioIngestor:
                 store_group(groups[-1])
         if progress:
             progress(duration, duration)
+        result.transcribe_seconds = time.perf_counter() - t0
         if self.index is not None and result.clips:
             self.index()
         self.end_session(session_id)
