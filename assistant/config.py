@@ -21,7 +21,7 @@ class Config:
     max_answer_tokens: int = 512
     recall_budget_tokens: int = 700   # room for recalled memories in each prompt
     recent_turns: int = 12            # turns of the current session always kept in the prompt
-    flash_attn: bool = False
+    flash_attn: str | bool = "auto"   # "auto": on when layers are offloaded to a GPU
     system_prompt: str = ""           # extra instructions appended to the built-in system prompt
 
     def resolved_threads(self) -> int:
@@ -44,7 +44,9 @@ class Config:
         try:
             if key == "gpu_layers":
                 value = raw if raw == "auto" else int(raw)
-            elif isinstance(current, bool):
+            elif key == "flash_attn" and raw == "auto":
+                value = raw
+            elif isinstance(current, bool) or key == "flash_attn":
                 if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(raw)
                 value = raw.lower() in ("true", "1", "yes")
@@ -62,6 +64,8 @@ class Config:
             raise ConfigError("n_ctx must be at least 512 tokens; fix it in the config file.")
         if not (self.gpu_layers == "auto" or isinstance(self.gpu_layers, int)):
             raise ConfigError('gpu_layers must be "auto" or a number of layers; fix it in the config file.')
+        if not (self.flash_attn == "auto" or isinstance(self.flash_attn, bool)):
+            raise ConfigError('flash_attn must be "auto", true or false; fix it in the config file.')
         if self.max_answer_tokens >= self.n_ctx // 2:
             raise ConfigError("max_answer_tokens must be under half of n_ctx; fix it in the config file.")
 
@@ -80,7 +84,7 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(f"The config file {path} has unknown keys {sorted(unknown)}; remove them.")
     for key, value in data.items():
         expected = type(getattr(cfg, key))
-        if key == "gpu_layers" or isinstance(value, expected) or (expected is float and isinstance(value, int)):
+        if key in ("gpu_layers", "flash_attn") or isinstance(value, expected) or (expected is float and isinstance(value, int)):
             setattr(cfg, key, value)
         else:
             raise ConfigError(f"In {path}, {key} should be {expected.__name__}, not {value!r}.")

