@@ -142,15 +142,29 @@ class ClipStore:
 
 
 def _remove_turn_everywhere(store: Store, turn_id: int) -> None:
-    """Delete a turn and its index entries (vector + full text). Caller holds the transaction."""
+    """Delete a turn, its index entries (vector + full text) and the segments built from it (with
+    their index entries; the other turns of such a segment stay findable through the turn index until
+    they are segmented again). Caller holds the transaction."""
     from memory.index import HybridIndex
 
+    db = store.db
+    tables = set(store.tables())
+    segment_ids = []
+    if "segment_turns" in tables:
+        segment_ids = [r[0] for r in db.execute("SELECT segment_id FROM segment_turns WHERE turn_id = ?",
+                                                 [turn_id]).fetchall()]
+    db.execute("DELETE FROM turns WHERE id = ?", [turn_id])
+    if segment_ids:
+        marks = ",".join("?" * len(segment_ids))
+        db.execute(f"DELETE FROM segments WHERE id IN ({marks})", segment_ids)
+        if "vectors_segment" in tables:
+            HybridIndex(store, "segment").remove(segment_ids)
     HybridIndex(store, "turn").remove([turn_id])
-    store.db.execute("DELETE FROM turns WHERE id = ?", [turn_id])
 
 
 def delete_clip(store: Store, clip_id: int) -> bool:
-    """Forget a clip: its transcript turn, the turn's index entries, the clip row and the audio file.
+    """Forget a clip: its transcript turn, the turn's index entries, segments made from it, the clip row
+    and the audio file (summaries that saw the turn are marked stale by the database's triggers).
     Returns False when there is no such clip."""
     row = store.db.execute("SELECT turn_id, path FROM audio_clips WHERE id = ?", [clip_id]).fetchone()
     if row is None:

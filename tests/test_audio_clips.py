@@ -109,3 +109,23 @@ def test_cli_clips_list_and_delete(tmp_path):
     assert not os.path.exists(clip.path)
     out = runner.invoke(cli, ["--db", str(db), "clips", "play", str(clip.id)])
     assert out.exit_code == 1 and "no clip" in out.output
+
+
+def test_deleting_a_clip_deletes_segments_made_from_it(clips, store, fake_embedder):
+    from memory.index import HybridIndex, IndexRow
+
+    a = add(clips, store, "the budget is frozen until June")
+    b = add(clips, store, "nobody may order new laptops")
+    with store.db.conn:
+        seg = store.db.execute(
+            "INSERT INTO segments (session_id, first_turn_id, last_turn_id, started_at, ended_at, key, source,"
+            " method, created_at) VALUES (?, ?, ?, ?, ?, 'budget frozen, no laptops', 'audio', 'fast', ?)",
+            [a.session_id, a.turn_id, a.turn_id, a.started_at, a.ended_at, a.started_at]).lastrowid
+        store.db.execute("INSERT INTO segment_turns (segment_id, turn_id, position) VALUES (?, ?, 0)", [seg, a.turn_id])
+    vec = fake_embedder.embed(["budget frozen, no laptops"])[0]
+    HybridIndex(store, "segment").add([IndexRow(seg, vec, "budget frozen, no laptops", a.started_at, "audio",
+                                                a.session_id)])
+    assert delete_clip(store, a.id)
+    assert store.db.execute("SELECT COUNT(*) FROM segments WHERE id = ?", [seg]).fetchone()[0] == 0
+    assert HybridIndex(store, "segment").search("budget frozen", vec, 5) == []
+    assert store.turn(b.turn_id) is not None
