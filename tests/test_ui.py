@@ -423,3 +423,12 @@ def test_status_bar_device_text():
     assert device_text(SimpleNamespace(gpu_layers=10, n_layers=30)) == "GPU 10/30 layers"
     assert device_text(SimpleNamespace(gpu_layers=0, n_layers=30)) == "CPU"
     assert device_text(FakeLLM()) == "CPU"
+
+
+async def test_ctrl_c_quits(db):
+    a = make_assistant(db, FakeLLM())
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.is_running, what="the app to exit")
+    a.close()

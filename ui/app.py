@@ -138,14 +138,15 @@ class AssistantApp(App):
             self.assistant.close()
 
 
-def run_app(options) -> None:
-    """Run the chat UI until the user quits."""
-    app = AssistantApp(options)
+def run_app(options, *, headless: bool = False,
+            on_interactive: Callable[[AssistantApp], None] | None = None) -> None:
+    """Run the chat UI until the user quits (`headless` and `on_interactive` serve benchmarks)."""
+    app = AssistantApp(options, on_interactive=on_interactive)
     # Our own loop: asyncio.run() would join worker threads on exit, and one may still be waiting
     # for the model to load (its message is already saved).
     loop = asyncio.new_event_loop()
     try:
-        app.run(loop=loop)
+        app.run(loop=loop, headless=headless, size=(120, 35) if headless else None)
     finally:
         stuck = app.busy()
         if not stuck:
