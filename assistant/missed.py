@@ -197,13 +197,15 @@ class RoutedAnswer:
     missed: MissedAnswer
 
 
-def route(assistant, session_id: int | None, text: str, *, now: datetime | None = None,
-          on_token: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-          tz: tzinfo | None = None) -> RoutedAnswer | None:
-    """If `text` asks what was heard in a window, answer it from audio memory and return the answer
-    (the user's turn and the reply are stored like any chat turn pair); otherwise None, and nothing
-    is stored."""
-    from .core import Answer, PreparedTurn, _title_from
+def prepare(assistant, session_id: int | None, text: str, *, now: datetime | None = None,
+            tz: tzinfo | None = None):
+    """The "what did I miss" counterpart of Assistant.prepare: None when `text` is not such a question
+    (nothing is stored); else the user's turn is stored and a PreparedTurn is returned whose prompt
+    holds the window's transcripts, ready for Assistant.generate.
+
+    The PreparedTurn's `memories` are the cited clips (kind 'audio', id = clip id, topic = HH:MM), its
+    first notice names the window, and its attribute `missed` holds the whole MissedAnswer."""
+    from .core import PreparedTurn, _title_from
     from .errors import AssistantError
 
     store = assistant.store
@@ -217,20 +219,41 @@ def route(assistant, session_id: int | None, text: str, *, now: datetime | None 
         raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
     user_turn_id = store.add_turn(session_id, "user", text)
     recall = getattr(assistant, "recall", None)
-    embedder = getattr(recall, "embedder", None)
     index = getattr(recall, "index", None)
-    result = gather(store, text, window=window, now=now, embedder=embedder, exclude_turn_ids={user_turn_id},
+    result = gather(store, text, window=window, now=now, embedder=getattr(recall, "embedder", None),
+                    exclude_turn_ids={user_turn_id},
                     budget_tokens=max(600, assistant.config.recall_budget_tokens * 2),
                     count_tokens=assistant.count_tokens, tz=tz,
                     index_pending=getattr(index, "index_pending", None))
-    memories = result.memories()
+    messages = result.messages or [
+        {"role": "system", "content": "Tell the user, in one sentence, exactly this: " + result.text},
+        {"role": "user", "content": text}]
+    notice = (f"Audio heard {window.label(tz)}: {result.heard_in_window} clip(s)"
+              + (f", {len(result.clips)} used" if result.clips else "")
+              + (f"; topic: {result.topic}" if result.topic else "") + ".")
+    prep = PreparedTurn(session_id, user_turn_id, messages, result.memories(), [notice], result.retrieval_seconds)
+    prep.missed = result
+    return prep
+
+
+def route(assistant, session_id: int | None, text: str, *, now: datetime | None = None,
+          on_token: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+          tz: tzinfo | None = None) -> RoutedAnswer | None:
+    """The "what did I miss" counterpart of Assistant.answer: None when `text` is not such a question;
+    else the answer (both turns stored like any chat turn pair). When nothing was heard in the window
+    the reply is a fixed sentence and the model is not called."""
+    from .core import Answer
+
+    prep = prepare(assistant, session_id, text, now=now, tz=tz)
+    if prep is None:
+        return None
+    result: MissedAnswer = prep.missed
     if not result.messages:
-        turn_id = store.add_turn(session_id, "assistant", result.text)
+        turn_id = assistant.store.add_turn(prep.session_id, "assistant", result.text)
         if on_token:
             on_token(result.text)
-        answer = Answer(session_id, user_turn_id, turn_id, result.text, False, memories)
-        return RoutedAnswer(answer, result)
-    prep = PreparedTurn(session_id, user_turn_id, result.messages, memories, [], result.retrieval_seconds)
+        return RoutedAnswer(Answer(prep.session_id, prep.user_turn_id, turn_id, result.text, False,
+                                   prep.memories, prep.notices), result)
     t0 = time.perf_counter()
     answer = assistant.generate(prep, on_token=on_token, cancel=cancel)
     result.llm_seconds = time.perf_counter() - t0

@@ -143,3 +143,25 @@ def test_route_inside_the_assistant(scenario):
     turns = store.turns(answer.session_id)
     assert [(t.role, t.source) for t in turns] == [("user", "chat"), ("assistant", "chat")]
     assert missed.route(assistant, None, "What is the capital of France?", now=NOW) is None
+
+
+def test_prepare_hook_for_assistant_prepare(scenario):
+    """What Assistant.prepare / the TUI use: a PreparedTurn that Assistant.generate streams as usual."""
+    store, embedder, clips, _ = scenario
+    llm = FakeLLM(["Two things."])
+    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
+    prep = missed.prepare(assistant, None, "what did I miss since 3pm?", now=NOW, tz=UTC)
+    assert prep.missed.window.start == NOW.replace(hour=15)
+    assert [m.id for m in prep.memories] == [clips["migration"].id, clips["lunch"].id]
+    assert prep.notices[0].startswith("Audio heard 15:00–16:00: 2 clip(s)")
+    answer = assistant.generate(prep)
+    assert answer.text == "Two things." and store.turn(answer.turn_id).source == "chat"
+    assert missed.prepare(assistant, None, "tell me a joke", now=NOW) is None
+
+
+def test_route_when_nothing_was_heard(scenario):
+    store, embedder, _, _ = scenario
+    llm = FakeLLM(["unused"])
+    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
+    routed = missed.route(assistant, None, "what did I miss in the last 2 minutes?", now=NOW, tz=UTC)
+    assert routed.answer.text == "Nothing was heard between 15:58 and 16:00." and llm.prompts == []
