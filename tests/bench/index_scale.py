@@ -7,9 +7,12 @@ Per size, side by side on the same vectors and the same queries (interleaved, qu
 - sqlite-vec brute force: KNN in the vec0 table with its metadata filters;
 - sqlite-vec bit[384]: hamming KNN in a vec0 bit table, then the same exact re-rank (an alternative);
 - index dense: VectorIndex.search (sign-bit mirror, Hamming shortlist, exact re-rank);
-- bm25: the FTS5 side alone; index hybrid: HybridIndex.search (dense + BM25 + fusion), end to end.
-Agreement is the share of the exact top-10 found (hybrid: against the fusion of exact dense and the
-same BM25 list). Times are p50/p95 over the queries, in milliseconds.
+- bm25 plain FTS5 query: every content word, filters on the UNINDEXED columns (the old lexical side);
+- bm25 (index): HybridIndex.bm25 (id range from the time window, posting budget);
+- index hybrid: HybridIndex.search (dense + BM25 + fusion), end to end.
+Agreement is the share of the exact top-10 found: dense against numpy brute force, bm25 against the
+plain query, hybrid against the fusion of the exact dense top-40 and the plain BM25 top-40. Times are
+p50/p95 over the queries in milliseconds, wall clock and process CPU time (the host is shared).
 
 Data looks like real embeddings: unit vectors from a Gaussian mixture (topic centroids, sub-topics, a
 shared mean direction, noise), calibrated on real MiniLM embeddings of LoCoMo turns (median query
@@ -37,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from memory.index import _STOP, HybridIndex, IndexRow, fuse  # noqa: E402
+from memory.index import _STOP, HybridIndex, IndexRow, fts_query, fuse  # noqa: E402
 from memory.store import Store  # noqa: E402
 from memory.vectors import VectorIndex, _MIRRORS, to_blob  # noqa: E402
 
@@ -107,7 +110,7 @@ def vocabulary(n, rng):
     return words
 
 
-def chunk_rows(g: Synth, c: int, n_total: int):
+def chunk_rows(g: Synth, c: int, n_total: int, texts: bool = True):
     """Rows c*CHUNK.. of a bank of n_total rows: ids, vectors, texts, created_at, source, session."""
     start = c * CHUNK
     m = min(CHUNK, n_total - start)
@@ -121,7 +124,7 @@ def chunk_rows(g: Synth, c: int, n_total: int):
     src = rng.choice(np.array(["chat", "audio", "import"]), m, p=[0.8, 0.15, 0.05])
     src = np.where(back, "import", src)
     sess = (ids - 1) // 20 + 1
-    texts = [g.text(rng, t[i], s[i], int(rng.integers(25, 60))) for i in range(m)]
+    texts = [g.text(rng, t[i], s[i], int(rng.integers(25, 60))) for i in range(m)] if texts else None
     return ids, X, texts, times, src, sess
 
 
@@ -203,7 +206,7 @@ class Exact:
         self.X = np.empty((n, DIM), np.float32)
         times = []
         for c in range(math.ceil(n / CHUNK)):
-            ids, X, _, t, _, _ = chunk_rows(g, c, n)
+            ids, X, _, t, _, _ = chunk_rows(g, c, n, texts=False)
             self.X[ids[0] - 1:ids[-1]] = X
             times += t
         self.times = np.array([t.encode() for t in times])
@@ -221,6 +224,24 @@ class Exact:
         return [(int(i) + 1, float(sims[i])) for i in top if np.isfinite(sims[i])], float(mask.mean())
 
 
+def bm25_plain(hybrid: HybridIndex, text, k, since=None, until=None):
+    """The lexical side as a plain FTS5 query (every content word, filters on UNINDEXED columns):
+    the reference for agreement, and what the index did before the id-range bound and the budget."""
+    q = fts_query(text)
+    if q is None:
+        return []
+    where, params = [f"{hybrid.fts} MATCH ?"], [q]
+    if since:
+        where.append("created_at >= ?")
+        params.append(since)
+    if until:
+        where.append("created_at < ?")
+        params.append(until)
+    return [(i, -s) for i, s in hybrid.store.db.execute(
+        f"SELECT rowid, bm25({hybrid.fts}) AS s FROM {hybrid.fts} WHERE {' AND '.join(where)} "
+        "ORDER BY s LIMIT ?", params + [k]).fetchall()]
+
+
 def bits_search(vi: VectorIndex, q, k, rerank, since=None, until=None):
     where, params = ["code MATCH vec_quantize_binary(?)", "k = ?"], [to_blob(q), int(min(rerank, 4096))]
     if since:
@@ -234,10 +255,16 @@ def bits_search(vi: VectorIndex, q, k, rerank, since=None, until=None):
     return vi.exact(q, np.array(ids), k)
 
 
+CPU_MS: list[float] = []   # process CPU time of the last timed call (all threads), ms
+
+
 def timed(fn):
-    t = time.perf_counter()
+    """(result, wall ms); the call's process CPU ms is left in CPU_MS[-1]."""
+    c, t = time.process_time(), time.perf_counter()
     out = fn()
-    return out, (time.perf_counter() - t) * 1000
+    wall = (time.perf_counter() - t) * 1000
+    CPU_MS.append((time.process_time() - c) * 1000)
+    return out, wall
 
 
 def agree(got, ref, k=10):
@@ -260,9 +287,9 @@ def run_size(g: Synth, n: int, nq: int, svec_queries: int, batch: int) -> dict:
     _, load_ms = timed(vi.mirror)
     mirror = vi.mirror()
     rss_mirror = rss_mb() - rss1
-    res = {m: {"ms": [], "agree": []} for m in
+    res = {m: {"ms": [], "cpu": [], "agree": []} for m in
            ("numpy brute force", "sqlite-vec brute force", "sqlite-vec bit[384] + re-rank",
-            "index dense", "bm25 (FTS5)", "index hybrid")}
+            "index dense", "bm25 plain FTS5 query", "bm25 (index)", "index hybrid")}
     eligible = []
     for i in range(nq):
         q, text, f = QX[i], qtext[i], qfilt[i]
@@ -270,37 +297,51 @@ def run_size(g: Synth, n: int, nq: int, svec_queries: int, batch: int) -> dict:
         ref, share = ref
         eligible.append(share)
         res["numpy brute force"]["ms"].append(ms)
+        res["numpy brute force"]["cpu"].append(CPU_MS[-1])
         res["numpy brute force"]["agree"].append(1.0)
         got, ms = timed(lambda: vi.search(q, 10, **f))
         res["index dense"]["ms"].append(ms)
+        res["index dense"]["cpu"].append(CPU_MS[-1])
         res["index dense"]["agree"].append(agree(got, ref))
+        plain, ms = timed(lambda: bm25_plain(hybrid, text, 40, **f))
+        res["bm25 plain FTS5 query"]["ms"].append(ms)
+        res["bm25 plain FTS5 query"]["cpu"].append(CPU_MS[-1])
+        res["bm25 plain FTS5 query"]["agree"].append(1.0)
         lex, ms = timed(lambda: hybrid.bm25(text, 40, **f))
-        res["bm25 (FTS5)"]["ms"].append(ms)
+        res["bm25 (index)"]["ms"].append(ms)
+        res["bm25 (index)"]["cpu"].append(CPU_MS[-1])
+        res["bm25 (index)"]["agree"].append(agree(lex, plain))
         got, ms = timed(lambda: hybrid.search(text, q, 10, **f))
         res["index hybrid"]["ms"].append(ms)
+        res["index hybrid"]["cpu"].append(CPU_MS[-1])
         ref40, _ = exact.search(q, 40, **f)
         res["index hybrid"]["agree"].append(agree([(h.id,) for h in got],
-                                                  [(h.id,) for h in fuse(ref40, lex, 10)]))
+                                                  [(h.id,) for h in fuse(ref40, plain, 10)]))
         rerank = vi.rerank or min(1500, max(200, int(math.sqrt(share * n))))
         got, ms = timed(lambda: bits_search(vi, q, 10, rerank, **f))
         res["sqlite-vec bit[384] + re-rank"]["ms"].append(ms)
+        res["sqlite-vec bit[384] + re-rank"]["cpu"].append(CPU_MS[-1])
         res["sqlite-vec bit[384] + re-rank"]["agree"].append(agree(got, ref))
         if i < svec_queries:
             got, ms = timed(lambda: vi.search_sqlite_vec(q, 10, **f))
             res["sqlite-vec brute force"]["ms"].append(ms)
+            res["sqlite-vec brute force"]["cpu"].append(CPU_MS[-1])
             res["sqlite-vec brute force"]["agree"].append(agree(got, ref))
         if (i + 1) % 50 == 0:
             print(f"  {i + 1}/{nq} queries", flush=True)
-    out = {"n": n, "build": meta, "incremental": incremental(g, store, hybrid, n), "mirror_load_ms": load_ms, "mirror_bytes": mirror.nbytes(),
+    out = {"n": n, "build": meta, "incremental": incremental(g, store, hybrid, n),
+           "mirror_load_ms": load_ms, "mirror_bytes": mirror.nbytes(),
            "mirror_rss_mb": rss_mirror, "numpy_matrix_mb": exact.X.nbytes / 2**20,
            "numpy_rss_mb": rss_exact, "eligible_share_median": float(np.median(eligible)),
            "methods": {}}
     for m, r in res.items():
         if not r["ms"]:
             continue
-        ms = np.array(r["ms"])
+        ms, cpu = np.array(r["ms"]), np.array(r["cpu"])
         out["methods"][m] = {"queries": len(ms), "p50_ms": float(np.percentile(ms, 50)),
                              "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
+                             "cpu_p50_ms": float(np.percentile(cpu, 50)),
+                             "cpu_p95_ms": float(np.percentile(cpu, 95)),
                              "agreement": float(np.mean(r["agree"])) if r["agree"] else None}
     store.close()
     return out
@@ -382,14 +423,17 @@ def main():
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))
     print(f"\nmachine: {report['machine']}")
-    print(f"{'size':>9}  {'method':<30} {'queries':>7} {'p50 ms':>8} {'p95 ms':>8} {'top-10 agree':>12}  memory")
+    print("times: wall-clock p50/p95 ms, and the process CPU time of the same calls (cpu p50/p95 ms)")
+    print(f"{'size':>9}  {'method':<30} {'queries':>7} {'p50 ms':>8} {'p95 ms':>8} {'cpu p50':>8} {'cpu p95':>8}"
+          f" {'top-10 agree':>12}  memory")
     for s in report["sizes"]:
         for m, r in s["methods"].items():
             mem = {"numpy brute force": f"{s['numpy_matrix_mb']:.0f} MB float32 matrix",
                    "index dense": f"mirror {s['mirror_bytes'] / 2**20:.0f} MB (RSS +{s['mirror_rss_mb']:.0f} MB)",
                    "index hybrid": "same mirror + FTS5 in SQLite"}.get(m, "in SQLite")
             a = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
-            print(f"{s['n']:>9,}  {m:<30} {r['queries']:>7} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {a:>12}  {mem}")
+            print(f"{s['n']:>9,}  {m:<30} {r['queries']:>7} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f}"
+                  f" {r['cpu_p50_ms']:>8.1f} {r['cpu_p95_ms']:>8.1f} {a:>12}  {mem}")
     for s in report["sizes"]:
         b = s["build"]
         print(f"{s['n']:>9,}  build {b['rows_per_s']:,.0f} rows/s through HybridIndex.add (batches of "
