@@ -193,7 +193,8 @@ class HybridIndex:
                candidates: int | None = None, **filters) -> list[Hit]:
         """The k best units for a query, best first. mode: "hybrid" (RRF), "dense" or "bm25"."""
         n = candidates or max(k * 4, 40)
-        dense = self.vectors.search(vector, n, **filters) if mode in ("hybrid", "dense") else []
+        dense = (self.vectors.search(vector, n, **filters)
+                 if mode in ("hybrid", "dense") and vector is not None else [])
         lexical = self.bm25(text, n, **filters) if mode in ("hybrid", "bm25") else []
         return fuse(dense, lexical, k, mode)
 

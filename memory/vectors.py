@@ -76,7 +76,7 @@ class _Mirror:
     """In-memory copy of `codes_<name>`, in created_at order. Rows are appended (or merged, when
     older than the newest) and marked dead on removal; dead rows are dropped in a compaction."""
 
-    GROW = 1.25
+    GROW = 1.125
 
     def __init__(self, words: int):
         self.words = words
@@ -167,7 +167,7 @@ class _Mirror:
         self.n = n + m
 
     def _load(self, cols: dict, n: int) -> None:
-        self._alloc(int(n * self.GROW) + 1024, cols["times"].dtype.itemsize)
+        self._alloc(n + max(1024, n // 16), cols["times"].dtype.itemsize)
         for a in self.arrays():
             if a == "codes":
                 self.codes[:, :n] = cols[a]
@@ -422,20 +422,30 @@ class VectorIndex:
             ids = m.ids[pos]
         return self.exact(q, ids, k)
 
-    def exact(self, q: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Exact cosine ranking of the units `ids` (those that still exist), best first."""
-        found, blobs = [], []
+    def get(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored float32 vectors of the units `ids` that exist (a fast lookup by id)."""
+        found, V = self._fetch(ids)
+        return {i: V[j] for j, i in enumerate(found)}
+
+    def _fetch(self, ids) -> tuple[list[int], np.ndarray]:
         ids = [int(i) for i in ids]
+        table, column = (f"{self.codes}_vectors", "vector") if self.coded else (self.table, "embedding")
+        found, blobs = [], []
         for start in range(0, len(ids), 10000):
             part = ids[start:start + 10000]
             rows = self.store.db.execute(
-                f"SELECT id, vector FROM {self.codes}_vectors WHERE id IN ({','.join('?' * len(part))})",
+                f"SELECT id, {column} FROM {table} WHERE id IN ({','.join('?' * len(part))})",
                 part).fetchall()
             found += [r[0] for r in rows]
             blobs += [r[1] for r in rows]
+        V = np.frombuffer(b"".join(blobs), np.float32).reshape(len(found), -1) if found else np.zeros((0, 0))
+        return found, V
+
+    def exact(self, q: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Exact cosine ranking of the units `ids` (those that still exist), best first."""
+        found, V = self._fetch(ids)
         if not found:
             return []
-        V = np.frombuffer(b"".join(blobs), np.float32).reshape(len(found), -1)
         norms = np.linalg.norm(V, axis=1) * (np.linalg.norm(q) or 1.0)
         sims = (V @ q) / np.where(norms > 0, norms, 1.0)
         top = np.argsort(-sims, kind="stable")[:k]

@@ -225,3 +225,10 @@ def test_kinds_without_code_tables_fall_back_to_sqlite_vec(store):
     X = clustered(50, seed=1)
     vi.add(rows(X))
     assert vi.search(X[3], 1)[0][0] == 4
+
+
+def test_get_returns_stored_vectors(filled, store):
+    vi, X = filled
+    got = vi.get([5, 6, 999999])
+    assert set(got) == {5, 6}
+    assert np.allclose(got[5], X[4])
