@@ -94,7 +94,9 @@ class Transcriber:
                  progress: Progress | None = None):
         self.model_name = model
         self.models_dir = models_dir
+        self.auto_device = device == "auto"
         self.device = ("cuda" if cuda_available() else "cpu") if device == "auto" else device
+        self.notice = ""
         self.compute_type = compute_type or ("float16" if self.device == "cuda" else "int8")
         self.cpu_threads = cpu_threads or (os.cpu_count() or 2)
         self.beam_size = beam_size
@@ -109,15 +111,26 @@ class Transcriber:
         with self._lock:
             if self._model is None:
                 path = resolve_whisper(self.model_name, self.models_dir, self.progress)
-                from faster_whisper import WhisperModel
-
                 try:
-                    self._model = WhisperModel(str(path), device=self.device, compute_type=self.compute_type,
-                                               cpu_threads=self.cpu_threads, local_files_only=True)
+                    self._model = self._open(path)
                 except (RuntimeError, ValueError, OSError) as e:
-                    raise WhisperModelMissing(
-                        f"The speech model at {path} could not be loaded ({e}); reinstall its package.") from e
+                    if not (self.auto_device and self.device == "cuda"):
+                        raise WhisperModelMissing(
+                            f"The speech model at {path} could not be loaded ({e}); reinstall its package.") from e
+                    # CTranslate2 sees a GPU but cannot use it (e.g. no CUDA 12 cuBLAS/cuDNN): use the CPU.
+                    self.notice = f"Speech recognition runs on the CPU: the GPU could not be used ({e})."
+                    self.device, self.compute_type = "cpu", "int8"
+                    self._model = self._open(path)
             return self._model
+
+    def _open(self, path: Path):
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(str(path), device=self.device, compute_type=self.compute_type,
+                             cpu_threads=self.cpu_threads, local_files_only=True)
+        if self.device == "cuda":  # CUDA libraries load lazily: fail here, not in the first transcription
+            list(model.transcribe(np.zeros(SAMPLE_RATE // 2, np.float32), language=self.language or "en")[0])
+        return model
 
     def transcribe(self, audio: np.ndarray, *, language: str | None = None, vad: bool = False,
                    vad_parameters: dict | None = None, word_timestamps: bool | None = None,

@@ -189,3 +189,21 @@ def test_live_batcher_flushes_after_a_delay(tmp_path, store):
     for _ in range(3):
         b.add(u, T0)          # 12 s of speech waiting: flushed without waiting
     assert ing.calls == [1, 3]
+
+
+def test_gpu_that_cannot_be_used_falls_back_to_cpu(monkeypatch):
+    from audio import transcribe as tr
+
+    monkeypatch.setattr(tr, "cuda_available", lambda: True)
+    real_open = tr.Transcriber._open
+
+    def fake_open(self, path):
+        if self.device == "cuda":
+            raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
+        return real_open(self, path)
+
+    monkeypatch.setattr(tr.Transcriber, "_open", fake_open)
+    t = tr.Transcriber("tiny.en")
+    assert (t.device, t.compute_type) == ("cuda", "float16")
+    t.load()
+    assert (t.device, t.compute_type) == ("cpu", "int8") and "CPU" in t.notice
