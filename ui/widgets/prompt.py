@@ -5,7 +5,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
-PLACEHOLDER = "Message the assistant…  (Enter sends · ctrl+j or alt+enter: new line · F1 help)"
+PLACEHOLDER = "Ask anything…  (Enter sends · ctrl+j or alt+enter: new line · F1 help)"
 
 
 class PromptInput(TextArea):
