@@ -86,6 +86,12 @@ def _transcriber(whisper: str):
     return Transcriber(whisper, models_dir=paths.models_dir())
 
 
+def _load(transcriber) -> None:
+    transcriber.load()
+    if transcriber.notice:
+        click.echo(f"Note: {transcriber.notice}", err=True)
+
+
 def _stderr_console():
     from rich.console import Console
 
@@ -246,7 +252,7 @@ def register(cli: click.Group) -> None:
         from audio.voice import record_question
 
         transcriber = _transcriber(whisper)
-        transcriber.load()
+        _load(transcriber)
         click.echo(f"Speak now (up to {seconds:g} s; stops when you pause)...", err=True)
         q = record_question(transcriber, seconds=seconds, until_pause=True, device=device)
         if not q.text:
@@ -287,8 +293,8 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
     def progress(done: float, total: float) -> None:
         bar.update(task, completed=done, total=total)
 
+    _load(transcriber)
     with bar:
-        transcriber.load()
         result = ingestor.ingest_file(file, start, title=title, progress=progress)
     for c in result.clips:
         click.echo(f"[{datetime.fromisoformat(c.started_at).astimezone():%H:%M:%S}] {c.text}")
@@ -308,7 +314,7 @@ def _listen_live(store, transcriber, index, title, device) -> None:
     info = check_device(sd, dev, "input")      # one sentence when there is no microphone
     if index is not None:
         index.warm()
-    transcriber.load()
+    _load(transcriber)
     ingestor = AudioIngestor(store, transcriber, clips_dir(), index=index)
     now = datetime.now(timezone.utc)
     session_id = ingestor.start_session(now, title)
