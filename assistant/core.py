@@ -85,6 +85,11 @@ class Assistant:
 
     def prepare(self, session_id: int | None, text: str) -> PreparedTurn:
         """Store the user's message (committed first), then recall and build the prompt."""
+        from . import missed
+
+        routed = missed.prepare(self, session_id, text)  # "what did I miss ..." questions
+        if routed is not None:
+            return routed
         if session_id is None:
             session_id = self.new_session(title=_title_from(text))
         elif not (self.store.session(session_id) or None):

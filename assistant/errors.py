@@ -1,4 +1,5 @@
 """The error hierarchy. str(error) is one sentence that says what is wrong and what to do."""
+from audio.errors import AudioError
 from memory.errors import MemoryError_
 
 
@@ -18,4 +19,4 @@ class GenerationError(AssistantError):
     """The model failed to produce a usable answer (e.g. invalid structured output)."""
 
 
-USER_ERRORS = (AssistantError, MemoryError_)
+USER_ERRORS = (AssistantError, MemoryError_, AudioError)
