@@ -23,6 +23,12 @@ class Config:
     recent_turns: int = 12            # turns of the current session always kept in the prompt
     flash_attn: str | bool = "auto"   # "auto": on when layers are offloaded to a GPU
     system_prompt: str = ""           # extra instructions appended to the built-in system prompt
+    consolidate_idle_minutes: float = 10.0   # tidy memory after this long without a message
+    consolidate_at: str = "03:30"     # and every night at this local time ("" = never)
+    consolidate_segment_mode: str = "fast"   # "fast" (embeddings) or "llm" (the model segments)
+    listen: bool = False              # start listening to the room when the chat opens (opt-in)
+    whisper_model: str = "tiny.en"    # speech model: "tiny.en" or "base" (multilingual)
+    audio_device: str = ""            # input device name or index; "" = the system's default
 
     def resolved_threads(self) -> int:
         import os
@@ -50,6 +56,8 @@ class Config:
                 if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(raw)
                 value = raw.lower() in ("true", "1", "yes")
+            elif isinstance(current, float):
+                value = float(raw)
             elif isinstance(current, int):
                 value = int(raw)
             else:
@@ -64,6 +72,10 @@ class Config:
             raise ConfigError("n_ctx must be at least 512 tokens; fix it in the config file.")
         if not (self.gpu_layers == "auto" or isinstance(self.gpu_layers, int)):
             raise ConfigError('gpu_layers must be "auto" or a number of layers; fix it in the config file.')
+        if self.consolidate_segment_mode not in ("fast", "llm"):
+            raise ConfigError('consolidate_segment_mode must be "fast" or "llm"; fix it in the config file.')
+        if self.consolidate_idle_minutes <= 0:
+            raise ConfigError("consolidate_idle_minutes must be positive; fix it in the config file.")
         if not (self.flash_attn == "auto" or isinstance(self.flash_attn, bool)):
             raise ConfigError('flash_attn must be "auto", true or false; fix it in the config file.')
         if self.max_answer_tokens >= self.n_ctx // 2:
