@@ -26,8 +26,8 @@ from .clock import human_date, utcnow
 from .protocols import Embedder, LanguageModel, approx_tokens
 from .store import Store
 from . import summaries as sm
-from .timelines import (LinkStore, PairTask, SegmentInfo, clip_words, earlier_candidates,
-                        key_vectors, label_guide, label_pairs, labels_schema, parse_labels, segment_infos)
+from .timelines import (LinkStore, PairTask, SegmentInfo, clip_words, earlier_candidates, key_vectors,
+                        keyed_labels_schema, label_guide, label_pair, pair_keys, parse_labels, segment_infos)
 
 STEPS = ("index", "segment", "link", "running", "day", "week", "month")
 STEP_TITLES = {"index": "Indexing new turns", "segment": "Segmenting sessions",
@@ -75,6 +75,10 @@ class Report:
                 "remaining": self.remaining, "error": self.error}
 
 
+class Preempted(Exception):
+    """The user came back while a unit was in flight: the unit is dropped (nothing of it was written)."""
+
+
 class CountingModel:
     """Counts calls and tokens of the model it wraps (prompt tokens from the backend when it reports them)."""
 
@@ -108,7 +112,8 @@ class Settings:
     segment_mode: str = "fast"      # "fast" (embedding TextTiling) or "llm" (SeCom, one call a session)
     link_k: int = 3                 # earlier memories compared with each new one
     min_similarity: float = 0.3     # pairs less similar than this are not labelled (cosine of keys)
-    max_pairs: int = 16             # pairs labelled per call (the most similar first; more -> more calls)
+    max_pairs: int = 24             # pairs decided per unit (the most similar first; more -> more units)
+    pairs_per_call: int = 1         # >1 batches pairs into one call (the 1.5B model collapses on batches)
     fold_batch: int = 6             # session summaries folded into M_t per call
     summary_words: int = 70
     running_words: int = 180
@@ -123,6 +128,7 @@ class Consolidator:
         self.model = CountingModel(model) if model is not None else None
         self.settings = settings or Settings()
         self._bank = bank
+        self._preempt: threading.Event | None = None
 
     @property
     def bank(self):
@@ -211,10 +217,15 @@ class Consolidator:
         total = len(units)
         if progress:
             progress(Progress(step, 0, total))
+        self._preempt = preempt
         for i, (label, unit) in enumerate(units, 1):
             if self._stop(preempt, t_start, max_seconds, report):
                 return
-            unit(report)
+            try:
+                unit(report)
+            except Preempted:     # between two model calls of a long unit: drop it, keep what is done
+                report.status = "preempted"
+                return
             report.units[step] += 1
             if progress:
                 progress(Progress(step, i, total, label))
@@ -305,24 +316,19 @@ class Consolidator:
             pairs += [(e, sid, sim) for e, sim in cands]
         pairs.sort(key=lambda p: -p[2])
         groups = [pairs[i:i + s.max_pairs] for i in range(0, len(pairs), s.max_pairs)] or [[]]
-        groups = [sorted(g, key=lambda p: (p[1], -p[2])) for g in groups]
-        infos = segment_infos(self.store, list({*seg_ids, *(e for e, _, _ in pairs)}))
+        order = {sid: i for i, sid in enumerate(seg_ids)}
+        groups = [sorted(g, key=lambda p: (order.get(p[1], 0), -p[2])) for g in groups]   # pairs of one newer
+        infos = segment_infos(self.store, list({*seg_ids, *(e for e, _, _ in pairs)}))     # memory in a row
 
         labels: list[list[str]] = []
-        summary_text, method = None, "llm"
+        summary_text = None
         for gi, group in enumerate(groups):
-            first = gi == 0
-            if not group and not (first and want_summary):
-                labels.append([])
-                continue
-            try:
-                summ, labs = self._session_call(session_id, seg_ids, infos, group, want_summary and first)
-            except Exception:
-                summ, labs = self._session_fallback(session_id, seg_ids, infos, group, want_summary and first,
-                                                    report)
-            if first and want_summary:
-                summary_text = summ
-            labels.append(labs)
+            summarize = want_summary and gi == 0
+            prefix = self._session_prefix(session_id, seg_ids, infos, group)
+            if summarize:
+                self._check_preempt()
+                summary_text = self._summarize(prefix, report, seg_ids, infos)
+            labels.append(self._label(prefix, seg_ids, infos, group, report) if group else [])
 
         new_links = []
         for group, labs in zip(groups, labels):
@@ -339,9 +345,10 @@ class Consolidator:
             if want_summary:
                 sess = self.store.session(session_id)
                 end = max([infos[i].ended_at for i in seg_ids if i in infos] or [sess.started_at])
-                summaries.add("session", str(session_id), summary_text, sess.started_at, end,
+                method = "llm" if summary_text[1] else "extractive"
+                summaries.add("session", str(session_id), summary_text[0], sess.started_at, end,
                               sessions=[session_id], last_turn_id=last_turn, method=method,
-                              llm_calls=1 if method == "llm" else 0)
+                              llm_calls=1 if summary_text[1] else 0)
 
     def _conversation_block(self, seg_ids: list[int], infos: dict[int, SegmentInfo]) -> str:
         lines_per = [infos[i].text.splitlines() for i in seg_ids if i in infos]
@@ -349,74 +356,72 @@ class Consolidator:
         total = sum(len(l.split()) for x in lines_per for l in x)
         per_turn = 60 if total <= self.settings.max_session_words else max(10, self.settings.max_session_words // n_lines)
         out = []
-        for n, (sid, lines) in enumerate(zip([i for i in seg_ids if i in infos], lines_per), 1):
+        for n, lines in enumerate(lines_per, 1):
             body = "\n".join("  " + clip_words(l, per_turn) for l in lines)
             out.append(f"Part {n}:\n{body}")
         return "\n".join(out)
 
-    def _session_call(self, session_id, seg_ids, infos, group, want_summary) -> tuple[str | None, list[str]]:
-        s = self.settings
+    def _session_prefix(self, session_id, seg_ids, infos, group) -> str:
+        """What both of a session's calls start with (the model reuses its KV cache for the second)."""
         sess = self.store.session(session_id)
         when = human_date(sess.started_at) if sess else ""
-        parts = {sid: n for n, sid in enumerate([i for i in seg_ids if i in infos], 1)}
-        task = PairTask(group, infos)
-        letters = task.letters()
-        blocks = [f"Conversation of {when}:\n{self._conversation_block(seg_ids, infos)}"]
-        tasks, props, req = [], {}, []
-        if want_summary:
-            tasks.append(f'"summary": what this conversation tells about the people, in at most {s.summary_words} '
-                         "words: events with their dates, plans, preferences, changes; no small talk.")
-            props["summary"] = {"type": "string"}   # (a maxLength makes llama.cpp's grammar very slow)
-            req.append("summary")
-        if group:
-            blocks.append("Earlier memories:\n" + task.earlier_block())
-            pair_lines = "\n".join(f"{i}. memory [{letters[e]}] -> Part {parts[l]}"
-                                   for i, (e, l, _) in enumerate(group, 1))
-            tasks.append(f'"links": for each pair, the relation from the earlier memory to the part of this '
-                         f"conversation, one of:\n{label_guide()}\nPairs:\n{pair_lines}")
-            props["links"] = labels_schema(len(group))
-            req.append("links")
-        shape = ", ".join(f'"{k}": ' + ("[...]" if k == "links" else '"..."') for k in req)
-        text = "\n\n".join(blocks) + "\n\nTasks:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(tasks, 1)) \
-            + f"\n\nAnswer with JSON {{{shape}}}" + (f" with exactly {len(group)} labels in order." if group else ".")
-        messages = [{"role": "system", "content": SESSION_SYSTEM}, {"role": "user", "content": text}]
-        schema = {"type": "object", "properties": props, "required": req}
-        max_tokens = (int(s.summary_words * 2.2) + 30 if want_summary else 10) + 7 * len(group) + 16
-        data = json.loads(self.model.complete(messages, schema=schema, max_tokens=max_tokens))
-        summary = sm.clean(str(data.get("summary", "")), s.summary_words + 20) if want_summary else None
-        if want_summary and not summary:
-            raise ValueError("empty summary")
-        labs = parse_labels(data.get("links"), len(group)) if group else []
-        return summary, labs
+        text = f"Conversation of {when}:\n{self._conversation_block(seg_ids, infos)}"
+        if group and self.settings.pairs_per_call > 1:
+            text += "\n\nEarlier memories:\n" + PairTask(group, infos).earlier_block()
+        return text
 
-    def _session_fallback(self, session_id, seg_ids, infos, group, want_summary, report) -> tuple[str | None, list[str]]:
-        """The combined call failed: ask for the two things separately (labels may still fail: no links)."""
-        report.fallbacks["session_call"] += 1
-        summary = None
-        if want_summary:
-            sess = self.store.session(session_id)
-            msgs = [{"role": "system", "content": sm.SUMMARY_SYSTEM},
-                    {"role": "user", "content": f"Conversation of {human_date(sess.started_at)}:\n"
-                     + self._conversation_block(seg_ids, infos)
-                     + f"\n\nSummarize what it tells about the people in at most {self.settings.summary_words} "
-                       "words: events with dates, plans, preferences, changes. Plain text."}]
-            try:
-                summary = sm.clean(self.model.complete(msgs, max_tokens=int(self.settings.summary_words * 2.2) + 30),
-                                   self.settings.summary_words + 20)
-            except Exception:
-                summary = None
-            if not summary:
-                lines = [l for sid in seg_ids for l in infos[sid].text.splitlines()]
-                summary = sm.extractive_summary(lines, self.settings.summary_words)
-                report.fallbacks["summary"] += 1
-        labs: list[str] = []
-        if group:
-            try:
-                labs = label_pairs(self.model, PairTask(group, infos))
-            except Exception:
-                labs = ["None"] * len(group)
-                report.fallbacks["links"] += 1
-        return summary, labs
+    def _summarize(self, prefix: str, report: Report, seg_ids, infos) -> tuple[str, bool]:
+        """(summary, made by the model): plain text, which small models write better than JSON."""
+        w = self.settings.summary_words
+        msgs = [{"role": "system", "content": SESSION_SYSTEM},
+                {"role": "user", "content": prefix + SUMMARY_TASK.format(words=w)}]
+        try:
+            text = sm.clean(self.model.complete(msgs, max_tokens=int(w * 2) + 30), w + 10)
+            if text:
+                return text, True
+        except Exception:
+            pass
+        report.fallbacks["summary"] += 1
+        lines = [l for sid in seg_ids for l in infos[sid].text.splitlines()]
+        return sm.extractive_summary(lines, w), False
+
+    def _label(self, prefix: str, seg_ids, infos, group, report: Report) -> list[str]:
+        """Labels for `group`, one call per pair (default) or `pairs_per_call` pairs per call."""
+        if self.settings.pairs_per_call <= 1:
+            out = []
+            for e, l, _ in group:
+                self._check_preempt()
+                try:
+                    out.append(label_pair(self.model, infos[l], infos[e]))
+                except Exception:
+                    report.fallbacks["links"] += 1
+                    out.append("None")
+            return out
+        out = []
+        for i in range(0, len(group), self.settings.pairs_per_call):
+            self._check_preempt()
+            out += self._label_batch(prefix, seg_ids, infos, group[i:i + self.settings.pairs_per_call], report)
+        return out
+
+    def _check_preempt(self) -> None:
+        if self._preempt is not None and self._preempt.is_set():
+            raise Preempted()
+
+    def _label_batch(self, prefix: str, seg_ids, infos, group, report: Report) -> list[str]:
+        """One JSON call labels every pair of `group` (keyed p1..pn, so each label is tied to its pair)."""
+        parts = {sid: n for n, sid in enumerate([i for i in seg_ids if i in infos], 1)}
+        letters = PairTask(group, infos).letters()
+        pairs = "\n".join(f"p{i}: memory [{letters[e]}] -> Part {parts[l]}" for i, (e, l, _) in enumerate(group, 1))
+        msgs = [{"role": "system", "content": SESSION_SYSTEM},
+                {"role": "user", "content": prefix + LABEL_TASK.format(guide=label_guide(), pairs=pairs)}]
+        keys = pair_keys(len(group))
+        schema = keyed_labels_schema(len(group))
+        try:
+            data = json.loads(self.model.complete(msgs, schema=schema, max_tokens=8 * len(group) + 16))
+            return parse_labels([data.get(k) for k in keys], len(group))
+        except Exception:
+            report.fallbacks["links"] += 1
+            return ["None"] * len(group)
 
     # -- the running memory and the roll-ups ------------------------------------------------------
     def fold_running(self, report: Report | None = None) -> None:
@@ -466,7 +471,12 @@ class Consolidator:
 
 
 SESSION_SYSTEM = ("You keep a concise, factual memory of a person's conversations and relate new memories to "
-                  "earlier ones. You never invent details. You answer with JSON only.")
+                  "earlier ones. You never invent details.")
+SUMMARY_TASK = ("\n\nSummarize what this conversation tells about the people in two to four short sentences "
+                "(at most {words} words): events with their dates, plans, preferences, changes; no small talk. "
+                "Plain text.")
+LABEL_TASK = ("\n\nFor each pair below, how does the part of this conversation relate to the earlier memory? "
+              "Relations:\n{guide}\nPairs:\n{pairs}\nAnswer with JSON: the relation of each pair.")
 
 
 @contextmanager

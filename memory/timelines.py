@@ -28,15 +28,15 @@ from .store import Store
 
 LABELS = ("Changed", "Cause", "Reason", "HinderedBy", "React", "Want", "SameTopic")
 CHOICES = LABELS + ("None",)
-MEANING = {
-    "Changed": "the later memory updates, corrects or contradicts the earlier one (the earlier is no longer true)",
-    "Cause": "the earlier event caused the later one",
-    "Reason": "the earlier one is the reason or motive for the later one",
-    "HinderedBy": "what the later memory is about was hindered or blocked by the earlier one",
-    "React": "the later memory is an emotional reaction to the earlier one",
-    "Want": "the later memory is a wish, plan or intention that follows from the earlier one",
-    "SameTopic": "both are about the same specific topic or event, with none of the relations above",
+MEANING = {   # None and SameTopic first: small models drift toward the first options they are shown
     "None": "not related",
+    "SameTopic": "both are about the same specific topic or event, with none of the relations below",
+    "Changed": "the newer one updates, corrects or contradicts the earlier one (the earlier is no longer true)",
+    "Cause": "the earlier event caused the newer one",
+    "Reason": "the earlier one is the reason or motive for the newer one",
+    "HinderedBy": "what the newer one is about was hindered or blocked by the earlier one",
+    "React": "the newer one is an emotional reaction to the earlier one",
+    "Want": "the newer one is a wish, plan or intention that follows from the earlier one",
 }
 
 
@@ -197,10 +197,6 @@ def label_guide() -> str:
     return "\n".join(f"- {k}: {v}" for k, v in MEANING.items())
 
 
-def labels_schema(n: int) -> dict:
-    return {"type": "array", "minItems": n, "maxItems": n, "items": {"type": "string", "enum": list(CHOICES)}}
-
-
 @dataclass
 class PairTask:
     """Pairs to label in one call. `earlier` and `later` map letters / part numbers to segments."""
@@ -239,11 +235,6 @@ class PairTask:
             out.append(f"Part {n} ({human_date(s.started_at)}):\n{body}")
         return "\n".join(out)
 
-    def pair_lines(self) -> str:
-        letters, parts = self.letters(), self.parts()
-        return "\n".join(f"{i}. memory [{letters[e]}] -> Part {parts[l]}" for i, (e, l, _) in
-                         enumerate(self.pairs, 1))
-
     def links(self, labels: Sequence[str], method: str = "llm") -> list[Link]:
         out = []
         for (e, l, sim), lab in zip(self.pairs, labels):
@@ -261,7 +252,7 @@ def _letter(i: int) -> str:
     return s
 
 
-LABEL_SYSTEM = ("You relate memories of a person's conversations in time. You answer with JSON only.")
+LABEL_SYSTEM = "You relate memories of a person's conversations in time."
 
 LABEL_INSTRUCTIONS = """Earlier memories:
 {earlier}
@@ -269,23 +260,38 @@ LABEL_INSTRUCTIONS = """Earlier memories:
 Newer conversation:
 {later}
 
-For each numbered pair below, choose the relation from the earlier memory to the newer part:
+For each pair below, how does the part of the newer conversation relate to the earlier memory? Relations:
 {guide}
-
 Pairs:
 {pairs}
+Answer with JSON: the relation of each pair."""
 
-Answer {{"links": [...]}} with exactly {n} labels, one per pair, in order."""
+
+def pair_keys(n: int) -> list[str]:
+    return [f"p{i}" for i in range(1, n + 1)]
+
+
+def keyed_labels_schema(n: int) -> dict:
+    """{"p1": label, ..., "pn": label}: each label written next to its pair's key (small models keep the
+    pairs apart this way; a bare list drifts into reciting the label set)."""
+    keys = pair_keys(n)
+    return {"type": "object", "properties": {k: {"type": "string", "enum": list(CHOICES_ORDERED)} for k in keys},
+            "required": keys}
+
+
+CHOICES_ORDERED = tuple(MEANING)
 
 
 def label_messages(task: PairTask) -> list[dict]:
+    letters, parts = task.letters(), task.parts()
+    pairs = "\n".join(f"p{i}: memory [{letters[e]}] -> Part {parts[l]}" for i, (e, l, _) in enumerate(task.pairs, 1))
     text = LABEL_INSTRUCTIONS.format(earlier=task.earlier_block(), later=task.later_block(), guide=label_guide(),
-                                     pairs=task.pair_lines(), n=len(task.pairs))
+                                     pairs=pairs)
     return [{"role": "system", "content": LABEL_SYSTEM}, {"role": "user", "content": text}]
 
 
 def parse_labels(values, n: int) -> list[str]:
-    """Exactly n labels from the model's list; anything unknown counts as None. Raises on a wrong length."""
+    """Exactly n labels; anything unknown counts as None. Raises on a wrong length."""
     if not isinstance(values, list) or len(values) != n:
         raise ValueError(f"expected a list of {n} labels, got {values!r}")
     out = []
@@ -296,12 +302,40 @@ def parse_labels(values, n: int) -> list[str]:
     return out
 
 
+PAIR_INSTRUCTIONS = """How does a newer memory from a person's conversations relate to an earlier one? Relations:
+{guide}
+
+"""
+
+
+def pair_messages(newer: SegmentInfo, earlier: SegmentInfo, max_words: int = 40) -> list[dict]:
+    """One pair. The instructions, then the newer memory, then the earlier one: consecutive pairs of the
+    same newer memory share everything up to the earlier text, which llama.cpp does not recompute."""
+    def body(s: SegmentInfo) -> str:
+        return clip_words(" / ".join(s.text.splitlines()), max_words)
+
+    text = (PAIR_INSTRUCTIONS.format(guide=label_guide())
+            + f"Newer ({human_date(newer.started_at)}): {body(newer)}\n"
+            + f"Earlier ({human_date(earlier.started_at)}): {body(earlier)}\n\nAnswer with the relation's name.")
+    return [{"role": "system", "content": LABEL_SYSTEM}, {"role": "user", "content": text}]
+
+
+PAIR_SCHEMA = {"type": "string", "enum": list(MEANING)}   # the bare label: about 4 generated tokens
+
+
+def label_pair(model: LanguageModel, newer: SegmentInfo, earlier: SegmentInfo) -> str:
+    """The relation earlier -(label)-> newer, or "None" (one short call; may raise)."""
+    return parse_labels([json.loads(model.complete(pair_messages(newer, earlier), schema=PAIR_SCHEMA,
+                                                   max_tokens=12))], 1)[0]
+
+
 def label_pairs(model: LanguageModel, task: PairTask, max_tokens: int | None = None) -> list[str]:
-    """One call labels every pair of `task`; returns the labels in pair order (may raise)."""
+    """One call labels every pair of `task`; returns the labels in pair order (may raise). Measured with
+    the 1.5B default model, a batch collapses to one label for every pair; use it with stronger models."""
     n = len(task.pairs)
-    schema = {"type": "object", "properties": {"links": labels_schema(n)}, "required": ["links"]}
-    raw = model.complete(label_messages(task), schema=schema, max_tokens=max_tokens or 24 + 6 * n)
-    return parse_labels(json.loads(raw).get("links"), n)
+    raw = model.complete(label_messages(task), schema=keyed_labels_schema(n), max_tokens=max_tokens or 16 + 8 * n)
+    data = json.loads(raw)
+    return parse_labels([data.get(k) for k in pair_keys(n)], n)
 
 
 # -- the graph at answer time ------------------------------------------------------------------------

@@ -122,6 +122,48 @@ def test_preempt_from_another_thread_while_a_model_call_runs(store):
     assert store.count("summaries") == 1
 
 
+def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tmp_path):
+    more_sessions(store)
+    llm = SchemaLLM()
+    preempt = threading.Event()
+    original = llm.complete
+    pair_calls = []
+
+    def complete(messages, schema=None, max_tokens=512):
+        if schema is not None:
+            pair_calls.append(1)
+            if len(pair_calls) == 2:      # inside a session's unit, between two pair calls
+                preempt.set()
+        return original(messages, schema, max_tokens)
+
+    llm.complete = complete
+    c = consolidator(store, llm)
+    rep = c.run(preempt=preempt)
+    assert rep.status == "preempted"
+    done = store.db.execute("SELECT COUNT(*) FROM summaries WHERE kind = 'session'").fetchone()[0]
+    assert done == rep.units["link"]              # the interrupted session wrote nothing
+    assert store.count("links") == 0 or rep.units["link"] >= 1
+    preempt.clear()
+    assert c.run(preempt=preempt).status == "done"
+    reference = Store(tmp_path / "ref.db")
+    more_sessions(reference)
+    consolidator(reference).run()
+    assert snapshot(store) == snapshot(reference)
+
+
+def test_pairs_can_be_batched_into_one_call(store, tmp_path):
+    more_sessions(store)
+    single = consolidator(store)
+    single.run()
+    batched_store = Store(tmp_path / "b.db")
+    more_sessions(batched_store)
+    llm = SchemaLLM()
+    rep = consolidator(batched_store, llm, pairs_per_call=8).run()
+    assert rep.status == "done"
+    assert snapshot(batched_store)["links"] == snapshot(store)["links"]    # same decisions, fewer calls
+    assert rep.llm_calls < single.model.calls
+
+
 def test_consolidation_never_hard_deletes(store):
     more_sessions(store)
     c = consolidator(store)
@@ -154,11 +196,11 @@ def test_a_second_process_finds_the_lock_taken(store):
     assert rep.status == "busy" and rep.units == {}
 
 
-def test_a_failing_session_call_falls_back_to_separate_calls(store):
+def test_a_failing_model_call_falls_back_and_the_unit_still_completes(store):
     story(store)
     llm = SchemaLLM(fail_first=1)
     rep = consolidator(store, llm).run()
-    assert rep.status == "done" and rep.fallbacks["session_call"] == 1
+    assert rep.status == "done" and rep.fallbacks["summary"] == 1
     assert store.count("link_log") == 3
     assert store.db.execute("SELECT COUNT(*) FROM summaries WHERE kind = 'session' AND status = 'current'"
                             ).fetchone()[0] == 3

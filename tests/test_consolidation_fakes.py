@@ -26,8 +26,9 @@ def rule_label(earlier: str, later: str) -> str:
 
 
 class SchemaLLM(FakeLLM):
-    """Answers every schema the memory layer uses with valid JSON derived from the prompt:
-    session calls ({summary, links}), label calls ({links}); plain calls get a summary-like text."""
+    """Answers the memory layer's calls from the prompt: label calls (schema {"p1": label, ...}) by
+    `label(earlier text, newer text)`; plain calls (summaries, folds, roll-ups) with text made of the
+    prompt's own lines."""
 
     def __init__(self, label=rule_label, fail_first: int = 0, **kw):
         super().__init__(**kw)
@@ -46,13 +47,12 @@ class SchemaLLM(FakeLLM):
         if schema is None:
             return self._plain(text)
         self.schema_calls += 1
-        props = schema.get("properties", {})
-        out = {}
-        if "summary" in props:
-            out["summary"] = self._summary(text)
-        if "links" in props:
-            out["links"] = self._labels(text, props["links"]["minItems"])
-        return json.dumps(out)
+        if schema.get("type") == "string":     # one pair: the bare label
+            newer = re.search(r"^Newer \([^)]*\): (.*)$", text, re.M).group(1)
+            earlier = re.search(r"^Earlier \([^)]*\): (.*)$", text, re.M).group(1)
+            return json.dumps(self.label(earlier, newer))
+        keys = list(schema.get("properties", {}))
+        return json.dumps(dict(zip(keys, self._labels(text, len(keys)))))
 
     # -- derived answers ---------------------------------------------------------------------------
     @staticmethod
@@ -60,16 +60,12 @@ class SchemaLLM(FakeLLM):
         block = text.split("Earlier memories:")[0].split("Tasks:")[0]
         return [l.strip() for l in block.splitlines() if ":" in l and not l.startswith(("Conversation", "Part"))]
 
-    def _summary(self, text: str) -> str:
-        lines = self._conversation(text)
-        return "Talked about " + "; ".join(l.split(":", 1)[1].strip() for l in lines[:2])
-
     def _labels(self, text: str, n: int) -> list[str]:
         earlier = dict(re.findall(r"^\[([A-Z]+)\] (.*)$", text, re.M))
         parts: dict[str, str] = {}
         for m in re.finditer(r"^Part (\d+)[^\n]*:\n((?:  .*\n?)+)", text, re.M):
             parts[m.group(1)] = m.group(2)
-        pairs = re.findall(r"^\d+\. memory \[([A-Z]+)\] -> Part (\d+)$", text, re.M)
+        pairs = re.findall(r"^p\d+: memory \[([A-Z]+)\] -> Part (\d+)$", text, re.M)
         labels = [self.label(earlier.get(a, ""), parts.get(p, "")) for a, p in pairs]
         return (labels + ["None"] * n)[:n]
 

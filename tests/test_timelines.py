@@ -9,8 +9,8 @@ import pytest
 from memory.consolidate import Consolidator, Settings
 from memory.recall import Memory
 from memory.timelines import (ExpandedCandidate, Link, LinkStore, PairTask, TimelineGraph, TimelineParams,
-                              context_for, earlier_candidates, expand_ranked, label_pairs, parse_labels,
-                              render_chain, segment_infos, timeline_around)
+                              context_for, earlier_candidates, expand_ranked, label_pair, label_pairs,
+                              parse_labels, render_chain, segment_infos, timeline_around)
 from tests.fakes import FakeEmbedder
 from tests.test_consolidation_fakes import SchemaLLM, add_segment, add_session, day, story
 
@@ -157,8 +157,17 @@ def test_label_pairs_prompt_names_every_pair(store):
     labels = label_pairs(llm, task)
     assert labels == ["Changed", "None"]
     prompt = llm.prompts[-1][-1]["content"]
-    assert "1. memory [A] -> Part 1" in prompt and "2. memory [B] -> Part 1" in prompt
+    assert "p1: memory [A] -> Part 1" in prompt and "p2: memory [B] -> Part 1" in prompt
     assert "(8 May 2023)" in prompt
+
+
+def test_label_pair_asks_about_one_pair_newer_first(store):
+    ids, segs = _linked_story(store)
+    infos = segment_infos(store, list(segs.values()))
+    llm = SchemaLLM()
+    assert label_pair(llm, infos[segs["s3"]], infos[segs["s1"]]) == "Changed"
+    prompt = llm.prompts[-1][-1]["content"]
+    assert prompt.index("Newer (20 Jun 2023)") < prompt.index("Earlier (8 May 2023)")
 
 
 @pytest.mark.real
@@ -177,12 +186,10 @@ def test_real_model_labels_a_pair():
     store = Store(Path(tempfile.mkdtemp()) / "t.db")
     ids, segs = _linked_story(store)
     infos = segment_infos(store, list(segs.values()))
-    task = PairTask([(segs["s1"], segs["s3"], 0.6), (segs["s2"], segs["s3"], 0.1)], infos)
     model = LlamaCppModel(resolve_model("qwen-0.5b"), name="qwen-0.5b", n_ctx=2048, gpu_layers=0, temperature=0.0)
-    labels = label_pairs(model, task)
-    assert len(labels) == 2 and all(l in ("Changed", "Cause", "Reason", "HinderedBy", "React", "Want",
-                                          "SameTopic", "None") for l in labels)
-    print("labels from qwen-0.5b:", json.dumps(labels))
+    label = label_pair(model, infos[segs["s3"]], infos[segs["s1"]])     # nurse -> teacher
+    assert label in ("Changed", "Cause", "Reason", "HinderedBy", "React", "Want", "SameTopic", "None")
+    print("qwen-0.5b labels nurse job -> teacher job:", json.dumps(label))
 
 
 def test_the_hot_path_puts_the_running_memory_and_timelines_in_the_prompt(store):
