@@ -109,21 +109,29 @@ class _Mirror:
         return sum(getattr(self, a).nbytes for a in self.arrays())
 
     # -- building ----------------------------------------------------------------------------------
-    def columns(self, rows) -> dict:
+    def columns(self, rows, sort: bool = True) -> dict:
         """Arrays for rows of (id, created_at, source, session_id, code), sorted by created_at."""
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        times_list = [(r[1] or "").encode() for r in rows]
-        timeless = np.fromiter((r[1] is None for r in rows), bool, len(rows))
-        width = max((len(t) for t in times_list), default=1)
-        times = np.array(times_list, dtype=f"S{max(width, 1)}")
-        src = np.fromiter((self.sources.setdefault(r[2], len(self.sources)) for r in rows),
-                          np.int16, len(rows))
-        sess = np.fromiter((_NO_SESSION if r[3] is None else r[3] for r in rows), np.int64, len(rows))
-        codes = np.frombuffer(b"".join(r[4] for r in rows), np.uint8)
-        codes = codes.reshape(len(rows), self.words * 8).view(np.uint64).T
-        cols = dict(codes=codes, ids=ids, times=times, timeless=timeless, src=src, sess=sess,
-                    alive=np.ones(len(rows), bool))
-        if len(rows) > 1 and not bool(np.all(times[1:] >= times[:-1])):
+        ids, times, sources, sessions, codes = (list(c) for c in zip(*rows)) if rows else ([],) * 5
+        n = len(ids)
+        timeless = np.zeros(n, bool)
+        if None in times:
+            timeless = np.fromiter((t is None for t in times), bool, n)
+            times = ["" if t is None else t for t in times]
+        try:
+            width = max(map(len, times), default=1)
+            times = np.array(times, dtype=f"S{max(width, 1)}")      # ASCII (ISO-8601): the fast path
+        except UnicodeEncodeError:
+            encoded = [t.encode() for t in times]
+            times = np.array(encoded, dtype=f"S{max(max(map(len, encoded), default=1), 1)}")
+        for value in set(sources) - self.sources.keys():
+            self.sources[value] = len(self.sources)
+        src = np.fromiter(map(self.sources.__getitem__, sources), np.int16, n)
+        if None in sessions:
+            sessions = [_NO_SESSION if x is None else x for x in sessions]
+        code = np.frombuffer(b"".join(codes), np.uint8).reshape(n, self.words * 8).view(np.uint64).T
+        cols = dict(codes=code, ids=np.array(ids, np.int64), times=times, timeless=timeless, src=src,
+                    sess=np.array(sessions, np.int64), alive=np.ones(n, bool))
+        if sort and n > 1 and not bool(np.all(times[1:] >= times[:-1])):
             order = np.argsort(times, kind="stable")
             cols = {k: (v[:, order] if k == "codes" else v[order]) for k, v in cols.items()}
         return cols
@@ -328,6 +336,13 @@ class VectorIndex:
         return [r[0] for r in self.store.db.execute(sql).fetchall()]
 
     # -- the in-memory mirror ----------------------------------------------------------------------
+    def warm(self) -> threading.Thread:
+        """Load the mirror in a background thread (about 2 s of CPU per million units), so that the
+        first search does not wait for it; a search meanwhile waits for the load to finish."""
+        t = threading.Thread(target=self.mirror, name=f"warm-{self.codes}", daemon=True)
+        t.start()
+        return t
+
     def mirror(self) -> _Mirror:
         """The shared in-memory mirror, brought up to date with the committed database."""
         with _MIRRORS_LOCK:
@@ -365,10 +380,11 @@ class VectorIndex:
         m.reset()
         parts = []
         while rows := cur.fetchmany(65536):
-            parts.append(m.columns(rows))
+            parts.append(m.columns(rows, sort=False))
         if parts:
             cols = {a: (np.concatenate([p[a] for p in parts], axis=1) if a == "codes"
                         else np.concatenate([p[a] for p in parts])) for a in m.arrays()}
+            del parts
             if not bool(np.all(cols["times"][1:] >= cols["times"][:-1])):
                 order = np.argsort(cols["times"], kind="stable")
                 cols = {a: (v[:, order] if a == "codes" else v[order]) for a, v in cols.items()}

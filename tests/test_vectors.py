@@ -232,3 +232,11 @@ def test_get_returns_stored_vectors(filled, store):
     got = vi.get([5, 6, 999999])
     assert set(got) == {5, 6}
     assert np.allclose(got[5], X[4])
+
+
+def test_warm_loads_the_mirror_in_the_background(filled):
+    vi, X = filled
+    _MIRRORS.clear()
+    vi.warm().join(timeout=30)
+    m = vi.mirror()
+    assert m.n == len(X) and m.gen >= 0
