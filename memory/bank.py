@@ -29,7 +29,8 @@ from .segments import Exchange, Segment, SegmentStore, exchanges, render, turn_l
 from .store import Store, Turn
 
 # Frozen on the LoCoMo dev split (tests/bench/locomo_recall.py); see docs in the benchmark report.
-FAST_DEFAULTS = dict(window=2, cutoff=0.5, min_size=1, max_size=4)
+# window and cutoff (boundary where depth > mean + 1 std) from TIAGE dev; max_size from LoCoMo dev.
+FAST_DEFAULTS = dict(window=2, cutoff=-1.0, min_size=1, max_size=3)
 
 
 class SegmentBank:
@@ -191,7 +192,7 @@ class IncrementalSegmenter:
     exchanges is at least `threshold` and the segment has fewer than `max_units` exchanges; otherwise
     it opens the next segment. These segments are 'open' until the session is segmented for good."""
 
-    def __init__(self, bank: SegmentBank, threshold: float = 0.35, max_units: int = 4, context: int = 2):
+    def __init__(self, bank: SegmentBank, threshold: float = 0.35, max_units: int = 3, context: int = 2):
         self.bank = bank
         self.threshold = threshold
         self.max_units = max_units
@@ -247,6 +248,13 @@ class IncrementalSegmenter:
 
 
 # -- recall ----------------------------------------------------------------------------------------
+RRF_K = 60
+
+
+def _rrf(hit) -> float:
+    """Reciprocal-rank score of a hit: the sum over the lists (dense, BM25) that found it."""
+    return sum(1.0 / (RRF_K + r) for r in hit.ranks.values())
+
 @dataclass
 class Candidate:
     """A unit recall may hand to the model: a segment, or a provisional (not yet segmented) turn."""
@@ -264,7 +272,8 @@ class RecallParams:
 
     key_weight: float = 1.0        # the segment's own key (dense + BM25, fused)
     turn_weight: float = 1.0       # its best member turn in the turn index (dense + BM25, fused)
-    extra_turn_weight: float = 0.5  # each further member turn found, times its score
+    extra_turn_weight: float = 0.0  # each further member turn found, times its score
+    turn_mode: str = "bm25"        # which turn-index lists score member turns (in hybrid mode)
     excerpt: bool = True           # a segment too long for the room left is cut to its matching turns
     min_similarity: float = 0.2    # dense-only turn hits below this cosine are noise
     min_room: int = 8              # stop packing when fewer tokens than this are left
@@ -292,23 +301,23 @@ class SegmentRecall:
     # -- ranking ----------------------------------------------------------------------------------
     def rank(self, query: str, k: int = 40, query_vec: np.ndarray | None = None, **filters) -> list[Candidate]:
         """Candidates best first: segments scored by their key and their member turns, and provisional
-        turns (in no segment yet) scored by themselves."""
+        turns (in no segment yet) scored by themselves. Every list contributes by rank (RRF)."""
         p = self.params
         qv = self.embedder.embed([query])[0] if query_vec is None else query_vec
         seg_hits = self.bank.index.search(query, qv, k, mode=self.mode, **filters)
-        turn_hits = self.turn_index.search(query, qv, k * 4, mode=self.mode, **filters)
-        turn_hits = [h for h in turn_hits
-                     if h.bm25 is not None or (h.dense or 0) >= p.min_similarity or self.mode == "bm25"]
+        turn_mode = self.mode if self.mode != "hybrid" else p.turn_mode
+        turn_hits = self.turn_index.search(query, qv, k * 4, mode=turn_mode, **filters)
+        turn_hits = [h for h in turn_hits if h.bm25 is not None or (h.dense or 0) >= p.min_similarity]
         seg_of = self.segments.segment_of([h.id for h in turn_hits])
         cands: dict[tuple[str, int], Candidate] = {}
         for h in seg_hits:
-            cands[("segment", h.id)] = Candidate("segment", h.id, key_score=h.score)
+            cands[("segment", h.id)] = Candidate("segment", h.id, key_score=_rrf(h))
         for h in turn_hits:
-            sid = seg_of.get(h.id)
+            sid, score = seg_of.get(h.id), _rrf(h)
             if sid is None:   # provisional: its own text is its key
-                cands[("turn", h.id)] = Candidate("turn", h.id, key_score=h.score, turn_scores={h.id: h.score})
+                cands[("turn", h.id)] = Candidate("turn", h.id, key_score=score, turn_scores={h.id: score})
             else:
-                cands.setdefault(("segment", sid), Candidate("segment", sid)).turn_scores[h.id] = h.score
+                cands.setdefault(("segment", sid), Candidate("segment", sid)).turn_scores[h.id] = score
         for c in cands.values():
             ts = sorted(c.turn_scores.values(), reverse=True)
             c.score = (p.key_weight * c.key_score + p.turn_weight * (ts[0] if ts else 0.0)

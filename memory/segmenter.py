@@ -203,7 +203,8 @@ Answer as {{"segments": [{{"start": 1, "end": 3, "topic": "..."}}, ...]}}.
 
 
 def segments_schema(n: int) -> dict:
-    idx = {"type": "integer", "minimum": 1, "maximum": n}
+    # an enum, not minimum/maximum: llama.cpp's schema-to-grammar conversion enforces enums
+    idx = {"type": "integer", "enum": list(range(1, n + 1))}
     return {
         "type": "object",
         "properties": {"segments": {

@@ -260,7 +260,7 @@ class Evaluator:
         out = {}
         for method, by in self.scores.items():
             overall = {str(b): float(np.mean([x for c in CATS for x in by.get((c, b), [])])) for b in BUDGETS}
-            cats = {str(c): {str(b): float(np.mean(by[(c, b)])) for b in BUDGETS} for c in CATS if (c, b) in by}
+            cats = {str(c): {str(b): float(np.mean(by[(c, b)])) for b in BUDGETS} for c in CATS if (c, BUDGETS[0]) in by}
             n = sum(len(by.get((c, BUDGETS[0]), [])) for c in CATS)
             out[method] = {"overall": overall, "by_category": cats, "questions": n}
         return out
@@ -319,6 +319,7 @@ def main():
     ap.add_argument("--llm-convs", type=int, default=0, help="LLM-segment only the first N conversations")
     ap.add_argument("--llm-minutes", type=float, default=60.0, help="stop LLM segmentation after this long "
                     "(resumable: the next run continues)")
+    ap.add_argument("--build-only", action="store_true", help="build (and LLM-segment), do not evaluate")
     ap.add_argument("--variants", default="all", help="'all' or 'main' (turn-hybrid, session, segment)")
     args = ap.parse_args()
     log = lambda s: print(s, file=sys.stderr, flush=True)
@@ -361,6 +362,9 @@ def main():
                 llm_done.append(sample)
             emb.save()
 
+    if args.build_only:
+        emb.save()
+        return
     ev = Evaluator()
     sub = Evaluator()  # the LLM-segmented conversations only: fast vs llm side by side
     t_eval = time.perf_counter()
