@@ -4,12 +4,15 @@ reciprocal rank fusion, with filters for time range, source and session.
 Each unit kind `name` has tables created by migrations: `vectors_<name>` (+ `codes_<name>*`) and
 `fts_<name>`; HybridIndex writes the same ids to both sides.
 
-The BM25 side stays cheap on large banks in two ways (its filters stay exact):
+The BM25 side stays cheap on large banks in three ways (its filters stay exact):
 - a time filter also bounds the rowid range, taken from the dense side's in-memory copy of the
   created_at column (units are mostly written in time order, so a window is a narrow id range);
-- the OR-query keeps its rarest words within a posting budget (`lexical_budget` documents, counted
-  inside that range): the words left out are the most common ones, whose IDF weight is smallest.
-  Document frequencies are counted by FTS5 itself (capped at the budget) and cached.
+- the OR-query leaves out the corpus's own stop words: words held by more than `max_df` (10%) of the
+  units (BM25 weight below ln 9) when that means more than MIN_POSTINGS postings, and, past a posting
+  budget (`lexical_budget`), the most common of
+  the rest; document frequencies are estimated on the most recent units by FTS5 itself, and cached;
+- the filters are checked on the top rows of the unfiltered ranking (bm25() in ORDER BY is FTS5's
+  cheapest plan) when most units in the id range pass them, else by the filtered query.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from .store import Store
 from .vectors import VectorIndex, atomic
 
 RRF_K = 60
+DF_SAMPLE = 20_000     # the most recent units a word's document frequency is estimated on
+MIN_POSTINGS = 20_000  # a common word is only left out when it would cost more postings than this
 _DF: "weakref.WeakKeyDictionary[Store, dict]" = weakref.WeakKeyDictionary()
 _DF_LOCK = threading.Lock()
 _STOP = frozenset("""a an and are as at be but by did do does for from had has have he her hers him his how
@@ -64,15 +69,33 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{w}"' for w in query_words(text)) or None
 
 
+def _filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[list[str], list]:
+    where, params = [], []
+    if since:
+        where.append("created_at >= ?")
+        params.append(since)
+    if until:
+        where.append("created_at < ?")
+        params.append(until)
+    if sources:
+        where.append(f"source IN ({','.join('?' * len(sources))})")
+        params.extend(sources)
+    if session_ids:
+        where.append(f"session_id IN ({','.join('?' * len(session_ids))})")
+        params.extend(session_ids)
+    return where, params
+
+
 class HybridIndex:
-    def __init__(self, store: Store, name: str, *, lexical_budget: int = 100_000):
+    def __init__(self, store: Store, name: str, *, lexical_budget: int = 250_000, max_df: float = 0.1):
         self.store = store
         self.name = name
         self.vectors = VectorIndex(store, name)
         self.fts = f"fts_{name}"
         self.lexical_budget = lexical_budget
+        self.max_df = max_df
         with _DF_LOCK:
-            self._df = _DF.setdefault(store, {}).setdefault(name, {})  # word -> (documents, counted up to)
+            self._df = _DF.setdefault(store, {}).setdefault(name, {})  # word -> share of units holding it
 
     def add(self, rows: Sequence[IndexRow], commit: bool = True) -> None:
         """Insert or replace units in both indexes, in one transaction (commit=False: the caller's
@@ -113,81 +136,106 @@ class HybridIndex:
         words = query_words(text)
         if not words or k <= 0:
             return []
-        where, params = [], []
-        span = self._rowid_span(since, until)
+        filters = dict(since=since, until=until, sources=sources, session_ids=session_ids)
+        plan = self._plan(**filters)
+        if plan is None:
+            return []
+        span, share = plan
+        match = " OR ".join(f'"{w}"' for w in self.informative(words, span))
+        where, params = [f"{self.fts} MATCH ?"], [match]
         if span is not None:
-            if span[1] < span[0]:
-                return []
             where.append("rowid BETWEEN ? AND ?")
             params += list(span)
-        words = self.informative(words, span)
-        where.insert(0, f"{self.fts} MATCH ?")
-        params.insert(0, " OR ".join(f'"{w}"' for w in words))
-        if since:
-            where.append("created_at >= ?")
-            params.append(since)
-        if until:
-            where.append("created_at < ?")
-            params.append(until)
-        if sources:
-            where.append(f"source IN ({','.join('?' * len(sources))})")
-            params.extend(sources)
-        if session_ids:
-            where.append(f"session_id IN ({','.join('?' * len(session_ids))})")
-            params.extend(session_ids)
-        params.append(int(k))
-        # bm25() in ORDER BY costs less than FTS5's own `ORDER BY rank` sorter (same order).
+        if not any(filters.values()) or share >= 0.2:
+            # Rank without the filters (bm25() in ORDER BY is the cheapest plan), then check the
+            # filters on the few rows fetched; too few left: the filtered query below.
+            want = k if not any(filters.values()) else min(4000, int(k / share * 1.5) + 20)
+            rows = self.store.db.execute(
+                f"SELECT rowid, bm25({self.fts}) AS s FROM {self.fts} WHERE {' AND '.join(where)} "
+                "ORDER BY s LIMIT ?", params + [want]).fetchall()
+            if not any(filters.values()):
+                return [(id_, -s) for id_, s in rows]
+            ok = self._passing([r[0] for r in rows], **filters)
+            hits = [(id_, -s) for id_, s in rows if id_ in ok]
+            if len(hits) >= k or len(rows) < want:
+                return hits[:k]
+        # Filters on the UNINDEXED columns: FTS5's `ORDER BY rank` sorts before they are checked.
+        clauses, extra = _filter_sql(**filters)
         rows = self.store.db.execute(
-            f"SELECT rowid, bm25({self.fts}) AS s FROM {self.fts} WHERE {' AND '.join(where)} "
-            "ORDER BY s LIMIT ?", params).fetchall()
+            f"SELECT rowid, rank FROM {self.fts} WHERE {' AND '.join(where + clauses)} "
+            "ORDER BY rank LIMIT ?", params + extra + [int(k)]).fetchall()
         return [(id_, -s) for id_, s in rows]
 
-    def _rowid_span(self, since, until) -> tuple[int, int] | None:
-        """The smallest id range holding every unit in the time window, or None (no bound)."""
-        if not (since or until) or not self.vectors.coded or self.store.db.conn.in_transaction:
-            return None
+    def _plan(self, since, until, sources, session_ids):
+        """(rowid span or None, share of the units in the span that pass the filters), or None when
+        no unit passes. The span is the smallest id range holding every unit in the time window."""
+        if not self.vectors.coded or self.store.db.conn.in_transaction:
+            return None, 0.0
         m = self.vectors.mirror()
         with m.lock:
-            lo, hi, _ = m.select(since, until, None, None)
-            if hi - lo > 0.9 * m.n:
+            lo, hi, mask = m.select(since, until, sources, session_ids)
+            eligible = (hi - lo) if mask is None else int(np.count_nonzero(mask))
+            if not eligible:
                 return None
+            live = m.n - m.dead
+            if not (since or until) or hi - lo > 0.9 * m.n:
+                return None, eligible / max(live, 1)
             ids = m.ids[lo:hi][m.alive[lo:hi]]
-            return (int(ids.min()), int(ids.max())) if len(ids) else (1, 0)
+            span = (int(ids.min()), int(ids.max()))
+            return span, eligible / max(1, min(live, span[1] - span[0] + 1))
+
+    def _passing(self, ids: list[int], since, until, sources, session_ids) -> set[int]:
+        """The ids among `ids` whose FTS row passes the filters (the same tests as the SQL ones)."""
+        if not ids:
+            return set()
+        rows = self.store.db.execute(
+            f"SELECT rowid, created_at, source, session_id FROM {self.fts} "
+            f"WHERE rowid IN ({','.join('?' * len(ids))})", ids).fetchall()
+        src = set(sources or ())
+        sess = set(session_ids or ())
+        return {i for i, t, s, ss in rows
+                if (not since or (t is not None and t >= since))
+                and (not until or (t is not None and t < until))
+                and (not sources or s in src) and (not session_ids or ss in sess)}
 
     def informative(self, words: list[str], span: tuple[int, int] | None = None) -> list[str]:
-        """The rarest words of the query whose postings fit the lexical budget (always at least the
-        rarest one). A word's postings inside `span` are estimated from its document frequency."""
-        if len(words) <= 1 or not self.lexical_budget:
+        """The query's words without its corpus stop words: a word held by more than `max_df` of
+        the units is dropped, and the rarest words are kept while their postings fit the lexical
+        budget; at least one word that occurs always stays. A word's share of units is estimated on
+        the most recent `DF_SAMPLE` units (counted by FTS5, cached); its postings inside `span` are
+        that share times the units there."""
+        if len(words) <= 1 or not (self.lexical_budget or self.max_df):
             return words
         size, top = 0, 0
         if self.vectors.coded:
             m = self.vectors.mirror()
-            size, top = m.n, m.max_id
-        if abs(size - self._df.get("", (0,))[0]) > 0.05 * max(self._df.get("", (0,))[0], 1000) \
-                or len(self._df) > 50_000:
+            size, top = m.n - m.dead, m.max_id
+        if not size:
+            return words
+        if abs(size - self._df.get("", 0)) > 0.05 * max(self._df.get("", 0), 1000) or len(self._df) > 50_000:
             self._df.clear()
-            self._df[""] = (size, 0)   # the bank size the counts were taken at
-        share = 1.0
-        if span and top > 0:
-            share = min(1.0, (span[1] - span[0] + 1) / top)
-        cap = int(self.lexical_budget / share) + 1
-        df = {}
+            self._df[""] = size   # the bank size the shares were taken at
+        first = max(0, top - DF_SAMPLE)
+        sample = min(size, top - first)
+        units = min(size, span[1] - span[0] + 1) if span else size
+        share = {}
         for w in words:
-            known = self._df.get(w)
-            if known is None or (known[0] >= known[1] and known[1] < cap):
+            if w not in self._df:
                 n = self.store.db.execute(
-                    f"SELECT count(*) FROM (SELECT rowid FROM {self.fts} WHERE {self.fts} MATCH ? LIMIT ?)",
-                    [f'"{w}"', cap]).fetchone()[0]
-                known = self._df[w] = (n, cap)
-            df[w] = known[0] * share
+                    f"SELECT count(*) FROM {self.fts} WHERE {self.fts} MATCH ? AND rowid > ?",
+                    [f'"{w}"', first]).fetchone()[0]
+                self._df[w] = n / max(sample, 1)
+            share[w] = self._df[w]
+        budget = self.lexical_budget or float("inf")
         keep, total = [], 0.0
-        for w in sorted(words, key=lambda w: df[w]):
-            if keep and total + df[w] > self.lexical_budget:
+        for w in sorted(words, key=lambda w: share[w]):
+            postings = share[w] * units
+            common = self.max_df and share[w] > self.max_df and postings > MIN_POSTINGS
+            if total > 0 and (total + postings > budget or common):
                 break
-            if df[w]:
-                keep.append(w)
-                total += df[w]
-        return keep or words[:1]
+            keep.append(w)
+            total += postings
+        return keep
 
     def search(self, text: str, vector: np.ndarray | None, k: int = 10, *, mode: str = "hybrid",
                candidates: int | None = None, **filters) -> list[Hit]:

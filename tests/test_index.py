@@ -103,11 +103,11 @@ def test_lexical_budget_keeps_the_rarest_words(store):
     h.add(rows)
     assert h.informative(["common", "rareword", "midword"]) == ["rareword", "midword"]
     assert h.informative(["common", "filler"]) == ["common"]
-    assert h.informative(["nothing", "common"]) == ["common"]
+    assert h.informative(["nothing", "common"]) == ["nothing", "common"]  # one word that occurs stays
     top = [i for i, _ in h.bm25("common rareword midword", 5)]
     assert set(top[:3]) == {1, 101, 201}
     # Without a budget the same query ranks the same units first.
-    full = HybridIndex(store, "turn", lexical_budget=0)
+    full = HybridIndex(store, "turn", lexical_budget=0, max_df=0)
     assert [i for i, _ in full.bm25("common rareword midword", 3)] == top[:3]
 
 
@@ -129,3 +129,18 @@ def test_fuse_is_reciprocal_rank_fusion():
     hits = fuse([(1, 0.9), (2, 0.8)], [(2, 5.0), (3, 4.0)], 3)
     assert [h.id for h in hits] == [2, 1, 3]
     assert hits[0].score == pytest.approx(1 / 61 + 1 / 60)
+
+
+def test_filtered_bm25_falls_back_when_the_top_rows_fail_the_filter(store):
+    h = HybridIndex(store, "turn")
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(300):
+        audio = i % 5 < 2                      # 40% pass, but they rank below every chat row
+        text = "apple filler filler filler filler" if audio else "apple apple apple"
+        v = rng.standard_normal(384).astype(np.float32)
+        rows.append(IndexRow(i + 1, v, text, f"2026-01-01T00:00:{i % 60:02d}", "audio" if audio else "chat", 1))
+    h.add(rows)
+    got = h.bm25("apple", 5, sources=["audio"])
+    assert len(got) == 5 and all(rows[i - 1].source == "audio" for i, _ in got)
+    assert [i for i, _ in h.bm25("apple", 5)] != [i for i, _ in got]
