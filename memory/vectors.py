@@ -231,14 +231,21 @@ class _Mirror:
             mask = both(np.isin(self.sess[lo:hi], np.asarray(list(session_ids), np.int64)))
         return lo, hi, mask
 
-    def hamming(self, qcode: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        d = np.bitwise_count(self.codes[0, lo:hi] ^ qcode[0]).astype(np.uint16)
-        tmp = np.empty(hi - lo, np.uint64)
-        cnt = np.empty(hi - lo, np.uint8)
-        for w in range(1, self.words):
-            np.bitwise_xor(self.codes[w, lo:hi], qcode[w], out=tmp)
-            np.bitwise_count(tmp, out=cnt)
-            d += cnt
+    def hamming(self, qcode: np.ndarray, lo: int, hi: int, block: int = 32768) -> np.ndarray:
+        """Hamming distances of rows lo..hi to the query's code, in cache-sized blocks."""
+        d = np.empty(hi - lo, np.uint16)
+        tmp = np.empty(min(block, hi - lo), np.uint64)
+        cnt = np.empty(len(tmp), np.uint8)
+        for a in range(lo, hi, block):
+            b = min(hi, a + block)
+            t, c, out = tmp[:b - a], cnt[:b - a], d[a - lo:b - lo]
+            for w in range(self.words):
+                np.bitwise_xor(self.codes[w, a:b], qcode[w], out=t)
+                np.bitwise_count(t, out=c)
+                if w:
+                    out += c
+                else:
+                    out[:] = c
         return d
 
     def asymmetric(self, q: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -431,7 +438,7 @@ class VectorIndex:
                 qcode = encode(q[None, :])[0].view(np.uint64)
                 d = m.hamming(qcode, lo, hi)
                 if mask is not None:
-                    d[~mask] = np.iinfo(np.uint16).max
+                    d[~mask] = m.words * 64 + 1      # farther than any code
                 pos = lo + smallest(d, min(eligible, rerank * self.shortlist))
                 if len(pos) > rerank:
                     s = m.asymmetric(q, pos)
