@@ -8,9 +8,10 @@ import time
 from typing import Callable
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 
+from .controls import ListeningControl, TidyControl, VoiceControl, default_consolidation
 from .screens.chat import ChatScreen
 
 # How long quitting waits for a streaming answer to be finalised on disk, or for a message that waits
@@ -20,7 +21,13 @@ QUIT_GRACE_SECONDS = 3.0
 
 class AssistantApp(App):
     """The chat app. Give it `options` (it builds the Assistant in the background) or an already
-    built `assistant` (tests). `on_interactive(app)` is called once the input has focus."""
+    built `assistant` (tests). `on_interactive(app)` is called once the input has focus.
+
+    `audio`: what listening, voice questions and clip playback use (an
+    `assistant.listening.AudioServices`, built from the Assistant when not given).
+    `consolidation`: a factory `(assistant, on_progress, on_done) -> ConsolidationService` for the
+    background tidying of memory, True for the one the config describes, False for none; by default
+    it runs when the app builds its own Assistant (from `options`) and not when one is handed in."""
 
     CSS_PATH = "app.tcss"
     TITLE = "assistant"
@@ -30,10 +37,18 @@ class AssistantApp(App):
     ]
 
     def __init__(self, options=None, *, assistant=None,
-                 on_interactive: Callable[["AssistantApp"], None] | None = None) -> None:
+                 on_interactive: Callable[["AssistantApp"], None] | None = None,
+                 audio=None, consolidation: bool | Callable | None = None) -> None:
         if options is None and assistant is None:
             raise ValueError("AssistantApp needs options or an assistant")
         super().__init__()
+        self.audio = audio
+        self._audio_lock = threading.Lock()
+        if consolidation is None:
+            consolidation = options is not None
+        self.listening = ListeningControl(self)
+        self.voice = VoiceControl(self)
+        self.tidy = TidyControl(self, default_consolidation if consolidation is True else consolidation)
         self.options = options
         self.assistant = assistant
         self.on_interactive = on_interactive
@@ -83,6 +98,9 @@ class AssistantApp(App):
     def _assistant_built(self) -> None:
         self.chat.post_message(ChatScreen.AssistantReady())
         threading.Thread(target=self._watch_model, name="model-watch", daemon=True).start()
+        self.tidy.start(self.assistant)
+        if getattr(self.assistant.config, "listen", False) and self.listening.state == ListeningControl.OFF:
+            self.listening.toggle(auto=True)
 
     def _watch_model(self) -> None:
         """Waits (in its own daemon thread) for the background model load to end, then tells the UI."""
@@ -116,10 +134,42 @@ class AssistantApp(App):
             raise self.build_error or RuntimeError("the assistant could not be started")
         return self.assistant
 
+    def audio_services(self):
+        """What audio goes through (any thread; waits until the Assistant is built)."""
+        assistant = self.wait_for_assistant()
+        with self._audio_lock:
+            if self.audio is None:
+                from assistant.listening import AudioServices
+
+                self.audio = AudioServices(assistant)
+            return self.audio
+
+    # -- commands (ctrl+p) ----------------------------------------------------------------------------
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        if self.chat is None:
+            return
+        yield SystemCommand("Tidy memory now", "Consolidate memory in the background: segment, link into "
+                            "timelines, summarize (it also runs when you are idle and at night)",
+                            self.chat.action_tidy_now)
+        listening = self.listening.state
+        if listening in (ListeningControl.OFF, ListeningControl.PAUSED):
+            yield SystemCommand("Listen to the room" if listening == ListeningControl.OFF else "Resume listening",
+                                "Remember what is said nearby, to ask later what you missed (ctrl+l)",
+                                self.chat.action_toggle_listening)
+        else:
+            yield SystemCommand("Pause listening", "Close the microphone for now (ctrl+l resumes)",
+                                self.chat.action_toggle_listening)
+        if listening != ListeningControl.OFF:
+            yield SystemCommand("Stop listening", "Close the microphone and end this listening session",
+                                self.chat.action_stop_listening)
+
     # -- quitting ---------------------------------------------------------------------------------
     async def action_quit(self) -> None:
-        """Stop a running answer and give its worker a moment to finalise it on disk, then exit."""
+        """Stop a running answer and give its worker a moment to finalise it on disk, stop listening
+        (storing the last words) and tidying, then exit."""
         chat = self.chat
+        stopping = self._stop_background()
         if chat is not None and not chat.idle.is_set():
             chat.stop_for_quit()
             start = time.monotonic()
@@ -127,11 +177,34 @@ class AssistantApp(App):
                 if not chat.generating and chat.message_stored():
                     break  # still waiting for the model, and the message is safe: nothing to finalise
                 await asyncio.sleep(0.05)
+        start = time.monotonic()
+        while stopping is not None and stopping.is_alive() and time.monotonic() - start < QUIT_GRACE_SECONDS:
+            await asyncio.sleep(0.05)
         self.exit()
+
+    def _stop_background(self) -> threading.Thread | None:
+        """Drop a voice recording, stop tidying (after its current unit), and stop listening in a
+        thread (returned) that stores the last words heard."""
+        self.voice.cancel()
+        self.tidy.shutdown()
+        return self.listening.stop_for_quit()
+
+    def on_unmount(self) -> None:
+        self._stop_background()
 
     def busy(self) -> bool:
         """True while an answer worker is still running (e.g. still waiting for the model)."""
         return self.chat is not None and not self.chat.idle.is_set()
+
+    def background_busy(self, grace: float = 0.0) -> bool:
+        """Whether listening is still storing its last words or a consolidation is still finishing its
+        unit of work, after waiting up to `grace` seconds for them."""
+        deadline = time.monotonic() + grace
+        while self.listening.busy or self.tidy.running:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)
+        return False
 
     def close_assistant(self) -> None:
         if self.assistant is not None and not self.busy():
@@ -148,7 +221,9 @@ def run_app(options, *, headless: bool = False,
     try:
         app.run(loop=loop, headless=headless, size=(120, 35) if headless else None)
     finally:
-        stuck = app.busy()
+        # A consolidation stops after its unit of work (each is one transaction: nothing is lost if it
+        # does not finish); threads that outlive the grace would keep the process alive.
+        stuck = app.busy() or app.background_busy(QUIT_GRACE_SECONDS)
         if not stuck:
             app.close_assistant()
     if stuck:

@@ -15,6 +15,8 @@ from textual.widgets import Footer, Static
 
 from assistant.errors import USER_ERRORS
 
+from ..controls import ListeningControl, TidyControl, VoiceControl
+from ..widgets.clips import ClipList
 from ..widgets.messages import AssistantMessage, UserMessage, Welcome
 from ..widgets.prompt import PromptInput
 from ..widgets.sessions import SessionList
@@ -22,6 +24,8 @@ from ..widgets.status import StatusBar, device_text
 
 # Reopening a long session shows only its last turns (mounting thousands of widgets is slow).
 MAX_TURNS_SHOWN = 200
+# How often the listening and recording indicators are refreshed (seconds).
+METER_SECONDS = 0.25
 
 
 def error_text(e: BaseException) -> str:
@@ -33,6 +37,13 @@ def error_text(e: BaseException) -> str:
     return f"Something went wrong ({type(e).__name__}: {e}); your message is saved, try again."
 
 
+def background_error_text(e: BaseException) -> str:
+    """One sentence for a failure in background work (listening, playing, tidying)."""
+    if isinstance(e, USER_ERRORS) or (isinstance(e, ValueError) and str(e)):
+        return str(e)
+    return f"Something went wrong ({type(e).__name__}: {e})."
+
+
 class ChatScreen(Screen):
     """One conversation at a time. Model work runs in a thread worker; the UI is touched only from
     the UI thread (`call_from_thread`), except the answer's token buffer, which is thread-safe."""
@@ -41,6 +52,9 @@ class ChatScreen(Screen):
         Binding("escape", "stop", "Stop answer", priority=True),
         Binding("ctrl+n", "new_session", "New chat", priority=True),
         Binding("ctrl+s,f2", "toggle_sessions", "Conversations", priority=True),
+        Binding("ctrl+l", "toggle_listening", "Listen", priority=True),
+        Binding("ctrl+r", "push_to_talk", "Voice", priority=True),
+        Binding("ctrl+o", "focus_clips", "Clips", priority=True),
         Binding("f1,question_mark", "help", "Help"),
     ]
 
@@ -90,6 +104,7 @@ class ChatScreen(Screen):
         self.chat.anchor()
         self.sidebar.display = False
         self.prompt.focus()
+        self.set_interval(METER_SECONDS, self._meters)
         self.app.call_after_refresh(self.app.became_interactive)
 
     # -- shortcuts to parts ---------------------------------------------------------------------
@@ -158,9 +173,14 @@ class ChatScreen(Screen):
         if self.answering:
             self.notify("Still answering; press Esc to stop it first.", severity="warning", timeout=3)
             return
-        text = self.prompt.take().strip()
-        if not text:
+        await self.send(self.prompt.take())
+
+    async def send(self, text: str) -> None:
+        """Send `text` as the user's message (typed, or a transcribed voice question)."""
+        text = text.strip()
+        if not text or self.answering:
             return
+        self.app.tidy.activity()   # a running consolidation stops between units of work
         for w in self.chat.query(Welcome):
             w.remove()
         reply = AssistantMessage(streaming=True, state=self._waiting_state())
@@ -248,10 +268,18 @@ class ChatScreen(Screen):
     # -- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters) -> bool | None:
         if action == "stop":
-            return self.answering
+            return self.answering or self.app.voice.state == VoiceControl.RECORDING
+        if action == "focus_clips":
+            return self.last_clip_list() is not None
         return True
 
     def action_stop(self) -> None:
+        if self.app.voice.state == VoiceControl.RECORDING:
+            self.app.voice.cancel()
+            self._show_voice()
+            self.notify("Voice question dropped.", timeout=3)
+            self.refresh_bindings()
+            return
         if not self.answering or self.cancel is None:
             return
         self.cancel.set()
@@ -334,3 +362,190 @@ class ChatScreen(Screen):
         self.chat.scroll_end(animate=False)
         self.refresh_sessions()
         self.prompt.focus()
+
+    # -- listening to the room (ctrl+l) --------------------------------------------------------------
+    def action_toggle_listening(self) -> None:
+        control = self.app.listening
+        before = control.state
+        control.toggle()
+        self._show_listening()
+        if before == control.state == ListeningControl.STARTING:
+            self.notify("Still opening the microphone…", timeout=3)
+
+    def action_stop_listening(self) -> None:
+        self.app.listening.stop()
+        self._show_listening()
+
+    @on(ListeningControl.Changed)
+    def _listening_changed(self, event: ListeningControl.Changed) -> None:
+        control = self.app.listening
+        if event.state == control.want:
+            control.state = event.state
+        if event.state == ListeningControl.ON and not control.errors_seen:
+            notice = self._speech_notice()
+            if notice:
+                self.notify(notice, title="Listening", severity="warning", timeout=10)
+        self._show_listening()
+
+    @on(ListeningControl.Failed)
+    def _listening_failed(self, event: ListeningControl.Failed) -> None:
+        self.app.listening.state = ListeningControl.OFF
+        self._show_listening()
+        prefix = "Listening is turned on in the config, but it could not start: " if event.auto else ""
+        self.notify(prefix + background_error_text(event.error), title="Listening", severity="error",
+                    timeout=12)
+
+    def _speech_notice(self) -> str:
+        audio = self.app.audio
+        transcriber = getattr(audio, "_transcriber", None) if audio is not None else None
+        return getattr(transcriber, "notice", "") or ""
+
+    def _show_listening(self) -> None:
+        control = self.app.listening
+        self.status.listening = "" if control.state == ListeningControl.OFF else control.state
+        self._meters()
+
+    # -- voice questions (ctrl+r) ---------------------------------------------------------------------
+    def action_push_to_talk(self) -> None:
+        voice = self.app.voice
+        if voice.state in (VoiceControl.STARTING, VoiceControl.TRANSCRIBING):
+            self.notify("Still working on the last voice question…", timeout=3)
+            return
+        voice.toggle()
+        self._show_voice()
+        self.refresh_bindings()
+
+    @on(VoiceControl._Started)
+    def _voice_started(self, event) -> None:
+        self.app.voice.started(event.ptt)
+        self._show_voice()
+        self.refresh_bindings()
+
+    @on(VoiceControl.Failed)
+    def _voice_failed(self, event: VoiceControl.Failed) -> None:
+        self.app.voice.state = VoiceControl.IDLE
+        self._show_voice()
+        self.refresh_bindings()
+        self.notify(background_error_text(event.error), title="Voice question", severity="error", timeout=12)
+
+    @on(VoiceControl.Heard)
+    async def _voice_heard(self, event: VoiceControl.Heard) -> None:
+        self.app.voice.state = VoiceControl.IDLE
+        self._show_voice()
+        self.refresh_bindings()
+        if not event.text:
+            self.notify("No words were heard; speak closer to the microphone and try again.",
+                        title="Voice question", severity="warning", timeout=8)
+        elif self.answering:   # not lost: it waits in the box
+            self.prompt.insert(event.text)
+            self.notify("Still answering; your voice question is in the message box.", timeout=5)
+        else:
+            await self.send(event.text)
+
+    def _show_voice(self) -> None:
+        self.status.voice = self.app.voice.state
+        self._meters()
+
+    def _meters(self) -> None:
+        """Timer: the level and time of the open microphone(s), and clips heard."""
+        status = self.status
+        voice = self.app.voice
+        if voice.state == VoiceControl.RECORDING and voice.ptt is not None:
+            status.voice_seconds = int(getattr(voice.ptt, "seconds", 0) or 0)
+            status.voice_level = getattr(voice.ptt, "level_db", None)
+            if voice.full:
+                self.action_push_to_talk()   # the longest recording: send what was said
+        listening = self.app.listening
+        session = listening.session
+        if session is not None and listening.state == ListeningControl.ON:
+            s = session.status
+            if s is not None:
+                status.listen_seconds = int(s.seconds)
+                status.listen_level = s.level_db if session.active else None
+            status.heard = len(session.clips)
+            errors = session.errors
+            if len(errors) > listening.errors_seen:
+                listening.errors_seen = len(errors)
+                self.notify(f"A clip could not be stored ({errors[-1]}); listening goes on.",
+                            title="Listening", severity="warning", timeout=10)
+
+    # -- cited clips (ctrl+o, Enter) -----------------------------------------------------------------
+    def last_clip_list(self) -> ClipList | None:
+        for msg in reversed(list(self.chat.query(AssistantMessage))):
+            clips = msg.clip_list
+            if clips is not None and clips.display and clips.option_count:
+                return clips
+        return None
+
+    def action_focus_clips(self) -> None:
+        clips = self.last_clip_list()
+        if clips is not None:
+            clips.focus()
+            clips.scroll_visible()
+
+    @on(ClipList.Play)
+    def _play(self, event: ClipList.Play) -> None:
+        self.notify(f"▶ playing the clip heard at {event.span}", timeout=4)
+        self._play_clip(event.clip_id)
+
+    @work(thread=True, group="play", exclusive=True, exit_on_error=False)
+    def _play_clip(self, clip_id: int) -> None:
+        try:
+            self.app.audio_services().play(clip_id)
+        except BaseException as e:  # no speakers, file gone: one sentence
+            if not isinstance(e, USER_ERRORS):
+                self.app.log.error("".join(traceback.format_exception(e)))
+            self._ui(self.notify, background_error_text(e), title="Playing a clip", severity="error",
+                     timeout=10)
+
+    # -- tidying memory in the background ------------------------------------------------------------
+    def action_tidy_now(self) -> None:
+        tidy = self.app.tidy
+        if tidy.running:
+            self.notify("Memory is being tidied already.", timeout=4)
+        elif tidy.run_now():
+            self.notify("Tidying memory in the background; keep chatting, it steps aside when you do.",
+                        timeout=5)
+        else:
+            self.notify("Memory tidying is off in this window; run `assistant consolidate`.",
+                        severity="warning", timeout=6)
+
+    @on(TidyControl.Started)
+    def _tidy_started(self, event: TidyControl.Started) -> None:
+        self.status.tidying = "tidying memory…"
+
+    @on(TidyControl.Progress)
+    def _tidy_progress(self, event: TidyControl.Progress) -> None:
+        p = event.progress
+        if not self.app.tidy.running:
+            return   # a late message from a run that ended
+        title = p.title[:1].lower() + p.title[1:]
+        self.status.tidying = f"tidying memory: {title} {p.done}/{p.total}" if p.total else \
+            f"tidying memory: {title}"
+
+    @on(TidyControl.Finished)
+    def _tidy_finished(self, event: TidyControl.Finished) -> None:
+        self.status.tidying = ""
+        report, manual = event.report, event.trigger == "manual"
+        if event.error is not None:
+            self.notify(f"Tidying memory failed: {background_error_text(event.error)}", title="Memory",
+                        severity="error", timeout=10)
+        elif report is None:
+            if manual:
+                self.notify("Nothing to tidy: memory is up to date (or the model is still loading).",
+                            title="Memory", timeout=5)
+        elif report.status == "error":
+            self.notify(f"Tidying memory failed: {report.error or 'unknown error'}; what was done is kept.",
+                        title="Memory", severity="error", timeout=10)
+        elif manual and report.status == "done":
+            units = sum(report.units.values())
+            self.notify(f"Memory tidied: {units} unit{'' if units == 1 else 's'} of work in "
+                        f"{report.seconds:.0f} s.", title="Memory", timeout=6)
+        elif manual and report.status == "busy":
+            self.notify("Another consolidation is running (another window or the daemon).",
+                        title="Memory", timeout=6)
+
+    @on(TidyControl.Failed)
+    def _tidy_failed(self, event: TidyControl.Failed) -> None:
+        self.notify(f"Memory tidying is off: {background_error_text(event.error)}", title="Memory",
+                    severity="error", timeout=12)

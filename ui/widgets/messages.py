@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,24 +10,24 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
 
+from .clips import ClipList
+from .timefmt import local_time
+
 # A streaming answer is redrawn at most this often (seconds): cheap even for long answers.
 REFRESH_SECONDS = 0.05
 MAX_MEMORY_LINES = 5
 
 
-def local_time(ts: str | None, fmt: str = "%d %b %Y %H:%M") -> str:
-    """An ISO-8601 UTC timestamp from the database, in local time."""
-    if not ts:
-        return ""
-    try:
-        return datetime.fromisoformat(ts).astimezone().strftime(fmt)
-    except ValueError:
-        return ts[:16].replace("T", " ")
+def is_clip(memory) -> bool:
+    """A memory that is an audio clip (kind 'audio', id = clip id): listed apart, and playable."""
+    return getattr(memory, "kind", "") == "audio"
 
 
 def memory_lines(memories) -> Text:
-    """Small dim lines naming the memories an answer used: date · topic · opening words."""
+    """Small dim lines naming the memories an answer used: date · topic · opening words (clips are
+    listed apart, in a ClipList)."""
     out = Text(no_wrap=True, overflow="ellipsis")
+    memories = [m for m in memories if not is_clip(m)]
     if not memories:
         return out
     out.append(f"recalled {len(memories)} memor{'y' if len(memories) == 1 else 'ies'}", "italic")
@@ -81,6 +80,9 @@ class AssistantMessage(Vertical):
         yield Markdown(self._initial, classes="body")
         yield Static(self._state, classes="state")
         yield Static(memory_lines(self._memories), classes="memories")
+        if self.cited_clips:   # mounted only when there are clips (reopened sessions stay light)
+            yield Static(self._clips_title(), classes="clips-title")
+            yield ClipList(self.cited_clips, classes="clips")
 
     def on_mount(self) -> None:
         self._show_optional()
@@ -105,6 +107,20 @@ class AssistantMessage(Vertical):
     @property
     def memories_text(self) -> str:
         return str(memory_lines(self._memories))
+
+    @property
+    def cited_clips(self) -> list:
+        """The audio clips among the memories the answer used."""
+        return [m for m in self._memories if is_clip(m)]
+
+    @property
+    def clip_list(self) -> ClipList | None:
+        found = self.query(ClipList)
+        return found.first() if found else None
+
+    def _clips_title(self) -> str:
+        n = len(self.cited_clips)
+        return f"heard {n} clip{'' if n == 1 else 's'} · ctrl+o or Tab to reach them, Enter plays one"
 
     # -- streaming --------------------------------------------------------------------------------
     def feed(self, piece: str) -> None:
@@ -182,7 +198,18 @@ class AssistantMessage(Vertical):
             state.display = bool(self._state)
         for mems in self.query(".memories").results(Static):
             mems.update(memory_lines(self._memories))
-            mems.display = bool(self._memories)
+            mems.display = any(not is_clip(m) for m in self._memories)
+        clips = self.cited_clips
+        if clips and self.is_mounted and not self.query(ClipList):
+            self.mount(Static(self._clips_title(), classes="clips-title"), ClipList(clips, classes="clips"))
+            return
+        for title in self.query(".clips-title").results(Static):
+            title.update(self._clips_title())
+            title.display = bool(clips)
+        for clip_list in self.query(ClipList):
+            if clip_list.clip_ids != [c.id for c in clips]:
+                clip_list.show(clips)
+            clip_list.display = bool(clips)
 
 
 class Welcome(Static):

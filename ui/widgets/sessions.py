@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from .messages import local_time
+from .timefmt import local_time
 
 NEW_ID = "new"
 TITLE_WIDTH = 30
