@@ -316,17 +316,20 @@ def pair_messages(newer: SegmentInfo, earlier: SegmentInfo, max_words: int = 40)
 
     text = (PAIR_INSTRUCTIONS.format(guide=label_guide())
             + f"Newer ({human_date(newer.started_at)}): {body(newer)}\n"
-            + f"Earlier ({human_date(earlier.started_at)}): {body(earlier)}\n\nAnswer with the relation's name.")
+            + f"Earlier ({human_date(earlier.started_at)}): {body(earlier)}\n\nAnswer with JSON.")
     return [{"role": "system", "content": LABEL_SYSTEM}, {"role": "user", "content": text}]
 
 
-PAIR_SCHEMA = {"type": "string", "enum": list(MEANING)}   # the bare label: about 4 generated tokens
+# {"relation": label}. Measured on 18 LoCoMo pairs with the 1.5B model: a bare string label collapses to
+# "Changed" (15-16 of 18), the keyed object gives varied labels (13 SameTopic, 2 None, 2 Cause, 1 Changed).
+PAIR_SCHEMA = {"type": "object", "properties": {"relation": {"type": "string", "enum": list(MEANING)}},
+               "required": ["relation"]}
 
 
 def label_pair(model: LanguageModel, newer: SegmentInfo, earlier: SegmentInfo) -> str:
     """The relation earlier -(label)-> newer, or "None" (one short call; may raise)."""
-    return parse_labels([json.loads(model.complete(pair_messages(newer, earlier), schema=PAIR_SCHEMA,
-                                                   max_tokens=12))], 1)[0]
+    data = json.loads(model.complete(pair_messages(newer, earlier), schema=PAIR_SCHEMA, max_tokens=16))
+    return parse_labels([data.get("relation") if isinstance(data, dict) else None], 1)[0]
 
 
 def label_pairs(model: LanguageModel, task: PairTask, max_tokens: int | None = None) -> list[str]:

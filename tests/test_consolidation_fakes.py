@@ -47,11 +47,11 @@ class SchemaLLM(FakeLLM):
         if schema is None:
             return self._plain(text)
         self.schema_calls += 1
-        if schema.get("type") == "string":     # one pair: the bare label
+        keys = list(schema.get("properties", {}))
+        if keys == ["relation"]:     # one pair
             newer = re.search(r"^Newer \([^)]*\): (.*)$", text, re.M).group(1)
             earlier = re.search(r"^Earlier \([^)]*\): (.*)$", text, re.M).group(1)
-            return json.dumps(self.label(earlier, newer))
-        keys = list(schema.get("properties", {}))
+            return json.dumps({"relation": self.label(earlier, newer)})
         return json.dumps(dict(zip(keys, self._labels(text, len(keys)))))
 
     # -- derived answers ---------------------------------------------------------------------------
