@@ -70,6 +70,14 @@ def _stderr_console():
 class AppGroup(click.Group):
     """Turns the app's errors into one sentence on stderr instead of a traceback."""
 
+    def format_commands(self, ctx, formatter):
+        # Whole first sentences, wrapped, rather than click's cut-off "..." summaries.
+        rows = [(name, cmd.get_short_help_str(limit=200)) for name, cmd in
+                ((n, self.get_command(ctx, n)) for n in self.list_commands(ctx)) if cmd and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

@@ -135,7 +135,7 @@ def register(cli: click.Group) -> None:
         finally:
             store.close()
 
-    @cli.command()
+    @cli.command(short_help="Say what was heard in a time window (\"what did I miss in the last hour?\").")
     @click.argument("question", required=False, default="What did I miss?")
     @click.option("--json", "as_json", is_flag=True, help="Print the window, clips and answer as JSON.")
     @click.option("--no-model", is_flag=True, help="Only find the window and the clips; do not summarise.")
@@ -239,7 +239,7 @@ def register(cli: click.Group) -> None:
         store.close()
         click.echo(f"Clip {clip_id} forgotten.")
 
-    @cli.command()
+    @cli.command(short_help="Ask a question by voice; recording stops when you pause.")
     @click.option("--seconds", default=8.0, show_default=True, help="Record at most this long.")
     @click.option("--whisper", default="tiny.en", show_default=True, envvar="ASSISTANT_WHISPER", help=WHISPER_HELP)
     @click.option("--device", metavar="NAME|INDEX", help="Input device (default: the system's).")
