@@ -135,7 +135,7 @@ def register(cli: click.Group) -> None:
         finally:
             store.close()
 
-    @cli.command(short_help="Say what was heard in a time window (\"what did I miss in the last hour?\").")
+    @cli.command(short_help="Say what was heard in a time window, e.g. \"in the last hour\".")
     @click.argument("question", required=False, default="What did I miss?")
     @click.option("--json", "as_json", is_flag=True, help="Print the window, clips and answer as JSON.")
     @click.option("--no-model", is_flag=True, help="Only find the window and the clips; do not summarise.")
