@@ -223,13 +223,14 @@ class AudioServices:
         return LiveListening(store, self.transcriber, self.clips_dir, index=index, device=self.device,
                              title=title, on_clip=on_clip, make_listener=self.make_listener, close_store=True)
 
-    def push_to_talk(self, max_seconds: float = 60.0):
-        """A PushToTalk (start() opens the microphone, stop() returns the transcribed VoiceQuestion)."""
+    def push_to_talk(self, max_seconds: float = 60.0) -> "VoiceInput":
+        """A push-to-talk recorder: start() opens the microphone, stop() returns the transcribed
+        VoiceQuestion (see audio.voice.PushToTalk)."""
         if self.make_push_to_talk is not None:
-            return self.make_push_to_talk(self.transcriber)
+            return VoiceInput(self.make_push_to_talk(self.transcriber))
         from audio.voice import PushToTalk
 
-        return PushToTalk(self.transcriber, device=self.device, max_seconds=max_seconds)
+        return VoiceInput(PushToTalk(self.transcriber, device=self.device, max_seconds=max_seconds))
 
     def clip(self, clip_id: int):
         """The stored clip (audio.clips.Clip), or AssistantError when it is gone."""
@@ -243,9 +244,58 @@ class AudioServices:
     def play(self, clip_id: int) -> float:
         """Play a clip through the speakers until it ends; returns its length in seconds.
         AudioUnavailable (one sentence) without PortAudio or an output device."""
-        clip = self.clip(clip_id)
-        if self.player is not None:
-            return self.player(clip.path)
-        from audio.clips import play_clip
+        from audio.errors import AudioUnavailable
 
-        return play_clip(clip.path)
+        clip = self.clip(clip_id)
+        if self.player is None:
+            from audio.clips import play_clip as player
+        else:
+            player = self.player
+        try:
+            return player(clip.path)
+        except AudioUnavailable as e:   # the sentence may say "open its file": say where it is
+            raise AudioUnavailable(f"{e} The clip's file is {clip.path}.") from e
+
+
+class VoiceInput:
+    """A PushToTalk whose "no microphone" sentence speaks of voice questions (the audio layer's
+    sentences suggest ingesting a recording, which is advice for listening)."""
+
+    def __init__(self, ptt):
+        self.ptt = ptt
+
+    def start(self) -> None:
+        from audio.capture import NO_INPUT, NO_PORTAUDIO
+        from audio.errors import AudioUnavailable
+
+        try:
+            self.ptt.start()
+        except AudioUnavailable as e:
+            if str(e) == NO_INPUT:
+                raise AudioUnavailable("No microphone was found on this computer; connect one to ask by "
+                                       "voice, or type your question.") from e
+            if str(e) == NO_PORTAUDIO:
+                raise AudioUnavailable("Cannot use the sound card: the PortAudio library is not installed "
+                                       "(on Debian or Ubuntu: sudo apt-get install libportaudio2); type "
+                                       "your question instead.") from e
+            raise
+
+    def stop(self):
+        return self.ptt.stop()
+
+    def cancel(self) -> None:
+        self.ptt.cancel()
+
+    @property
+    def seconds(self) -> float:
+        return self.ptt.seconds
+
+    @property
+    def level_db(self) -> float:
+        return self.ptt.level_db
+
+    @property
+    def full(self) -> bool:
+        """The recording reached its longest length (what was said so far is kept)."""
+        full = getattr(getattr(self.ptt, "recorder", None), "full", None)
+        return bool(full is not None and full.is_set())

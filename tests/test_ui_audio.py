@@ -124,17 +124,29 @@ class FakePushToTalk:
 
 
 class Player:
-    def __init__(self, fail: BaseException | None = None):
+    """Speakers: records what it was asked to play; with `gate`, a clip plays until the gate opens."""
+
+    def __init__(self, fail: BaseException | None = None, gate: threading.Event | None = None):
         self.played: list[str] = []
         self.fail = fail
-        self.called = threading.Event()
+        self.gate = gate
 
     def __call__(self, path):
         self.played.append(str(path))
-        self.called.set()
         if self.fail is not None:
             raise self.fail
+        if self.gate is not None:
+            self.gate.wait(10)
         return 1.0
+
+
+def has_microphone() -> bool:
+    try:
+        import sounddevice as sd
+
+        return any(d.get("max_input_channels", 0) for d in sd.query_devices())
+    except OSError:   # no PortAudio
+        return False
 
 
 def services(a, tmp_path, **kw) -> AudioServices:
@@ -172,13 +184,7 @@ async def test_listening_without_a_microphone_notifies_once_and_the_app_goes_on(
 
 async def test_this_machine_has_no_microphone_the_real_path(db, tmp_path):
     """The real Listener and sounddevice: no PortAudio or no microphone gives one sentence."""
-    try:
-        import sounddevice as sd
-
-        has_mic = any(d.get("max_input_channels", 0) for d in sd.query_devices())
-    except OSError:
-        has_mic = False
-    if has_mic:
+    if has_microphone():
         pytest.skip("this machine has a microphone")
     a = make_assistant(db, FakeLLM())
     app = AssistantApp(assistant=a, audio=services(a, tmp_path))
@@ -287,7 +293,7 @@ async def test_answer_lists_the_cited_clips_and_enter_plays_one(db, tmp_path):
         (10, 4, "Lunch is at noon in the big room."),
         (300, 3, "This was long ago."),
     ])
-    player = Player()
+    player = Player(gate=threading.Event())
     app = AssistantApp(assistant=a, audio=services(a, tmp_path, player=player))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "what did I miss in the last hour?")
@@ -302,7 +308,7 @@ async def test_answer_lists_the_cited_clips_and_enter_plays_one(db, tmp_path):
         assert f"{hhmm(first.started_at)}–{hhmm(first.ended_at)}" in lines[0]
         assert "Hello team, the server migration" in lines[0] and "…" in lines[0]   # opening words
         assert f"{hhmm(second.started_at)}–{hhmm(second.ended_at)}" in lines[1] and "Lunch is at noon" in lines[1]
-        assert "heard 2 clips" in str(msg.query_one(".clips-title").render())
+        assert "heard 2 clips · ctrl+o goes to them" in str(msg.query_one(".clips-title").render())
         assert "recalled" not in msg.memories_text   # the clips are not listed twice
         assert any("Audio heard" in n for n in notifications(app, "warning"))
         # ctrl+o goes to the clips; down, Enter plays the second one.
@@ -311,7 +317,10 @@ async def test_answer_lists_the_cited_clips_and_enter_plays_one(db, tmp_path):
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: player.played, what="the player")
         assert player.played == [second.path]
-        assert any("playing" in n for n in notifications(app))
+        await wait_until(pilot, lambda: "playing" in clip_list.lines()[1], what="the clip marked playing")
+        assert "playing" not in clip_list.lines()[0]
+        player.gate.set()   # the clip ends
+        await wait_until(pilot, lambda: not any("playing" in line for line in clip_list.lines()), what="the end")
         await pilot.press("up", "enter")
         await wait_until(pilot, lambda: len(player.played) == 2, what="the player again")
         assert player.played[1] == first.path
@@ -323,7 +332,7 @@ async def test_answer_lists_the_cited_clips_and_enter_plays_one(db, tmp_path):
 
 async def test_playing_without_speakers_notifies(db, tmp_path):
     a = make_assistant(db, FakeLLM(replies=["- lunch"]))
-    heard(a.store, tmp_path / "clips", [(5, 2, "Lunch is at noon.")])
+    (clip,) = heard(a.store, tmp_path / "clips", [(5, 2, "Lunch is at noon.")])
     player = Player(fail=AudioUnavailable(NO_OUTPUT))
     app = AssistantApp(assistant=a, audio=services(a, tmp_path, player=player))
     async with app.run_test(size=SIZE) as pilot:
@@ -331,7 +340,8 @@ async def test_playing_without_speakers_notifies(db, tmp_path):
         await answered(pilot)
         await pilot.press("ctrl+o", "enter")
         await wait_until(pilot, lambda: notifications(app, "error"), what="the notification")
-        assert notifications(app, "error") == [NO_OUTPUT]
+        (note,) = notifications(app, "error")
+        assert note.startswith(NO_OUTPUT) and note.endswith(f"The clip's file is {clip.path}.")
         assert app.is_running
     a.close()
 
@@ -361,12 +371,28 @@ async def test_push_to_talk_without_a_microphone_notifies(db, tmp_path):
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: notifications(app, "error"), what="the notification")
         await pilot.pause(0.1)
-        assert notifications(app, "error") == [NO_INPUT]
+        assert notifications(app, "error") == [
+            "No microphone was found on this computer; connect one to ask by voice, or type your question."]
         assert app.voice.state == VoiceControl.IDLE and app.chat.status.voice == ""
         assert "rec" not in status_text(app)
         await send(pilot, "typing still works")
         await answered(pilot)
         assert user_texts(app.chat) == ["typing still works"]
+    a.close()
+
+
+async def test_push_to_talk_on_this_machine_the_real_path(db, tmp_path):
+    """The real PushToTalk and sounddevice: without a microphone, one sentence about voice questions."""
+    if has_microphone():
+        pytest.skip("this machine has a microphone")
+    a = make_assistant(db, FakeLLM())
+    app = AssistantApp(assistant=a, audio=services(a, tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: notifications(app, "error"), what="the notification")
+        (note,) = notifications(app, "error")
+        assert "type your question" in note
+        assert app.voice.state == VoiceControl.IDLE and app.is_running
     a.close()
 
 
@@ -387,6 +413,22 @@ async def test_push_to_talk_sends_the_transcribed_question(db, tmp_path):
         assert app.voice.state == VoiceControl.IDLE and "rec" not in status_text(app)
     sid = a.store.sessions()[0].id
     assert [t.text for t in a.store.turns(sid) if t.role == "user"] == ["What is my dog called?"]
+    a.close()
+
+
+async def test_push_to_talk_sends_when_the_longest_recording_is_reached(db, tmp_path):
+    from types import SimpleNamespace
+
+    a = make_assistant(db, FakeLLM(replies=["ok"]))
+    ptt = FakePushToTalk("a long question")
+    ptt.recorder = SimpleNamespace(full=threading.Event())
+    app = AssistantApp(assistant=a, audio=services(a, tmp_path, make_push_to_talk=lambda t: ptt))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.voice.state == VoiceControl.RECORDING, what="recording")
+        ptt.recorder.full.set()
+        await answered(pilot)
+        await wait_until(pilot, lambda: user_texts(app.chat) == ["a long question"], what="the question")
     a.close()
 
 

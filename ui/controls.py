@@ -207,8 +207,7 @@ class VoiceControl(_Control):
     @property
     def full(self) -> bool:
         """The recording reached its longest length."""
-        full = getattr(getattr(self.ptt, "recorder", None), "full", None)
-        return bool(full is not None and full.is_set())
+        return bool(getattr(self.ptt, "full", False))
 
     def _start(self) -> None:
         try:
