@@ -273,8 +273,11 @@ def timed(fn):
 
 
 def agree(got, ref, k=10):
+    """Share of the reference top-k in the top-k found (1.0 when both are empty)."""
     ref = [i for i, *_ in ref[:k]]
-    return len({i for i, *_ in got[:k]} & set(ref)) / max(1, len(ref))
+    if not ref:
+        return 0.0 if got else 1.0
+    return len({i for i, *_ in got[:k]} & set(ref)) / len(ref)
 
 
 def run_size(g: Synth, n: int, nq: int, svec_queries: int, batch: int, repeat: int) -> dict:
