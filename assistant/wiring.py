@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from memory.embedder import SentenceTransformerEmbedder
-from memory.recall import TurnRecall
+from memory.bank import SegmentRecall
 from memory.store import Store
 
 from . import models
@@ -36,7 +36,7 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     store = open_store(opts.db)
     embedder = embedder or SentenceTransformerEmbedder()
     assistant = Assistant(store, None, opts.config, model=model)
-    assistant.recall = TurnRecall(store, embedder, count_tokens=assistant.count_tokens)
+    assistant.recall = SegmentRecall(store, embedder, count_tokens=assistant.count_tokens)
     if model is not None:
         return assistant
 

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from memory.bank import RecallParams, SegmentBank, SegmentRecall, segment_pending  # noqa: E402
 from memory.clock import human_date  # noqa: E402
-from memory.compress import NoCompressor  # noqa: E402
+from memory.compress import IdfCompressor  # noqa: E402
 from memory.importers import parse_locomo, write  # noqa: E402
 from memory.index import HybridIndex, IndexRow  # noqa: E402
 from memory.migrations import fts_table_sql, vector_table_sql  # noqa: E402
@@ -126,8 +126,8 @@ def save_meta(path: Path, meta: dict) -> None:
 
 # -- building -----------------------------------------------------------------------------------------
 def build_conversation(sample: str, sessions, folder: Path, emb, log) -> dict:
-    """base.db (imported + turn index + session index) and fast.db (+ fast segments, compressed keys),
-    fast-nocompress.db (same segments, uncompressed keys). Returns the build cost record."""
+    """base.db (imported + turn index + session index) and fast.db (+ fast segments, default keys),
+    fast-idf.db (same segments, IDF-compressed keys). Returns the build cost record."""
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / "build.json"
     meta = load_meta(meta_path)
@@ -158,7 +158,7 @@ def build_conversation(sample: str, sessions, folder: Path, emb, log) -> dict:
         save_meta(meta_path, meta)
     fp = fingerprint()
     if meta.get("fast", {}).get("params") != fp:
-        meta.pop("nocompress", None)
+        meta.pop("compress", None)
     if meta.get("fast", {}).get("params") != fp:
         base = Store(base_path)
         store = copy_db(base, folder / "fast.db")
@@ -170,14 +170,14 @@ def build_conversation(sample: str, sessions, folder: Path, emb, log) -> dict:
         save_meta(meta_path, meta)
         log(f"  {sample}: fast segmentation {rep.sessions} sessions -> {rep.segments} segments "
             f"in {rep.seconds:.0f}s")
-    if not meta.get("nocompress"):
+    if not meta.get("compress"):
         fast = Store(folder / "fast.db")
-        store = copy_db(fast, folder / "fast-nocompress.db")
+        store = copy_db(fast, folder / "fast-idf.db")
         fast.db.conn.close()
         t0 = time.perf_counter()
-        SegmentBank(store, emb).reindex(NoCompressor())
+        SegmentBank(store, emb).reindex(IdfCompressor.from_store(store))
         store.close()
-        meta["nocompress"] = {"reindex_s": time.perf_counter() - t0}
+        meta["compress"] = {"reindex_s": time.perf_counter() - t0}
         save_meta(meta_path, meta)
     return meta
 
@@ -224,8 +224,8 @@ def fingerprint() -> str:
     """What the fast build depends on: a change rebuilds fast.db."""
     from memory import bank, compress
 
-    return repr((bank.FAST_DEFAULTS, compress.IdfCompressor().__dict__.get("rate"),
-                 compress.IdfCompressor().entity_bonus))
+    return repr((bank.FAST_DEFAULTS, compress.IdfCompressor().rate, compress.IdfCompressor().entity_bonus,
+                 "nocompress-default"))
 
 
 def session_text(store: Store, session_id: int) -> str:
@@ -358,7 +358,7 @@ def main():
             sample = str(r.get("sample_id"))
             rec = build_llm(sample, cache / sample, emb, model, args.llm, deadline, log)
             build[sample][f"llm-{args.llm}"] = rec
-            if rec.get("done"):
+            if rec.get("sessions_done"):
                 llm_done.append(sample)
             emb.save()
 
@@ -366,6 +366,7 @@ def main():
         emb.save()
         return
     ev = Evaluator()
+    llm_info: dict = {}
     sub = Evaluator()  # the LLM-segmented conversations only: fast vs llm side by side
     t_eval = time.perf_counter()
     for r in records:
@@ -391,24 +392,39 @@ def main():
             eval_segments(fast, qas, qvecs, ev, "segment-keyonly-noexcerpt",
                           params=RecallParams(turn_weight=0.0, extra_turn_weight=0.0, excerpt=False))
             eval_segments(fast, qas, qvecs, ev, "segment-noexcerpt", params=RecallParams(excerpt=False))
-        if sample in llm_done:
-            eval_segments(fast, qas, qvecs, sub, "segment (fast)")
         fast.db.conn.close()
         if args.variants == "all":
-            nc = Store(folder / "fast-nocompress.db")
-            eval_segments(nc, qas, qvecs, ev, "segment-nocompress")
-            eval_segments(nc, qas, qvecs, ev, "segment-nocompress-keyonly",
+            nc = Store(folder / "fast-idf.db")
+            eval_segments(nc, qas, qvecs, ev, "segment-compress-idf")
+            eval_segments(nc, qas, qvecs, ev, "segment-compress-idf-keyonly",
                           params=RecallParams(turn_weight=0.0, extra_turn_weight=0.0))
             nc.db.conn.close()
         if sample in llm_done:
-            llm = Store(folder / f"llm-{args.llm}.db")
-            eval_segments(llm, qas, qvecs, sub, f"segment-llm-{args.llm}")
-            eval_segments(llm, qas, qvecs, sub, f"segment-llm-{args.llm}-keyonly",
-                          params=RecallParams(turn_weight=0.0, extra_turn_weight=0.0))
+            # sessions the LLM has not reached yet are fast-segmented in a copy, so that both databases
+            # hold the same turns; questions whose evidence lies in LLM-segmented sessions are also
+            # scored apart (the '@llm-sessions' rows)
+            src = Store(folder / f"llm-{args.llm}.db")
+            llm = copy_db(src, folder / f"llm-{args.llm}-filled.db")
+            src.db.conn.close()
+            llm_sessions = {r[0].split(":")[-1].split("_")[1] for r in llm.db.execute(
+                "SELECT s.external_id FROM segmentation_log g JOIN sessions s ON s.id = g.session_id "
+                "WHERE g.method LIKE 'llm%'")}
+            segment_pending(llm, emb, mode="fast")
+            inside = [i for i, q in enumerate(qas)
+                      if all(e.strip().split(":")[0][1:] in llm_sessions for e in q["evidence"])]
+            fast = Store(folder / "fast.db")
             base = Store(folder / "base.db")
-            eval_flat(base, "turn", qas, qvecs, "hybrid", sub, "turn-hybrid", lines.get)
+            for tag, idx in (("", list(range(len(qas)))), ("@llm-sessions", inside)):
+                if not idx:
+                    continue
+                qs, qv = [qas[i] for i in idx], qvecs[idx]
+                eval_segments(fast, qs, qv, sub, f"segment (fast){tag}")
+                eval_segments(llm, qs, qv, sub, f"segment-llm-{args.llm}{tag}")
+                eval_flat(base, "turn", qs, qv, "hybrid", sub, f"turn-hybrid{tag}", lines.get)
             base.db.conn.close()
+            fast.db.conn.close()
             llm.db.conn.close()
+            llm_info[sample] = {"llm_sessions": len(llm_sessions), "questions_inside": len(inside)}
         log(f"  evaluated {sample} ({len(qas)} questions)")
     emb.save()
 
@@ -420,7 +436,7 @@ def main():
         "data": str(data_path), "budgets": list(BUDGETS),
         "questions": ordered["segment"]["questions"],
         "results": ordered,
-        "llm_subset": {"model": args.llm, "conversations": llm_done, "results": sub.table()} if llm_done else None,
+        "llm_subset": {"model": args.llm, "conversations": llm_info, "results": sub.table()} if llm_done else None,
         "segmentation": segmentation_figures(cache, records, args.llm),
         "build": build,
         "eval_seconds": time.perf_counter() - t_eval,
