@@ -149,6 +149,16 @@ def has_microphone() -> bool:
         return False
 
 
+async def voice_answered(pilot, text: str, timeout: float = 10.0):
+    """Wait until the voice question `text` was sent and its answer is complete (stored)."""
+    screen = pilot.app.chat
+    await wait_until(pilot, lambda: text in user_texts(screen), timeout, "the voice question")
+    await wait_until(pilot, lambda: screen.reply is not None and not screen.reply.streaming
+                     and screen.idle.is_set() and not screen.answering, timeout, "its answer")
+    await pilot.pause()
+    return screen.reply
+
+
 def services(a, tmp_path, **kw) -> AudioServices:
     kw.setdefault("transcriber", FakeTranscriber())
     return AudioServices(a, clips_dir=tmp_path / "clips", **kw)
@@ -407,7 +417,7 @@ async def test_push_to_talk_sends_the_transcribed_question(db, tmp_path):
         await wait_until(pilot, lambda: "rec 0:02" in status_text(app), what="seconds in the status bar")
         assert "▮" in status_text(app) and ptt.recording
         await pilot.press("ctrl+r")
-        msg = await answered(pilot)
+        msg = await voice_answered(pilot, "What is my dog called?")
         assert user_texts(app.chat) == ["What is my dog called?"]
         assert msg.shown_text == "Your dog is Rex."
         assert app.voice.state == VoiceControl.IDLE and "rec" not in status_text(app)
@@ -427,8 +437,8 @@ async def test_push_to_talk_sends_when_the_longest_recording_is_reached(db, tmp_
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.voice.state == VoiceControl.RECORDING, what="recording")
         ptt.recorder.full.set()
-        await answered(pilot)
-        await wait_until(pilot, lambda: user_texts(app.chat) == ["a long question"], what="the question")
+        msg = await voice_answered(pilot, "a long question")
+        assert user_texts(app.chat) == ["a long question"] and msg.shown_text == "ok"
     a.close()
 
 

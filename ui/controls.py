@@ -292,10 +292,16 @@ class TidyControl(_Control):
         super().__init__(app)
         self.factory = factory
         self.service = None
+        self.closed = False
 
     def start(self, assistant) -> None:
+        """Build and start the service in a worker (importing the scheduler takes a moment)."""
         if not self.factory or self.service is not None:
             return
+        self.app.run_worker(lambda: self._start(assistant), thread=True, group="tidy", exit_on_error=False,
+                            name="tidy start")
+
+    def _start(self, assistant) -> None:
         try:
             service = self.factory(assistant, self._progress, None)
             inner = service.run_once
@@ -318,6 +324,8 @@ class TidyControl(_Control):
             self.post(self.Failed(e))
             return
         self.service = service
+        if self.closed:    # the app quit while the service was being built
+            service.shutdown(wait=False)
 
     def _progress(self, progress) -> None:
         self.post(self.Progress(progress))
@@ -341,5 +349,6 @@ class TidyControl(_Control):
 
     def shutdown(self) -> None:
         """Stop the scheduler; a running consolidation stops after its current unit of work."""
+        self.closed = True
         if self.service is not None:
             self.service.shutdown(wait=False)
