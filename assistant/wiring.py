@@ -61,13 +61,17 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     return assistant
 
 
-def build_memory_index(store: Store, embedder=None) -> None:
-    """Bring every derived index up to date with the raw turns (used by imports and benchmarks)."""
+def build_memory_index(store: Store, embedder=None, mode: str = "fast") -> None:
+    """Bring every derived index up to date with the raw turns: turn vectors (the provisional entries)
+    and segments (used by imports and benchmarks; consolidation does the same and more)."""
+    from memory.bank import segment_pending
     from memory.recall import TurnIndex
 
-    TurnIndex(store, embedder or SentenceTransformerEmbedder(background=False)).index_pending()
+    embedder = embedder or SentenceTransformerEmbedder(background=False)
+    TurnIndex(store, embedder).index_pending()
+    segment_pending(store, embedder, mode=mode)
 
 
 def count_recall_units(store: Store) -> int:
-    """How many units recall searches over (what "a populated memory" is counted in)."""
-    return store.count("vectors_turn")
+    """How many segments recall searches over (what "a populated memory" is counted in)."""
+    return store.count("segments")
