@@ -485,11 +485,14 @@ class ChatScreen(Screen):
 
     @on(ClipList.Play)
     def _play(self, event: ClipList.Play) -> None:
-        self.notify(f"▶ playing the clip heard at {event.span}", timeout=4)
-        self._play_clip(event.clip_id)
+        for clips in self.chat.query(ClipList):
+            if clips.playing is not None and clips is not event.clip_list:
+                clips.set_playing(None)   # a new clip stops the one playing
+        event.clip_list.set_playing(event.clip_id)
+        self._play_clip(event.clip_list, event.clip_id)
 
     @work(thread=True, group="play", exclusive=True, exit_on_error=False)
-    def _play_clip(self, clip_id: int) -> None:
+    def _play_clip(self, clip_list: ClipList, clip_id: int) -> None:
         try:
             self.app.audio_services().play(clip_id)
         except BaseException as e:  # no speakers, file gone: one sentence
@@ -497,6 +500,12 @@ class ChatScreen(Screen):
                 self.app.log.error("".join(traceback.format_exception(e)))
             self._ui(self.notify, background_error_text(e), title="Playing a clip", severity="error",
                      timeout=10)
+        finally:
+            self._ui(self._played, clip_list, clip_id)
+
+    def _played(self, clip_list: ClipList, clip_id: int) -> None:
+        if clip_list.playing == clip_id:
+            clip_list.set_playing(None)
 
     # -- tidying memory in the background ------------------------------------------------------------
     def action_tidy_now(self) -> None:

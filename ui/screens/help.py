@@ -15,19 +15,19 @@ KEYS = [
     ("Esc", "stop the answer (what was written stays, marked interrupted)"),
     ("ctrl+n", "start a new conversation"),
     ("ctrl+s · F2", "show or hide past conversations"),
-    ("Tab", "move between the message box, the lists and the cited clips"),
-    ("ctrl+l", "listen to the room: start, pause, resume (what is heard is remembered)"),
-    ("ctrl+r", "ask by voice: press to record, press again to send (Esc drops it)"),
-    ("ctrl+o", "go to the clips an answer cited; ↑ ↓ choose, Enter plays one"),
-    ("ctrl+p", "command palette: tidy memory now, stop listening, themes…"),
+    ("Tab", "move between the message box, the lists and the clips"),
+    ("ctrl+l", "listen to the room: start · pause · resume"),
+    ("ctrl+r", "ask by voice: press, speak, press again (Esc drops it)"),
+    ("ctrl+o", "go to the clips an answer cited; Enter plays one"),
+    ("ctrl+p", "commands: tidy memory now, stop listening, themes…"),
     ("F1 · ?", "this help"),
     ("ctrl+q · ctrl+c", "quit (a running answer is saved first)"),
 ]
 
 ABOUT = ("Everything stays on this machine: conversations are kept in one SQLite file and recalled when "
-         "they matter. The dim lines under an answer name the past moments it used. Listening is off "
-         "until you turn it on; while it is on the status bar says so. Ask \"what did I miss in the last "
-         "hour?\" to hear about it. Memory is tidied in the background while you are away.")
+         "they matter; the dim lines under an answer name the past moments it used. Listening is off "
+         "until you turn it on, and the status bar shows while it is on; then ask \"what did I miss in "
+         "the last hour?\". Memory is tidied in the background while you are away.")
 
 
 class HelpScreen(ModalScreen[None]):

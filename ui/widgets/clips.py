@@ -24,18 +24,22 @@ def opening_words(text: str, n: int = OPENING_WORDS) -> str:
     return " ".join(words[:n]) + (" …" if len(words) > n else "")
 
 
-def clip_line(memory) -> Text:
-    return Text.assemble(("▶ ", "bold"), (clip_span(memory), "bold"), "  ", f"“{opening_words(memory.text)}”")
+def clip_line(memory, playing: bool = False) -> Text:
+    line = Text.assemble(("▶ ", "bold"), (clip_span(memory), "bold"), "  ", f"“{opening_words(memory.text)}”")
+    if playing:
+        line.append("  ♪ playing", "italic")
+    return line
 
 
 class ClipList(OptionList):
     """A focusable list of cited clips (memories of kind 'audio': id = clip id). Enter (or a click)
-    on one posts `Play`."""
+    on one posts `Play`; the one playing is marked."""
 
     class Play(Message):
         """Play this clip."""
 
-        def __init__(self, clip_id: int, span: str) -> None:
+        def __init__(self, clip_list: "ClipList", clip_id: int, span: str) -> None:
+            self.clip_list = clip_list
             self.clip_id = clip_id
             self.span = span
             super().__init__()
@@ -43,6 +47,7 @@ class ClipList(OptionList):
     def __init__(self, clips=(), *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, compact=True)
         self.clips = list(clips)
+        self.playing: int | None = None
 
     def on_mount(self) -> None:
         self.show(self.clips)
@@ -53,6 +58,12 @@ class ClipList(OptionList):
         self.add_options([Option(clip_line(c), id=str(c.id)) for c in self.clips])
         if self.clips:
             self.highlighted = 0
+
+    def set_playing(self, clip_id: int | None) -> None:
+        """Mark the clip being played (None: none)."""
+        self.playing = clip_id
+        for i, c in enumerate(self.clips):
+            self.replace_option_prompt_at_index(i, clip_line(c, playing=c.id == clip_id))
 
     @property
     def clip_ids(self) -> list[int]:
@@ -66,4 +77,4 @@ class ClipList(OptionList):
     def _selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         clip = self.clips[event.option_index]
-        self.post_message(self.Play(clip.id, clip_span(clip)))
+        self.post_message(self.Play(self, clip.id, clip_span(clip)))

@@ -120,7 +120,8 @@ class AssistantMessage(Vertical):
 
     def _clips_title(self) -> str:
         n = len(self.cited_clips)
-        return f"heard {n} clip{'' if n == 1 else 's'} · ctrl+o or Tab to reach them, Enter plays one"
+        return (f"heard {n} clip{'' if n == 1 else 's'} · ctrl+o goes to "
+                f"{'it' if n == 1 else 'them'}, Enter plays")
 
     # -- streaming --------------------------------------------------------------------------------
     def feed(self, piece: str) -> None:
@@ -221,4 +222,5 @@ class Welcome(Static):
             "they matter.\n\n",
             ("Enter", "bold"), " sends · ", ("ctrl+j", "bold"), " or ", ("alt+enter", "bold"), " new line · ",
             ("Esc", "bold"), " stops an answer · ", ("ctrl+s", "bold"), " past conversations · ",
-            ("ctrl+n", "bold"), " new one · ", ("F1", "bold"), " help"), classes="welcome")
+            ("ctrl+n", "bold"), " new one · ", ("ctrl+l", "bold"), " listen to the room · ",
+            ("ctrl+r", "bold"), " ask by voice · ", ("F1", "bold"), " help"), classes="welcome")
