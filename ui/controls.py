@@ -160,9 +160,11 @@ class VoiceControl(_Control):
 
     IDLE, STARTING, RECORDING, TRANSCRIBING = "", "starting", "recording", "transcribing"
 
-    class Changed(Message):
-        def __init__(self, state: str) -> None:
-            self.state = state
+    class Opened(Message):
+        """The microphone is open: recording."""
+
+        def __init__(self, ptt) -> None:
+            self.ptt = ptt
             super().__init__()
 
     class Heard(Message):
@@ -218,16 +220,11 @@ class VoiceControl(_Control):
             self.log_error(e)
             self.post(self.Failed(e))
             return
-        self.post(self._Started(ptt))
+        self.post(self.Opened(ptt))
         try:
             services.warm()     # load the speech model while the user speaks
         except BaseException as e:
             self.log_error(e)   # reported when the recording is transcribed
-
-    class _Started(Message):
-        def __init__(self, ptt) -> None:
-            self.ptt = ptt
-            super().__init__()
 
     def started(self, ptt) -> None:
         """UI thread: the microphone is open (unless cancelled meanwhile)."""

@@ -415,7 +415,7 @@ class ChatScreen(Screen):
         self._show_voice()
         self.refresh_bindings()
 
-    @on(VoiceControl._Started)
+    @on(VoiceControl.Opened)
     def _voice_started(self, event) -> None:
         self.app.voice.started(event.ptt)
         self._show_voice()
