@@ -219,7 +219,7 @@ def prepare(assistant, session_id: int | None, text: str, *, now: datetime | Non
         raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
     user_turn_id = store.add_turn(session_id, "user", text)
     recall = getattr(assistant, "recall", None)
-    index = getattr(recall, "index", None)
+    index = getattr(recall, "turn_index", None) or getattr(recall, "index", None)
     result = gather(store, text, window=window, now=now, embedder=getattr(recall, "embedder", None),
                     exclude_turn_ids={user_turn_id},
                     budget_tokens=max(600, assistant.config.recall_budget_tokens * 2),
