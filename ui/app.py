@@ -5,6 +5,7 @@ import asyncio
 import os
 import threading
 import time
+from contextlib import contextmanager
 from typing import Callable
 
 from textual import work
@@ -44,6 +45,8 @@ class AssistantApp(App):
         super().__init__()
         self.audio = audio
         self._audio_lock = threading.Lock()
+        self._store_users = threading.Condition()
+        self._store_user_count = 0
         if consolidation is None:
             consolidation = options is not None
         self.listening = ListeningControl(self)
@@ -206,8 +209,28 @@ class AssistantApp(App):
             time.sleep(0.05)
         return False
 
-    def close_assistant(self) -> None:
-        if self.assistant is not None and not self.busy():
+    @contextmanager
+    def using_store(self):
+        """Held by worker threads while they may touch the database, so that it is never closed under
+        them (closing an SQLite connection during another thread's query can crash the process)."""
+        with self._store_users:
+            self._store_user_count += 1
+        try:
+            yield
+        finally:
+            with self._store_users:
+                self._store_user_count -= 1
+                self._store_users.notify_all()
+
+    def close_assistant(self, grace: float = 3.0) -> None:
+        """Close the database once no worker uses it; if one still does after `grace`, leave it to the
+        process exit (every write is already committed)."""
+        if self.assistant is None:
+            return
+        with self._store_users:
+            free = self._store_users.wait_for(lambda: self._store_user_count == 0 and not self.busy(),
+                                              timeout=grace)
+        if free:
             self.assistant.close()
 
 

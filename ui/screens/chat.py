@@ -201,6 +201,11 @@ class ChatScreen(Screen):
     @work(thread=True, group="answer", exit_on_error=False)
     def _answer(self, text: str, reply: AssistantMessage, cancel: threading.Event,
                 session_id: int | None) -> None:
+        with self.app.using_store():
+            self._answer_in_worker(text, reply, cancel, session_id)
+
+    def _answer_in_worker(self, text: str, reply: AssistantMessage, cancel: threading.Event,
+                          session_id: int | None) -> None:
         try:
             assistant = self.app.wait_for_assistant()
             if session_id is None:
@@ -494,7 +499,8 @@ class ChatScreen(Screen):
     @work(thread=True, group="play", exclusive=True, exit_on_error=False)
     def _play_clip(self, clip_list: ClipList, clip_id: int) -> None:
         try:
-            self.app.audio_services().play(clip_id)
+            with self.app.using_store():
+                self.app.audio_services().play(clip_id)
         except BaseException as e:  # no speakers, file gone: one sentence
             if not isinstance(e, USER_ERRORS):
                 self.app.log.error("".join(traceback.format_exception(e)))
