@@ -194,14 +194,22 @@ class Exchange:
         return [t.id for t in self.turns]
 
 
+MAX_USER_RUN = 2  # consecutive user turns kept in one exchange (audio is all user turns)
+
+
 def exchanges(turns: Sequence[Turn]) -> list[Exchange]:
-    """Group turns into exchanges: each user turn opens one; replies join the open exchange."""
+    """Group turns into exchanges: each user turn opens one; replies join the open exchange. A run of
+    user turns (a monologue, or a room heard while listening) is cut every MAX_USER_RUN turns and at
+    each change of speaker, so it can still be segmented."""
     out: list[Exchange] = []
     for t in turns:
-        if not out or t.role == "user" and any(x.role != "user" for x in out[-1].turns):
+        cur = out[-1].turns if out else []
+        opens = not cur or t.role == "user" and (
+            any(x.role != "user" for x in cur) or cur[-1].speaker != t.speaker or len(cur) >= MAX_USER_RUN)
+        if opens:
             out.append(Exchange([t]))
         else:
-            out[-1].turns.append(t)
+            cur.append(t)
     return out
 
 
