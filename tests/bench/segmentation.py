@@ -9,7 +9,8 @@ new topic ("-1" on the first). Segmenters work on single utterances here (one un
 WindowDiff use k = half the mean reference segment length of each dialogue (Beeferman et al. 1999;
 Pevzner & Hearst 2002), averaged over dialogues. Rows: the trivial baselines (no boundary; a boundary
 before every utterance), lexical TextTiling (Hearst 1997, word-count vectors), the app's fast segmenter
-(TextTiling on MiniLM similarities, with its frozen size limits) and, on the first N dialogues, the LLM
+(TextTiling on MiniLM similarities, with its frozen size limits, on single utterances and, as in the app, on
+exchanges of two utterances) and, on the first N dialogues, the LLM
 segmenter (LLM answers cached under .bench-cache/segmentation/, fallbacks counted).
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from memory.bank import FAST_DEFAULTS  # noqa: E402
 from memory.segmenter import FastSegmenter, LLMSegmenter, words  # noqa: E402
-from memory.segments import Exchange  # noqa: E402
+from memory.segments import Exchange, exchanges  # noqa: E402
 from memory.store import Turn  # noqa: E402
 
 
@@ -152,7 +153,14 @@ def main():
         add("every utterance a boundary", ref, list(range(1, n)), n)
         add("TextTiling (lexical)", ref, lexical.boundaries(texts), n)
         add("fast: TextTiling on MiniLM (no size limit)", ref, fast_free.boundaries(vecs), n)
-        add(f"fast (app default, max {FAST_DEFAULTS['max_size']} units)", ref, fast.boundaries(vecs), n)
+        add(f"fast, app defaults on utterances (max {FAST_DEFAULTS['max_size']} utterances)", ref,
+            fast.boundaries(vecs), n)
+        # as in the app: units are exchanges (an utterance and its reply), at most max_size of them
+        ex = exchanges([u.turns[0] for u in units])
+        starts = [sum(len(e.turns) for e in ex[:i]) for i in range(len(ex))]
+        xv = emb.embed([e.text for e in ex])
+        add(f"fast, app defaults on exchanges (max {FAST_DEFAULTS['max_size']} exchanges)", ref,
+            [starts[i] for i in fast.boundaries(xv)], n)
     fast_s = time.perf_counter() - t0
 
     llm_info = None
