@@ -320,3 +320,43 @@ def test_real_llm_segmentation_with_qwen(store, real_embedder):
     assert r.llm_calls >= 1
     segs = SegmentStore(store).for_session(sid)
     assert sum(len(s.turn_ids) for s in segs) == 8 and all(s.topic for s in segs)
+
+
+class FakeLlama:
+    """Stands in for llama_cpp.Llama: one token per word; 'the'/'a' are predictable, the rest surprising."""
+
+    def __init__(self):
+        self.vocab = ["<s>"]
+        self.scores = []
+
+    def tokenize(self, data, add_bos=True):
+        ids = [0] if add_bos else []
+        for w in data.decode().split():
+            self.vocab.append(" " + w)
+            ids.append(len(self.vocab) - 1)
+        return ids
+
+    def reset(self):
+        self.scores = []
+
+    def eval(self, toks):
+        import numpy as np
+
+        for i in range(len(toks)):
+            row = np.zeros(len(self.vocab))
+            if i + 1 < len(toks):
+                nxt = toks[i + 1]
+                row[nxt] = 8.0 if self.vocab[nxt].strip() in ("the", "a", "went") else -8.0
+            self.scores.append(row)
+
+    def detokenize(self, ids):
+        return "".join(self.vocab[i] for i in ids).encode()
+
+
+def test_logprob_compressor_drops_predictable_words():
+    from memory.compress import LogprobCompressor
+
+    c = LogprobCompressor(FakeLlama(), rate=0.4)
+    key = c.compress("Alice went to the bakery in Lisbon")
+    assert "Lisbon" in key and "bakery" in key and "the" not in key.split() and "went" not in key.split()
+    assert c.calls == 1
