@@ -237,12 +237,14 @@ class IncrementalSegmenter:
             self.bank.index.add(self.bank._rows(touched), commit=False)
         return len(units)
 
-    def live_sessions(self, max_sessions: int = 2) -> list[int]:
-        """The most recently active chat sessions that have unsegmented turns."""
+    def live_sessions(self, max_sessions: int = 2, recent: int = 200) -> list[int]:
+        """The most recently active chat sessions with unsegmented turns among the last `recent` turns
+        (cheap on a large memory: older unsegmented turns wait for `segment_pending`)."""
         rows = self.bank.store.db.execute("""
             SELECT t.session_id FROM turns t LEFT JOIN segment_turns st ON st.turn_id = t.id
-            WHERE st.turn_id IS NULL AND t.source = 'chat' AND t.status != 'streaming' AND t.role != 'system'
-            GROUP BY t.session_id ORDER BY MAX(t.id) DESC LIMIT ?""", [max_sessions]).fetchall()
+            WHERE t.id > (SELECT COALESCE(MAX(id), 0) FROM turns) - ? AND st.turn_id IS NULL
+              AND t.source = 'chat' AND t.status != 'streaming' AND t.role != 'system'
+            GROUP BY t.session_id ORDER BY MAX(t.id) DESC LIMIT ?""", [recent, max_sessions]).fetchall()
         return [r[0] for r in rows]
 
 
