@@ -29,7 +29,8 @@ def locomo_turns(path: Path):
         c = conv["conversation"]
         keys = sorted((k for k in c if re.fullmatch(r"session_\d+", k)), key=lambda k: int(k.split("_")[1]))
         for k in keys:
-            yield [(t["speaker"], t["text"]) for t in c[k]]
+            yield [(t["speaker"], t["text"], "user" if t["speaker"] == c["speaker_a"] else "assistant")
+                   for t in c[k]]
 
 
 def populate(store, data: Path, units: int, count_units) -> None:
@@ -42,11 +43,11 @@ def populate(store, data: Path, units: int, count_units) -> None:
                 when = start + timedelta(days=rep * 400 + i * 2)
                 sid = store.db.execute("INSERT INTO sessions (title, started_at, source) VALUES (?, ?, 'import')",
                                        [f"bench {rep}-{i}", when.isoformat()]).lastrowid
-                for j, (speaker, text) in enumerate(turns):
+                for j, (speaker, text, role) in enumerate(turns):
                     store.db.execute(
                         "INSERT INTO turns (session_id, role, speaker, text, created_at, source) "
-                        "VALUES (?, 'user', ?, ?, ?, 'import')",
-                        [sid, speaker, text, (when + timedelta(minutes=j)).isoformat()])
+                        "VALUES (?, ?, ?, ?, ?, 'import')",
+                        [sid, role, speaker, text, (when + timedelta(minutes=j)).isoformat()])
         rep += 1
         build_index(store)
         print(f"  populated: {count_units()} units", flush=True)
@@ -66,6 +67,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--prompt-tokens", type=int, default=1000)
     ap.add_argument("--json", dest="json_out")
+    ap.add_argument("--build-only", action="store_true", help="Populate the cached memory and stop.")
     args = ap.parse_args()
 
     from assistant import config
@@ -75,9 +77,14 @@ def main() -> None:
     db = CACHE / f"first_token_{args.units}.db"
     cfg = config.load()
     assistant = build(Options(db=db, model=args.model, config=cfg))
+    t0 = time.perf_counter()
     populate(assistant.store, args.data, args.units, lambda: count_recall_units(assistant.store))
+    print(f"memory: {count_recall_units(assistant.store)} segments, "
+          f"{assistant.store.count('turns')} turns (built in {time.perf_counter() - t0:.0f} s this run)")
+    if args.build_only:
+        return
     model = assistant.wait_for_model()
-    texts = [t for s in locomo_turns(args.data) for _, t in s]
+    texts = [t for s in locomo_turns(args.data) for _, t, _ in s]
     rng = random.Random(0)
     rows = []
     for run in range(args.runs):
@@ -86,7 +93,6 @@ def main() -> None:
             words += rng.choice(texts).split()
         message = " ".join(words) + "\n\nGiven all that, what did Caroline say about her plans?"
         model.llm.reset()  # no KV-cache reuse between runs
-        first = threading.Event()
         t0 = time.perf_counter()
         ttft = []
         cancel = threading.Event()
@@ -97,7 +103,7 @@ def main() -> None:
                 cancel.set()  # only the first token matters here
 
         answer = assistant.answer(None, message, on_token=on_token, cancel=cancel)
-        prompt_tokens = model.prompt_tokens(model_messages := [{"role": "user", "content": message}])
+        prompt_tokens = model.count_tokens(message)
         rows.append({"ttft_s": ttft[0], "recall_s": answer.recall_seconds,
                      "recall_share": answer.recall_seconds / ttft[0], "message_tokens": prompt_tokens,
                      "memories": len(answer.memories)})
