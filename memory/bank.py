@@ -252,9 +252,9 @@ class IncrementalSegmenter:
 RRF_K = 60
 
 
-def _rrf(hit) -> float:
+def _rrf(hit, dense_weight: float = 1.0) -> float:
     """Reciprocal-rank score of a hit: the sum over the lists (dense, BM25) that found it."""
-    return sum(1.0 / (RRF_K + r) for r in hit.ranks.values())
+    return sum((dense_weight if side == "dense" else 1.0) / (RRF_K + r) for side, r in hit.ranks.items())
 
 @dataclass
 class Candidate:
@@ -272,6 +272,7 @@ class RecallParams:
     """Fusion and packing parameters, frozen on the LoCoMo dev split."""
 
     key_weight: float = 1.0        # the segment's own key (dense + BM25, fused)
+    dense_weight: float = 1.0      # weight of the dense list's reciprocal rank against BM25's
     turn_weight: float = 1.0       # its best member turn in the turn index (dense + BM25, fused)
     extra_turn_weight: float = 0.0  # each further member turn found, times its score
     turn_mode: str = "bm25"        # which turn-index lists score member turns (in hybrid mode)
@@ -313,9 +314,9 @@ class SegmentRecall:
         seg_of = self.segments.segment_of([h.id for h in turn_hits])
         cands: dict[tuple[str, int], Candidate] = {}
         for h in seg_hits:
-            cands[("segment", h.id)] = Candidate("segment", h.id, key_score=_rrf(h))
+            cands[("segment", h.id)] = Candidate("segment", h.id, key_score=_rrf(h, p.dense_weight))
         for h in turn_hits:
-            sid, score = seg_of.get(h.id), _rrf(h)
+            sid, score = seg_of.get(h.id), _rrf(h, p.dense_weight)
             if sid is None:   # provisional: its own text is its key
                 cands[("turn", h.id)] = Candidate("turn", h.id, key_score=score, turn_scores={h.id: score})
             else:
