@@ -52,6 +52,7 @@ VARIANTS = {
     "segment+timeline(top1,+2)": TimelineParams(expand_top=1, max_added=2),
     "segment+timeline(top5,+1)": TimelineParams(expand_top=5, max_added=1),
     "segment+timeline(top3,+3,depth3)": TimelineParams(expand_top=3, max_added=3, max_depth=3),
+    "segment+changed-successor (hot path)": TimelineParams(expand_top=3, max_added=0, always_current=True),
 }
 
 
@@ -193,6 +194,9 @@ def main():
     for r in records:
         s = str(r["sample_id"])
         folder = cache / s
+        if not (folder / "fast.db").exists():
+            log(f"  {s}: no cached memory (locomo_recall.py has not built it); skipped")
+            continue
         qas = [q for q in r["qa"] if q.get("category") in CATS and q.get("evidence")]
         qvecs = emb.embed([q["question"] for q in qas])
         store = Store(ensure_sim(folder, args.min_similarity))
@@ -207,7 +211,8 @@ def main():
         log(f"  {s}: evaluated {len(qas)} questions")
         emb.save()
     out = {"recall": ev.table(), "eval_s": time.perf_counter() - t0, "build": build,
-           "conversations": [str(r["sample_id"]) for r in records], "min_similarity": args.min_similarity,
+           "conversations": [str(r["sample_id"]) for r in records if (cache / str(r["sample_id"]) / "fast.db").exists()],
+           "min_similarity": args.min_similarity,
            "variants": {k: vars(v) for k, v in VARIANTS.items()}}
     if llm_done:
         out[f"recall_llm_links ({', '.join(llm_done)})"] = sub.table()
