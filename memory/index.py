@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .store import Store
-from .vectors import VectorIndex, atomic
+from .vectors import VectorIndex, atomic, filter_sql
 
 RRF_K = 60
 DF_SAMPLE = 20_000     # the most recent units a word's document frequency is estimated on
@@ -67,23 +67,6 @@ def query_words(text: str) -> list[str]:
 def fts_query(text: str) -> str | None:
     """An FTS5 OR-query of the content words of `text`, or None when there are none."""
     return " OR ".join(f'"{w}"' for w in query_words(text)) or None
-
-
-def _filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[list[str], list]:
-    where, params = [], []
-    if since:
-        where.append("created_at >= ?")
-        params.append(since)
-    if until:
-        where.append("created_at < ?")
-        params.append(until)
-    if sources:
-        where.append(f"source IN ({','.join('?' * len(sources))})")
-        params.extend(sources)
-    if session_ids:
-        where.append(f"session_id IN ({','.join('?' * len(session_ids))})")
-        params.extend(session_ids)
-    return where, params
 
 
 class HybridIndex:
@@ -160,7 +143,7 @@ class HybridIndex:
             if len(hits) >= k or len(rows) < want:
                 return hits[:k]
         # Filters on the UNINDEXED columns: FTS5's `ORDER BY rank` sorts before they are checked.
-        clauses, extra = _filter_sql(**filters)
+        clauses, extra = filter_sql(**filters)
         rows = self.store.db.execute(
             f"SELECT rowid, rank FROM {self.fts} WHERE {' AND '.join(where + clauses)} "
             "ORDER BY rank LIMIT ?", params + extra + [int(k)]).fetchall()

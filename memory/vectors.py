@@ -79,6 +79,24 @@ def smallest(d: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([below, at])
 
 
+
+def filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[list[str], list]:
+    """SQL conditions (and their parameters) for the time, source and session filters."""
+    where, params = [], []
+    if since:
+        where.append("created_at >= ?")
+        params.append(since)
+    if until:
+        where.append("created_at < ?")
+        params.append(until)
+    if sources:
+        where.append(f"source IN ({','.join('?' * len(sources))})")
+        params.extend(sources)
+    if session_ids:
+        where.append(f"session_id IN ({','.join('?' * len(session_ids))})")
+        params.extend(session_ids)
+    return where, params
+
 class _Mirror:
     """In-memory copy of `codes_<name>`, in created_at order. Rows are appended (or merged, when
     older than the newest) and marked dead on removal; dead rows are dropped in a compaction."""
@@ -486,19 +504,8 @@ class VectorIndex:
                           until: str | None = None, sources: Sequence[str] | None = None,
                           session_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """Brute-force KNN inside sqlite-vec (the reference the coded search is measured against)."""
-        where, params = ["embedding MATCH ?", "k = ?"], [to_blob(query), int(k)]
-        if since:
-            where.append("created_at >= ?")
-            params.append(since)
-        if until:
-            where.append("created_at < ?")
-            params.append(until)
-        if sources:
-            where.append(f"source IN ({','.join('?' * len(sources))})")
-            params.extend(sources)
-        if session_ids:
-            where.append(f"session_id IN ({','.join('?' * len(session_ids))})")
-            params.extend(session_ids)
+        where, params = filter_sql(since, until, sources, session_ids)
+        where, params = ["embedding MATCH ?", "k = ?", *where], [to_blob(query), int(k), *params]
         rows = self.store.db.execute(
             f"SELECT id, distance FROM {self.table} WHERE {' AND '.join(where)} ORDER BY distance",
             params).fetchall()
