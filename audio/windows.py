@@ -200,8 +200,15 @@ def away_window(activity: Sequence[datetime], now: datetime, *, min_gap: timedel
     return Window(end - fallback, end, "away" if acts else "default", "before you started")
 
 
+# Longer messages are not "what did I miss" questions even when a phrase matches ("I missed the bus"
+# inside a pasted text): they go to ordinary recall.
+MAX_QUESTION_WORDS = 40
+
+
 def is_missed_question(text: str) -> bool:
     """Is this a question about what was heard (what did I miss, what was said, while I was away...)?"""
+    if len(text.split()) > MAX_QUESTION_WORDS:
+        return False
     return bool(_MISSED.search(text) or _AWAY.search(text))
 
 
@@ -212,7 +219,7 @@ def detect_window(text: str, now: datetime, activity: Sequence[datetime] = (), *
     Explicit windows win; "while I was away", or no window at all, mean the latest gap in `activity`
     (the times of the user's chat turns before this question)."""
     if not is_missed_question(text):
-        if _WEAK.search(text):
+        if _WEAK.search(text) and len(text.split()) <= MAX_QUESTION_WORDS:
             return parse_window(text, now)
         return None
     if not _AWAY.search(text):

@@ -63,9 +63,11 @@ class IdfCompressor:
         return self
 
     @classmethod
-    def from_store(cls, store, **kw) -> "IdfCompressor":
-        """Fit on every turn in the database (speaker included, so names said in every turn weigh little)."""
-        rows = store.db.execute("SELECT COALESCE(speaker, role), text FROM turns WHERE role != 'system'")
+    def from_store(cls, store, sample: int = 5000, **kw) -> "IdfCompressor":
+        """Fit on the `sample` most recent turns (speaker included, so names said in every turn weigh
+        little). A sample keeps the first fit cheap on a large memory: it runs in the hot path."""
+        rows = store.db.execute("SELECT COALESCE(speaker, role), text FROM turns WHERE role != 'system' "
+                                "ORDER BY id DESC LIMIT ?", [sample])
         return cls(**kw).fit(f"{s}: {t}" for s, t in rows)
 
     def idf(self, word: str) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
@@ -30,8 +31,14 @@ class SentenceTransformerEmbedder:
     name = DEFAULT_EMBEDDER
     dim = 384
 
+    # The hot path embeds the same text twice (the user's turn when it is indexed, then the query):
+    # a few recent single texts are remembered.
+    RECENT = 16
+
     def __init__(self, batch_size: int = 64, device: str = "cpu", background: bool = True):
         self.batch_size = batch_size
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
         self.device = device
         self._model = None
         self._error: BaseException | None = None
@@ -74,7 +81,19 @@ class SentenceTransformerEmbedder:
         self.wait()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.encode(list(texts), batch_size=self.batch_size,
-                                  normalize_embeddings=True, convert_to_numpy=True,
-                                  show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
+        if len(texts) == 1:
+            with self._recent_lock:
+                hit = self._recent.get(texts[0])
+                if hit is not None:
+                    self._recent.move_to_end(texts[0])
+                    return hit[None, :].copy()
+        vecs = np.asarray(self._model.encode(list(texts), batch_size=self.batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True,
+                                             show_progress_bar=False), dtype=np.float32)
+        if len(texts) <= 2:
+            with self._recent_lock:
+                for t, v in zip(texts, vecs):
+                    self._recent[t] = v.copy()
+                while len(self._recent) > self.RECENT:
+                    self._recent.popitem(last=False)
+        return vecs

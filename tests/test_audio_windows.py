@@ -93,6 +93,7 @@ def test_explicit_window_wins_over_activity():
     ("what did they say while I was out?", True), ("anything I missed?", True),
     ("what is the capital of France?", False), ("summarize our chat", False),
     ("what happened to the Roman empire?", False),
+    ("Here are my notes from the trip. " * 8 + "I missed the bus twice. What should I pack next time?", False),
 ])
 def test_is_missed_question(text, expected):
     assert is_missed_question(text) is expected

@@ -1,4 +1,5 @@
 """Recall through the real embedder, the real SQLite file and the real (small) model."""
+import numpy as np
 import pytest
 
 from assistant.config import Config
@@ -26,3 +27,14 @@ def test_fact_told_in_one_session_is_recalled_in_a_new_one(store, real_embedder,
     answer = a.generate(prep)
     assert answer.text and not answer.interrupted
     assert answer.stats.completion_tokens > 0
+
+
+def test_embedder_reuses_a_recent_text_and_matches_a_fresh_encoding(real_embedder):
+    text = "My sister's name is Maya and she lives in Lisbon."
+    first = real_embedder.embed([text])
+    again = real_embedder.embed([text])           # answered from the recent-texts memory
+    fresh = real_embedder.embed([text, "another sentence"])[0]   # a batch always encodes
+    assert text in real_embedder._recent
+    assert np.allclose(first[0], again[0]) and np.allclose(first[0], fresh, atol=1e-5)
+    again[0][:] = 0                                # callers may not corrupt the remembered vector
+    assert np.allclose(real_embedder.embed([text])[0], first[0], atol=1e-5)
