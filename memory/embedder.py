@@ -59,7 +59,11 @@ class SentenceTransformerEmbedder:
             hf_logging.disable_progress_bar()
             hf_logging.set_verbosity_error()
 
-            self._model = SentenceTransformer(_packaged_model_dir(), device=self.device)
+            model = SentenceTransformer(_packaged_model_dir(), device=self.device)
+            # The first encode pays one-off set-up (about a second on 2 cores): pay it here, in the
+            # background, rather than in the first answer's recall.
+            model.encode(["warm up"], show_progress_bar=False)
+            self._model = model
         except BaseException as e:  # surfaced on first use
             self._error = e
         finally:
