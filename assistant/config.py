@@ -23,6 +23,7 @@ class Config:
     recent_turns: int = 12            # turns of the current session always kept in the prompt
     flash_attn: str | bool = "auto"   # "auto": on when layers are offloaded to a GPU
     system_prompt: str = ""           # extra instructions appended to the built-in system prompt
+    timeline_refine: bool = False     # one more model call per answer refines recalled timelines (THEANINE)
     consolidate_idle_minutes: float = 10.0   # tidy memory after this long without a message
     consolidate_at: str = "03:30"     # and every night at this local time ("" = never)
     consolidate_segment_mode: str = "fast"   # "fast" (embeddings) or "llm" (the model segments)

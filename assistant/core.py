@@ -111,7 +111,7 @@ class Assistant:
         running = SummaryStore(self.store).running()
         recall_seconds = time.perf_counter() - t0
         refined = ""
-        if getattr(self.config, "timeline_refine", False) and timeline_ctx.timelines:
+        if self.config.timeline_refine and timeline_ctx.timelines:
             refined = refine_timelines(model, text, timeline_ctx.render())
 
         system = prompts.system_message(memories, self.config.system_prompt, timelines=timeline_ctx,

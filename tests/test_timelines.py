@@ -214,3 +214,21 @@ def test_the_hot_path_puts_the_running_memory_and_timelines_in_the_prompt(store)
     assert "-(Changed)->" in system
     assert chat.prompts == []            # recall, timelines and the summary cost no model call
     assert prep.timelines is not None and prep.timelines.timelines
+
+
+def test_timeline_refinement_is_one_extra_call_when_configured(store):
+    """timeline_refine = true: the recalled chains go to the model once, and its notes replace them."""
+    from assistant.config import Config
+    from assistant.core import Assistant
+    from memory.bank import SegmentRecall
+    from tests.fakes import FakeLLM
+
+    story(store)
+    Consolidator(store, FakeEmbedder(), SchemaLLM(), Settings(min_similarity=0.05)).run()
+    chat = FakeLLM(replies=["Caroline was a nurse until June 2023, then became a teacher."])
+    a = Assistant(store, SegmentRecall(store, FakeEmbedder()),
+                  Config(recall_budget_tokens=400, timeline_refine=True), model=chat)
+    prep = a.prepare(None, "Is Caroline still a nurse at the hospital job?")
+    assert len(chat.prompts) == 1 and "-(Changed)->" in chat.prompts[0][-1]["content"]
+    system = prep.messages[0]["content"]
+    assert "notes for this question):\nCaroline was a nurse until June 2023" in system
