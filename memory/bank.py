@@ -272,7 +272,7 @@ class RecallParams:
     """Fusion and packing parameters, frozen on the LoCoMo dev split."""
 
     key_weight: float = 1.0        # the segment's own key (dense + BM25, fused)
-    dense_weight: float = 1.0      # weight of the dense list's reciprocal rank against BM25's
+    dense_weight: float = 0.5      # weight of the dense list's reciprocal rank against BM25's
     turn_weight: float = 1.0       # its best member turn in the turn index (dense + BM25, fused)
     extra_turn_weight: float = 0.0  # each further member turn found, times its score
     turn_mode: str = "bm25"        # which turn-index lists score member turns (in hybrid mode)

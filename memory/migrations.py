@@ -312,3 +312,17 @@ def m011_vector_codes(db, dim):
             db.conn.executemany(f"INSERT INTO codes_{name}_vectors (id, vector) VALUES (?, ?)",
                                 [(r[0], r[1]) for r in rows])
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", [f"codes_gen:{name}"])
+
+
+@migration
+def m023_turn_fts_speaker(db, dim):
+    # Turns are matched by BM25 as "Speaker: text" (questions name people: "What did Caroline ...");
+    # rows indexed before this migration get their speaker now. Vectors stay on the text alone.
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_turn'").fetchone():
+        return
+    db.execute("""
+        UPDATE fts_turn SET text = (
+            SELECT COALESCE(NULLIF(t.speaker, ''), CASE t.role WHEN 'user' THEN 'User' ELSE 'Assistant' END)
+                   || ': ' || t.text
+            FROM turns t WHERE t.id = fts_turn.rowid)
+        WHERE rowid IN (SELECT id FROM turns)""")

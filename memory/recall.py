@@ -11,6 +11,7 @@ import numpy as np
 from .protocols import Embedder, TokenCounter, approx_tokens
 from .store import Store
 from .index import Hit, HybridIndex, IndexRow
+from .segments import turn_line
 
 
 @dataclass
@@ -35,7 +36,8 @@ class Memory:
 
 
 class TurnIndex:
-    """Keeps every turn in the hybrid index (vector + BM25); embeds what is missing in batches."""
+    """Keeps every turn in the hybrid index (vector of its text + BM25 of "Speaker: text"); embeds what
+    is missing in batches."""
 
     def __init__(self, store: Store, embedder: Embedder, batch: int = 64):
         self.store = store
@@ -53,7 +55,8 @@ class TurnIndex:
                 return done
             turns = self.store.turns_by_ids(ids)
             vecs = self.embedder.embed([t.text for t in turns])
-            self.hybrid.add([IndexRow(t.id, v, t.text, t.created_at, t.source, t.session_id)
+            # BM25 sees the speaker too (questions name people); the vector is the text's alone
+            self.hybrid.add([IndexRow(t.id, v, turn_line(t), t.created_at, t.source, t.session_id)
                              for t, v in zip(turns, vecs)])
             done += len(ids)
             if progress:
