@@ -2,7 +2,7 @@
 """LoCoMo evidence recall at a word budget, for turn-, session- and segment-level memory.
 
     python tests/bench/locomo_recall.py --data ../shared/data/locomo/locomo_dev.json --json OUT.json \
-        [--llm qwen-0.5b --llm-convs 2 --llm-minutes 60]
+        [--llm qwen-0.5b --llm-convs 2 --llm-minutes 60] [--logprob qwen-0.5b --logprob-convs 1]
 
 The memory is built through the application's own code path, one database per conversation (retrieval
 is within a conversation, as in ../shared/tools/locomo_baselines.py): importer (parse_locomo + write) ->
@@ -182,6 +182,34 @@ def build_conversation(sample: str, sessions, folder: Path, emb, log) -> dict:
     return meta
 
 
+def build_logprob(sample: str, folder: Path, emb, model_name: str, log) -> dict:
+    """fast-logprob-<model>.db: fast.db's segments with keys compressed by the model's own surprisal
+    (Selective Context; memory.compress.LogprobCompressor). One forward pass per key."""
+    from llama_cpp import Llama
+
+    from assistant.models import resolve_model
+    from memory.compress import LogprobCompressor
+
+    meta_path = folder / "build.json"
+    meta = load_meta(meta_path)
+    key = f"logprob-{model_name}"
+    if meta.get(key):
+        return meta[key]
+    llama = Llama(model_path=str(resolve_model(model_name)), n_ctx=2048, logits_all=True, verbose=False,
+                  n_threads=os.cpu_count() or 2)
+    fast = Store(folder / "fast.db")
+    store = copy_db(fast, folder / f"fast-{key}.db")
+    fast.db.conn.close()
+    comp = LogprobCompressor(llama)
+    t0 = time.perf_counter()
+    SegmentBank(store, emb).reindex(comp)
+    store.close()
+    meta[key] = {"reindex_s": time.perf_counter() - t0, "model_calls": comp.calls}
+    save_meta(meta_path, meta)
+    log(f"  {sample}: {comp.calls} keys compressed by {model_name} in {meta[key]['reindex_s']:.0f}s")
+    return meta[key]
+
+
 def build_llm(sample: str, folder: Path, emb, model, model_name: str, deadline: float, log) -> dict:
     """llm-<model>.db: the base copied, then segment_pending(mode='llm'), resumable per session."""
     meta_path = folder / "build.json"
@@ -319,6 +347,8 @@ def main():
     ap.add_argument("--llm-convs", type=int, default=0, help="LLM-segment only the first N conversations")
     ap.add_argument("--llm-minutes", type=float, default=60.0, help="stop LLM segmentation after this long "
                     "(resumable: the next run continues)")
+    ap.add_argument("--logprob", metavar="MODEL", help="also compress keys with this model's log-probabilities")
+    ap.add_argument("--logprob-convs", type=int, default=1, help="... on the first N conversations")
     ap.add_argument("--build-only", action="store_true", help="build (and LLM-segment), do not evaluate")
     ap.add_argument("--variants", default="all", help="'all' or 'main' (turn-hybrid, session, segment)")
     args = ap.parse_args()
@@ -362,6 +392,14 @@ def main():
                 llm_done.append(sample)
             emb.save()
 
+    logprob_done: list[str] = []
+    if args.logprob:
+        for r in records[: args.logprob_convs or None]:
+            sample = str(r.get("sample_id"))
+            build[sample][f"logprob-{args.logprob}"] = build_logprob(sample, cache / sample, emb, args.logprob, log)
+            logprob_done.append(sample)
+            emb.save()
+
     if args.build_only:
         emb.save()
         return
@@ -399,6 +437,16 @@ def main():
             eval_segments(nc, qas, qvecs, ev, "segment-compress-idf-keyonly",
                           params=RecallParams(turn_weight=0.0, extra_turn_weight=0.0))
             nc.db.conn.close()
+        if sample in logprob_done:
+            # the same segments, keys compressed by the model: side by side on this conversation's questions
+            lp = Store(folder / f"fast-logprob-{args.logprob}.db")
+            fast = Store(folder / "fast.db")
+            eval_segments(fast, qas, qvecs, sub, "segment (uncompressed)@logprob-convs")
+            eval_segments(lp, qas, qvecs, sub, f"segment-compress-logprob-{args.logprob}@logprob-convs")
+            nc = Store(folder / "fast-idf.db")
+            eval_segments(nc, qas, qvecs, sub, "segment-compress-idf@logprob-convs")
+            for st in (lp, fast, nc):
+                st.db.conn.close()
         if sample in llm_done:
             # sessions the LLM has not reached yet are fast-segmented in a copy, so that both databases
             # hold the same turns; questions whose evidence lies in LLM-segmented sessions are also
@@ -437,6 +485,9 @@ def main():
         "questions": ordered["segment"]["questions"],
         "results": ordered,
         "llm_subset": {"model": args.llm, "conversations": llm_info, "results": sub.table()} if llm_done else None,
+        "logprob_subset": ({"model": args.logprob, "conversations": logprob_done,
+                            "results": {k: v for k, v in sub.table().items() if k.endswith("@logprob-convs")}}
+                           if logprob_done else None),
         "segmentation": segmentation_figures(cache, records, args.llm),
         "build": build,
         "eval_seconds": time.perf_counter() - t_eval,
@@ -444,6 +495,9 @@ def main():
                   "memories also count their header '[date] topic'. turn = turn-hybrid, session = session-hybrid."),
     }
     print_table(ordered)
+    if out["logprob_subset"]:
+        print(f"\nKeys compressed by {args.logprob} ({', '.join(logprob_done)}):")
+        print_table(out["logprob_subset"]["results"])
     if out["llm_subset"]:
         print(f"\nLLM-segmented subset ({', '.join(llm_done)}):")
         print_table(out["llm_subset"]["results"])
