@@ -128,6 +128,48 @@ class LlamaCppModel:
                 chunks.close()
                 self.last_stats = stats
 
+    def choose(self, messages: list[dict], options: list[str], prefix: str = "") -> str | None:
+        """The option the model's reply most likely starts with after `prefix` (greedy at the first token
+        where the options differ): what a grammar-constrained answer would pick there, for one evaluated
+        token instead of a whole JSON answer. None when the options cannot be told apart that way."""
+        with self._lock:
+            prompt = self._chat_prompt(messages) + prefix
+            encoded = [self.llm.tokenize((prompt + o).encode("utf-8"), add_bos=self._add_bos, special=True)
+                       for o in options]
+            common = 0
+            while all(len(t) > common + 1 for t in encoded) and len({t[common] for t in encoded}) == 1:
+                common += 1
+            firsts = [t[common] for t in encoded]
+            if len(set(firsts)) != len(options) or common == 0:
+                return None
+            seen: dict = {}
+
+            def capture(_ids, scores):
+                seen.setdefault("scores", scores.copy())
+                return scores
+
+            from llama_cpp import LogitsProcessorList
+
+            self.llm.create_completion(encoded[0][:common], max_tokens=1, temperature=0.0,
+                                       logits_processor=LogitsProcessorList([capture]))
+            self.last_stats = GenerationStats(prompt_tokens=common, completion_tokens=1)
+            scores = seen["scores"]
+            return max(zip(options, firsts), key=lambda of: scores[of[1]])[0]
+
+    def _chat_prompt(self, messages: list[dict]) -> str:
+        """`messages` rendered by the GGUF's chat template, ready for the assistant's reply."""
+        if getattr(self, "_formatter", None) is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            model = self.llm._model
+            eos, bos = self.llm.token_eos(), self.llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=self.llm.metadata["tokenizer.chat_template"],
+                eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "")
+            self._add_bos = False   # the template writes its own special tokens
+        return self._formatter(messages=messages).prompt
+
     def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str:
         """A whole answer. With `schema`, grammar-constrained JSON, parsed and validated (else GenerationError)."""
         with self._lock:

@@ -103,6 +103,25 @@ class CountingModel:
         self.completion_tokens += ct
         return out
 
+    @property
+    def choose(self):
+        """The model's choose() (one evaluated token per decision), counted like a call; None without one."""
+        inner = getattr(self.model, "choose", None)
+        if not callable(inner):
+            return None
+
+        def counted(messages, options, prefix=""):
+            self.calls += 1
+            t0 = time.perf_counter()
+            try:
+                return inner(messages, options, prefix=prefix)
+            finally:
+                self.seconds += time.perf_counter() - t0
+                st = getattr(self.model, "last_stats", None)
+                self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
+                self.completion_tokens += getattr(st, "completion_tokens", 0) or 0
+        return counted
+
     def __getattr__(self, name):
         return getattr(self.model, name)
 

@@ -326,9 +326,22 @@ PAIR_SCHEMA = {"type": "object", "properties": {"relation": {"type": "string", "
                "required": ["relation"]}
 
 
+# What a JSON answer starts with: a model with choose() is asked only for the label's first token there.
+PAIR_PREFIX = '{"relation": "'
+
+
 def label_pair(model: LanguageModel, newer: SegmentInfo, earlier: SegmentInfo) -> str:
-    """The relation earlier -(label)-> newer, or "None" (one short call; may raise)."""
-    data = json.loads(model.complete(pair_messages(newer, earlier), schema=PAIR_SCHEMA, max_tokens=16))
+    """The relation earlier -(label)-> newer, or "None" (one short call; may raise).
+
+    With a model that has `choose` (llama.cpp), the label is the one the JSON answer would start with,
+    read from one evaluated token; otherwise the constrained JSON answer itself."""
+    messages = pair_messages(newer, earlier)
+    choose = getattr(model, "choose", None)
+    if callable(choose):
+        picked = choose(messages, list(MEANING), prefix=PAIR_PREFIX)
+        if picked is not None:
+            return picked
+    data = json.loads(model.complete(messages, schema=PAIR_SCHEMA, max_tokens=16))
     return parse_labels([data.get("relation") if isinstance(data, dict) else None], 1)[0]
 
 

@@ -59,3 +59,14 @@ def test_max_tokens_cut_is_a_clear_failure(qwen05):
     with pytest.raises(GenerationError, match="cut off"):
         qwen05.complete([{"role": "user", "content": "Write a long story as JSON."}], schema=schema,
                         max_tokens=5)
+
+
+def test_choose_picks_by_the_first_differing_token_and_reuses_the_prompt(qwen05):
+    """choose() agrees with the model's own greedy continuation, and costs one evaluated token."""
+    msgs = [{"role": "user", "content": "What is the capital of France? Reply as JSON with the key city."}]
+    options = ["Berlin", "Madrid", "Paris", "Rome"]
+    picked = qwen05.choose(msgs, options, prefix='{"city": "')
+    assert picked == "Paris"
+    assert qwen05.last_stats.completion_tokens == 1 and qwen05.last_stats.prompt_tokens > 10
+    # options that share every token cannot be told apart this way: the caller falls back
+    assert qwen05.choose(msgs, ["Paris", "Paris"], prefix='{"city": "') is None

@@ -170,6 +170,29 @@ def test_label_pair_asks_about_one_pair_newer_first(store):
     assert prompt.index("Newer (20 Jun 2023)") < prompt.index("Earlier (8 May 2023)")
 
 
+def test_label_pair_reads_one_token_when_the_model_can_choose(store):
+    """A model with choose() is asked for the label's first token after the JSON prefix; when it cannot
+    tell the labels apart (None) the constrained JSON answer decides."""
+    ids, segs = _linked_story(store)
+    infos = segment_infos(store, list(segs.values()))
+
+    class Chooser(SchemaLLM):
+        def __init__(self, pick):
+            super().__init__()
+            self.pick, self.asked = pick, []
+
+        def choose(self, messages, options, prefix=""):
+            self.asked.append((options, prefix))
+            return self.pick
+
+    llm = Chooser("Cause")
+    assert label_pair(llm, infos[segs["s3"]], infos[segs["s1"]]) == "Cause"
+    assert llm.prompts == [] and llm.asked[0][1] == '{"relation": "' and "SameTopic" in llm.asked[0][0]
+    undecided = Chooser(None)
+    assert label_pair(undecided, infos[segs["s3"]], infos[segs["s1"]]) == "Changed"   # the JSON answer
+    assert len(undecided.prompts) == 1
+
+
 @pytest.mark.real
 def test_real_model_labels_a_pair():
     """One link-labelling call through the real 0.5B model gives valid labels."""
