@@ -92,6 +92,7 @@ class LlamaCppModel:
         self.n_layers = n_layer
         self.last_stats = GenerationStats()
         self._lock = threading.Lock()  # a llama context serves one call at a time
+        self._formatter = None         # the chat template as a formatter, for choose()
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
@@ -134,7 +135,8 @@ class LlamaCppModel:
         token instead of a whole JSON answer. None when the options cannot be told apart that way."""
         with self._lock:
             prompt = self._chat_prompt(messages) + prefix
-            encoded = [self.llm.tokenize((prompt + o).encode("utf-8"), add_bos=self._add_bos, special=True)
+            # the template writes its own special tokens
+            encoded = [self.llm.tokenize((prompt + o).encode("utf-8"), add_bos=False, special=True)
                        for o in options]
             common = 0
             while all(len(t) > common + 1 for t in encoded) and len({t[common] for t in encoded}) == 1:
@@ -158,7 +160,7 @@ class LlamaCppModel:
 
     def _chat_prompt(self, messages: list[dict]) -> str:
         """`messages` rendered by the GGUF's chat template, ready for the assistant's reply."""
-        if getattr(self, "_formatter", None) is None:
+        if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             model = self.llm._model
@@ -167,7 +169,6 @@ class LlamaCppModel:
                 template=self.llm.metadata["tokenizer.chat_template"],
                 eos_token=model.token_get_text(eos) if eos != -1 else "",
                 bos_token=model.token_get_text(bos) if bos != -1 else "")
-            self._add_bos = False   # the template writes its own special tokens
         return self._formatter(messages=messages).prompt
 
     def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str:

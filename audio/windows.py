@@ -218,8 +218,10 @@ def detect_window(text: str, now: datetime, activity: Sequence[datetime] = (), *
 
     Explicit windows win; "while I was away", or no window at all, mean the latest gap in `activity`
     (the times of the user's chat turns before this question)."""
+    if len(text.split()) > MAX_QUESTION_WORDS:
+        return None
     if not is_missed_question(text):
-        if _WEAK.search(text) and len(text.split()) <= MAX_QUESTION_WORDS:
+        if _WEAK.search(text):
             return parse_window(text, now)
         return None
     if not _AWAY.search(text):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .clock import human_date
 from .compress import Compressor, IdfCompressor, NoCompressor, build_key
-from .index import HybridIndex, IndexRow
+from .index import RRF_K, HybridIndex, IndexRow
 from .protocols import Embedder, LanguageModel, TokenCounter, approx_tokens
 from .recall import Memory, TurnIndex
 from .segmenter import FastSegmenter, LLMSegmenter, Segmentation, keyword_topic
@@ -249,9 +249,6 @@ class IncrementalSegmenter:
 
 
 # -- recall ----------------------------------------------------------------------------------------
-RRF_K = 60
-
-
 def _rrf(hit, dense_weight: float = 1.0) -> float:
     """Reciprocal-rank score of a hit: the sum over the lists (dense, BM25) that found it."""
     return sum((dense_weight if side == "dense" else 1.0) / (RRF_K + r) for side, r in hit.ranks.items())

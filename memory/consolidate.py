@@ -89,16 +89,23 @@ class CountingModel:
         self.completion_tokens = 0
         self.seconds = 0.0
 
-    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str:
+    @contextmanager
+    def _timed(self) -> Iterator[None]:
         self.calls += 1
         t0 = time.perf_counter()
         try:
-            out = self.model.complete(messages, schema=schema, max_tokens=max_tokens)
+            yield
         finally:
             self.seconds += time.perf_counter() - t0
-            st = getattr(self.model, "last_stats", None)
-            pt = getattr(st, "prompt_tokens", 0) or 0
-            self.prompt_tokens += pt or sum(approx_tokens(m["content"]) + 4 for m in messages)
+
+    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str:
+        with self._timed():
+            try:
+                out = self.model.complete(messages, schema=schema, max_tokens=max_tokens)
+            finally:
+                st = getattr(self.model, "last_stats", None)
+                pt = getattr(st, "prompt_tokens", 0) or 0
+                self.prompt_tokens += pt or sum(approx_tokens(m["content"]) + 4 for m in messages)
         ct = getattr(getattr(self.model, "last_stats", None), "completion_tokens", 0) or approx_tokens(out)
         self.completion_tokens += ct
         return out
@@ -111,15 +118,12 @@ class CountingModel:
             return None
 
         def counted(messages, options, prefix=""):
-            self.calls += 1
-            t0 = time.perf_counter()
-            try:
-                return inner(messages, options, prefix=prefix)
-            finally:
-                self.seconds += time.perf_counter() - t0
-                st = getattr(self.model, "last_stats", None)
-                self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
-                self.completion_tokens += getattr(st, "completion_tokens", 0) or 0
+            with self._timed():
+                picked = inner(messages, options, prefix=prefix)
+            st = getattr(self.model, "last_stats", None)
+            self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
+            self.completion_tokens += getattr(st, "completion_tokens", 0) or 0
+            return picked
         return counted
 
     def __getattr__(self, name):

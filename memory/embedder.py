@@ -94,10 +94,9 @@ class SentenceTransformerEmbedder:
         vecs = np.asarray(self._model.encode(list(texts), batch_size=self.batch_size,
                                              normalize_embeddings=True, convert_to_numpy=True,
                                              show_progress_bar=False), dtype=np.float32)
-        if len(texts) <= 2:
+        if len(texts) == 1:
             with self._recent_lock:
-                for t, v in zip(texts, vecs):
-                    self._recent[t] = v.copy()
+                self._recent[texts[0]] = vecs[0].copy()
                 while len(self._recent) > self.RECENT:
                     self._recent.popitem(last=False)
         return vecs

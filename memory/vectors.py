@@ -79,7 +79,6 @@ def smallest(d: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([below, at])
 
 
-
 def filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[list[str], list]:
     """SQL conditions (and their parameters) for the time, source and session filters."""
     where, params = [], []
@@ -96,6 +95,7 @@ def filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[
         where.append(f"session_id IN ({','.join('?' * len(session_ids))})")
         params.extend(session_ids)
     return where, params
+
 
 class _Mirror:
     """In-memory copy of `codes_<name>`, in created_at order. Rows are appended (or merged, when

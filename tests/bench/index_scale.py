@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from memory.index import _STOP, HybridIndex, IndexRow, fts_query, fuse  # noqa: E402
 from memory.store import Store  # noqa: E402
-from memory.vectors import VectorIndex, _MIRRORS, to_blob  # noqa: E402
+from memory.vectors import VectorIndex, _MIRRORS, filter_sql, to_blob  # noqa: E402
 
 CACHE = ROOT / ".bench-cache" / "index_scale"
 KIND = "segment"
@@ -235,26 +235,17 @@ def bm25_plain(hybrid: HybridIndex, text, k, since=None, until=None):
     q = fts_query(text)
     if q is None:
         return []
-    where, params = [f"{hybrid.fts} MATCH ?"], [q]
-    if since:
-        where.append("created_at >= ?")
-        params.append(since)
-    if until:
-        where.append("created_at < ?")
-        params.append(until)
+    where, params = filter_sql(since, until)
+    where, params = [f"{hybrid.fts} MATCH ?", *where], [q, *params]
     return [(i, -s) for i, s in hybrid.store.db.execute(
         f"SELECT rowid, bm25({hybrid.fts}) AS s FROM {hybrid.fts} WHERE {' AND '.join(where)} "
         "ORDER BY s LIMIT ?", params + [k]).fetchall()]
 
 
 def bits_search(vi: VectorIndex, q, k, rerank, since=None, until=None):
-    where, params = ["code MATCH vec_quantize_binary(?)", "k = ?"], [to_blob(q), int(min(rerank, 4096))]
-    if since:
-        where.append("created_at >= ?")
-        params.append(since)
-    if until:
-        where.append("created_at < ?")
-        params.append(until)
+    where, params = filter_sql(since, until)
+    where = ["code MATCH vec_quantize_binary(?)", "k = ?", *where]
+    params = [to_blob(q), int(min(rerank, 4096)), *params]
     ids = [r[0] for r in vi.store.db.execute(
         f"SELECT id FROM bench_bits_{KIND} WHERE {' AND '.join(where)} ORDER BY distance", params)]
     return vi.exact(q, np.array(ids), k)

@@ -44,7 +44,7 @@ from memory.bank import SegmentRecall  # noqa: E402
 from memory.clock import human_date, utcnow  # noqa: E402
 from memory.consolidate import Consolidator, Settings  # noqa: E402
 from memory.store import Store  # noqa: E402
-from memory.timelines import TimelineParams, earlier_candidates, expand_ranked, key_vectors  # noqa: E402
+from memory.timelines import HOT_PATH_PARAMS, TimelineParams, earlier_candidates, expand_ranked, key_vectors  # noqa: E402
 
 # the variants evaluated besides `segment` (params frozen: the first is the product's default)
 VARIANTS = {
@@ -52,7 +52,7 @@ VARIANTS = {
     "segment+timeline(top1,+2)": TimelineParams(expand_top=1, max_added=2),
     "segment+timeline(top5,+1)": TimelineParams(expand_top=5, max_added=1),
     "segment+timeline(top3,+3,depth3)": TimelineParams(expand_top=3, max_added=3, max_depth=3),
-    "segment+changed-successor (hot path)": TimelineParams(expand_top=3, max_added=0, always_current=True),
+    "segment+changed-successor (hot path)": HOT_PATH_PARAMS,
 }
 
 
@@ -191,10 +191,11 @@ def main():
     added_all = Counter()
     labels = Counter()
     t0 = time.perf_counter()
+    built = [str(r["sample_id"]) for r in records if (cache / str(r["sample_id"]) / "fast.db").exists()]
     for r in records:
         s = str(r["sample_id"])
         folder = cache / s
-        if not (folder / "fast.db").exists():
+        if s not in built:
             log(f"  {s}: no cached memory (locomo_recall.py has not built it); skipped")
             continue
         qas = [q for q in r["qa"] if q.get("category") in CATS and q.get("evidence")]
@@ -211,7 +212,7 @@ def main():
         log(f"  {s}: evaluated {len(qas)} questions")
         emb.save()
     out = {"recall": ev.table(), "eval_s": time.perf_counter() - t0, "build": build,
-           "conversations": [str(r["sample_id"]) for r in records if (cache / str(r["sample_id"]) / "fast.db").exists()],
+           "conversations": built,
            "min_similarity": args.min_similarity,
            "variants": {k: vars(v) for k, v in VARIANTS.items()}}
     if llm_done:
