@@ -233,7 +233,7 @@ def clean(text: str, max_words: int) -> str:
 
 
 # -- units of work (each: compute outside, then one short transaction) ---------------------------------
-ROLLUP_WORDS = {"day": 120, "week": 160, "month": 220}
+ROLLUP_WORDS = {"day": 100, "week": 90, "month": 120}
 CHILD = {"day": "session", "week": "day", "month": "week"}
 
 

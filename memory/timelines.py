@@ -304,19 +304,22 @@ def parse_labels(values, n: int) -> list[str]:
 
 PAIR_INSTRUCTIONS = """How does a newer memory from a person's conversations relate to an earlier one? Relations:
 {guide}
+Answer with JSON.
 
 """
 
 
-def pair_messages(newer: SegmentInfo, earlier: SegmentInfo, max_words: int = 40) -> list[dict]:
-    """One pair. The instructions, then the newer memory, then the earlier one: consecutive pairs of the
-    same newer memory share everything up to the earlier text, which llama.cpp does not recompute."""
-    def body(s: SegmentInfo) -> str:
-        return clip_words(" / ".join(s.text.splitlines()), max_words)
+def pair_messages(newer: SegmentInfo, earlier: SegmentInfo, newer_words: int = 32,
+                  earlier_words: int = 24) -> list[dict]:
+    """One pair. The instructions, then the newer memory, then the earlier one, last: consecutive pairs of
+    the same newer memory share everything up to the earlier text, which llama.cpp does not recompute, so
+    a pair costs about the earlier text's tokens (the earlier text is the shorter one for that reason)."""
+    def body(s: SegmentInfo, words: int) -> str:
+        return clip_words(" / ".join(s.text.splitlines()), words)
 
     text = (PAIR_INSTRUCTIONS.format(guide=label_guide())
-            + f"Newer ({human_date(newer.started_at)}): {body(newer)}\n"
-            + f"Earlier ({human_date(earlier.started_at)}): {body(earlier)}\n\nAnswer with JSON.")
+            + f"Newer ({human_date(newer.started_at)}): {body(newer, newer_words)}\n"
+            + f"Earlier ({human_date(earlier.started_at)}): {body(earlier, earlier_words)}")
     return [{"role": "system", "content": LABEL_SYSTEM}, {"role": "user", "content": text}]
 
 
@@ -474,6 +477,8 @@ class TimelineParams:
     max_depth: int = 2           # links walked in each direction
     decay: float = 0.5           # an inserted member's score = anchor's score x decay^hops
     always_current: bool = True  # a hit that a later memory Changed always brings that later memory
+    gate: float = 0.0            # >0: insert only members whose key cosine to the query is >= gate x the hit's
+    propagate: float = 0.0       # >0: a ranked hit gains this x the best score of a ranked hit it is linked to
 
 
 @dataclass
@@ -498,6 +503,8 @@ def expand_ranked(store: Store, ranked: Sequence, query_vec: np.ndarray | None =
     p = params or TimelineParams()
     graph = graph or TimelineGraph(store, max_depth=p.max_depth)
     ranked = list(ranked)
+    if p.propagate > 0:
+        ranked = propagate_scores(store, ranked, p.propagate)
     seg_hits = [c for c in ranked if c.kind == "segment"][:p.expand_top]
     boost = {c.id: 0.1 for c in ranked[:10] if c.kind == "segment"}
     timelines: dict[int, Timeline] = {}
@@ -507,6 +514,10 @@ def expand_ranked(store: Store, ranked: Sequence, query_vec: np.ndarray | None =
         tl = graph.best(c.id, query_vec, boost=boost)
         timelines[c.id] = tl
         others = sorted((m for m in tl.members if m != c.id), key=lambda m: (tl.hops(m), -tl.members.index(m)))
+        if p.gate > 0 and query_vec is not None and others:
+            vecs = key_vectors(store, [c.id, *others])
+            floor = p.gate * float(vecs[c.id] @ query_vec) if c.id in vecs else 0.0
+            others = [m for m in others if m in vecs and float(vecs[m] @ query_vec) >= floor]
         picked = others[:p.max_added]
         cur = changed.get(c.id)
         if cur is not None and cur.later_id not in picked:
@@ -526,6 +537,22 @@ def expand_ranked(store: Store, ranked: Sequence, query_vec: np.ndarray | None =
                 out.append(e)
                 placed.add(("segment", e.id))
     return out, timelines
+
+
+def propagate_scores(store: Store, ranked: Sequence, weight: float) -> list:
+    """Re-rank: each segment gains `weight` x the best score among the ranked segments it is linked to (either
+    direction), so memories that belong to one timeline support each other. Only links among the ranked
+    hits count; nothing new enters the list."""
+    segs = {c.id: c for c in ranked if c.kind == "segment"}
+    support: dict[int, float] = {}
+    for l in LinkStore(store).touching(list(segs)):
+        a, b = segs.get(l.earlier_id), segs.get(l.later_id)
+        if a is None or b is None or l.label == "None":
+            continue
+        support[a.id] = max(support.get(a.id, 0.0), b.score)
+        support[b.id] = max(support.get(b.id, 0.0), a.score)
+    bonus = {id(c): weight * support.get(c.id, 0.0) if c.kind == "segment" else 0.0 for c in ranked}
+    return sorted(ranked, key=lambda c: -(c.score + bonus[id(c)]))
 
 
 # -- what to render ------------------------------------------------------------------------------------

@@ -70,3 +70,26 @@ def test_choose_picks_by_the_first_differing_token_and_reuses_the_prompt(qwen05)
     assert qwen05.last_stats.completion_tokens == 1 and qwen05.last_stats.prompt_tokens > 10
     # options that share every token cannot be told apart this way: the caller falls back
     assert qwen05.choose(msgs, ["Paris", "Paris"], prefix='{"city": "') is None
+
+
+def test_plain_complete_is_the_greedy_answer_in_fewer_passes(qwen05):
+    """complete() without a schema decodes with prompt-lookup drafts: the text must be llama.cpp's own
+    greedy answer, and a summary-like task (which repeats its prompt) must take fewer passes than tokens."""
+    from assistant import decoding
+
+    notes = ("Caroline went to the LGBTQ support group on 7 May 2023. Melanie painted a lake sunrise in 2022. "
+             "Caroline wants to study counseling and mental health. Melanie ran a charity race for mental health.")
+    msgs = [{"role": "user", "content": f"Notes: {notes}\n\nRewrite these notes as a list, one fact a line."}]
+    text = qwen05.complete(msgs, max_tokens=80)
+    qwen05.llm.reset()
+    ref = qwen05.llm.create_chat_completion(msgs, max_tokens=80, temperature=0.0)["choices"][0]["message"]["content"]
+    assert text.strip() == ref.strip()
+    assert qwen05.last_stats.completion_tokens > 10
+
+    stats = decoding.LookupStats()
+    prompt = qwen05.llm.tokenize(qwen05._chat_prompt(msgs).encode(), add_bos=False, special=True)
+    out = decoding.generate(qwen05.llm, prompt, 80, stats)
+    assert qwen05.llm.detokenize(out).decode().strip() == ref.strip()
+    assert stats.accepted > 0 and stats.passes < len(out)
+    # the context holds the prompt and the answer: a second call reuses the prompt prefix
+    assert list(qwen05.llm.input_ids[: len(prompt)]) == prompt

@@ -9,7 +9,7 @@ import pytest
 from memory.consolidate import Consolidator, Settings
 from memory.recall import Memory
 from memory.timelines import (ExpandedCandidate, Link, LinkStore, PairTask, TimelineGraph, TimelineParams,
-                              context_for, earlier_candidates, expand_ranked, label_pair, label_pairs,
+                              context_for, earlier_candidates, expand_ranked, key_vectors, label_pair, label_pairs,
                               parse_labels, render_chain, segment_infos, timeline_around)
 from tests.fakes import FakeEmbedder
 from tests.test_consolidation_fakes import SchemaLLM, add_segment, add_session, day, story
@@ -93,6 +93,28 @@ def test_expand_ranked_inserts_timeline_members_after_their_hit(store):
     assert [(c.kind, c.id) for c in out] == [("segment", segs["s3"]), ("segment", segs["s1"]), ("turn", 999)]
     assert out[1].score < out[0].score and out[1].via == segs["s3"]
     assert tls[segs["s3"]].members == [segs["s1"], segs["s3"]]
+
+
+def test_propagation_lifts_a_hit_linked_to_a_better_one_and_adds_nothing(store):
+    ids, segs = _linked_story(store)
+    _link(store, segs["s1"], segs["s3"], "SameTopic")
+    ranked = [ExpandedCandidate("segment", segs["s3"], 1.0), ExpandedCandidate("turn", 999, 0.8),
+              ExpandedCandidate("segment", segs["s1"], 0.5)]
+    out, _ = expand_ranked(store, ranked, None, TimelineParams(max_added=0, always_current=False, propagate=0.5))
+    assert [(c.kind, c.id) for c in out] == [("segment", segs["s3"]), ("segment", segs["s1"]), ("turn", 999)]
+    flat, _ = expand_ranked(store, ranked, None, TimelineParams(max_added=0, always_current=False))
+    assert [(c.kind, c.id) for c in flat] == [(c.kind, c.id) for c in ranked]
+
+
+def test_the_gate_keeps_out_members_less_similar_to_the_query_than_their_hit(store):
+    ids, segs = _linked_story(store)
+    _link(store, segs["s1"], segs["s3"], "Changed")
+    hit = [ExpandedCandidate("segment", segs["s3"], 1.0)]
+    qv = key_vectors(store, [segs["s3"]])[segs["s3"]]     # the hit's own key: nothing is closer to the query
+    gated, _ = expand_ranked(store, hit, qv, TimelineParams(max_added=2, always_current=False, gate=1.01))
+    assert [c.id for c in gated] == [segs["s3"]]
+    open_, _ = expand_ranked(store, hit, qv, TimelineParams(max_added=2, always_current=False, gate=0.0))
+    assert [c.id for c in open_] == [segs["s3"], segs["s1"]]
 
 
 def test_a_changed_hit_always_brings_the_memory_that_changed_it(store):

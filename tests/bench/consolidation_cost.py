@@ -49,6 +49,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=0, help="stop after this long (resumable)")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--json", dest="out")
+    ap.add_argument("--gpu-layers", default="auto",
+                    help="layers offloaded to a GPU: auto (all when llama.cpp was built with one), or a number")
     args = ap.parse_args()
 
     from assistant.llm import LlamaCppModel
@@ -77,7 +79,7 @@ def main():
     t_load = time.perf_counter()
     emb = SentenceTransformerEmbedder(background=False)
     model = LlamaCppModel(resolve_model(args.model), name=args.model, n_ctx=4096, threads=args.threads,
-                          gpu_layers=0, temperature=0.0)
+                          gpu_layers=args.gpu_layers, temperature=0.0)
     load_s = time.perf_counter() - t_load
     load0 = os.getloadavg()
     cpu0 = cpu_seconds()

@@ -234,6 +234,8 @@ def main():
     ap.add_argument("--budget", type=int, default=0, help="recall budget in tokens (default: the app's)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--cache", default=str(ROOT / ".bench-cache"))
+    ap.add_argument("--gpu-layers", default="auto",
+                    help="layers offloaded to a GPU: auto (all when llama.cpp was built with one), or a number")
     args = ap.parse_args()
     log = lambda s: print(s, file=sys.stderr, flush=True)
 
@@ -267,7 +269,7 @@ def main():
         from memory.embedder import SentenceTransformerEmbedder
 
         model = LlamaCppModel(resolve_model(args.model), name=args.model, n_ctx=cfg.n_ctx, threads=args.threads,
-                              gpu_layers=0, temperature=0.0)
+                              gpu_layers=args.gpu_layers, temperature=0.0)
         emb = SentenceTransformerEmbedder(background=False)
         by_conv = defaultdict(list)
         for c, q in todo:

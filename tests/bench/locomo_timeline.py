@@ -53,6 +53,11 @@ VARIANTS = {
     "segment+timeline(top5,+1)": TimelineParams(expand_top=5, max_added=1),
     "segment+timeline(top3,+3,depth3)": TimelineParams(expand_top=3, max_added=3, max_depth=3),
     "segment+changed-successor (hot path)": HOT_PATH_PARAMS,
+    "segment+timeline(gate0.9)": TimelineParams(gate=0.9),
+    "segment+timeline(gate0.8,top5)": TimelineParams(expand_top=5, max_added=1, gate=0.8),
+    "segment+timeline(propagate0.5)": TimelineParams(max_added=0, always_current=False, propagate=0.5),
+    "segment+timeline(propagate1)": TimelineParams(max_added=0, always_current=False, propagate=1.0),
+    "segment+timeline(propagate0.5,gate0.9)": TimelineParams(propagate=0.5, gate=0.9),
 }
 
 
@@ -153,10 +158,13 @@ def main():
     ap.add_argument("--json", dest="out")
     ap.add_argument("--cache", default=str(ROOT / ".bench-cache" / "locomo_recall"))
     ap.add_argument("--convs", type=int, default=0)
+    ap.add_argument("--only", default="", help="comma-separated sample ids (e.g. conv-26,conv-30)")
     ap.add_argument("--min-similarity", type=float, default=Settings().min_similarity)
     ap.add_argument("--llm", metavar="MODEL", help="consolidate with this model (qwen-1.5b, qwen-0.5b)")
     ap.add_argument("--llm-convs", type=int, default=0, help="only the first N conversations")
     ap.add_argument("--llm-minutes", type=float, default=60.0, help="stop consolidating after this long (resumable)")
+    ap.add_argument("--gpu-layers", default="auto",
+                    help="layers offloaded to a GPU: auto (all when llama.cpp was built with one), or a number")
     args = ap.parse_args()
     log = lambda s: print(s, file=sys.stderr, flush=True)
 
@@ -171,6 +179,8 @@ def main():
     records = json.loads(data_path.read_text())
     if args.convs:
         records = records[: args.convs]
+    if args.only:
+        records = [r for r in records if str(r["sample_id"]) in args.only.split(",")]
 
     build: dict = {}
     llm_done: list[str] = []
@@ -178,7 +188,7 @@ def main():
         from assistant.llm import LlamaCppModel
         from assistant.models import resolve_model
 
-        model = LlamaCppModel(resolve_model(args.llm), name=args.llm, n_ctx=4096, gpu_layers=0, temperature=0)
+        model = LlamaCppModel(resolve_model(args.llm), name=args.llm, n_ctx=4096, gpu_layers=args.gpu_layers, temperature=0)
         deadline = time.time() + args.llm_minutes * 60
         for r in records[: args.llm_convs or None]:
             s = str(r["sample_id"])
