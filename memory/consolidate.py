@@ -126,6 +126,22 @@ class CountingModel:
             return picked
         return counted
 
+    @property
+    def restate(self):
+        """The model's restate() (prompt-lookup decoding), counted like a call; None without one."""
+        inner = getattr(self.model, "restate", None)
+        if not callable(inner):
+            return None
+
+        def counted(messages, max_tokens=512):
+            with self._timed():
+                out = inner(messages, max_tokens=max_tokens)
+            st = getattr(self.model, "last_stats", None)
+            self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
+            self.completion_tokens += getattr(st, "completion_tokens", 0) or approx_tokens(out)
+            return out
+        return counted
+
     def __getattr__(self, name):
         return getattr(self.model, name)
 

@@ -251,11 +251,19 @@ def plan_fold(summaries: SummaryStore, batch: int = 6) -> FoldPlan | None:
     return FoldPlan(summaries.running_base(), pending[:batch])
 
 
+def _restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str:
+    """Summaries of summaries repeat their inputs' words: a model with restate() (prompt-lookup decoding)
+    writes them in about half the passes."""
+    restate = getattr(model, "restate", None)
+    if callable(restate):
+        return restate(messages, max_tokens=max_tokens)
+    return model.complete(messages, max_tokens=max_tokens)
+
+
 def fold(model: LanguageModel, plan: FoldPlan, words: int = 180) -> str:
     """M_t = summarize(M_{t-1}, new summaries): one model call."""
     new = [(human_date(s.period_start), s.text) for s in plan.new]
-    raw = model.complete(fold_messages(plan.base.text if plan.base else None, new, words),
-                         max_tokens=int(words * 1.8) + 40)
+    raw = _restate(model, fold_messages(plan.base.text if plan.base else None, new, words), int(words * 1.8) + 40)
     return clean(raw, words + 20)
 
 
@@ -310,8 +318,7 @@ def rollup(model: LanguageModel, plan: RollupPlan) -> tuple[str, str, int]:
     words = ROLLUP_WORDS[plan.kind]
     children = [(human_date(c.period_start) if plan.kind != "month" else period_title("week", c.key), c.text)
                 for c in plan.children]
-    raw = model.complete(rollup_messages(period_title(plan.kind, plan.key), children, words),
-                         max_tokens=int(words * 1.8) + 40)
+    raw = _restate(model, rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.8) + 40)
     return clean(raw, words + 20), "llm", 1
 
 

@@ -72,15 +72,15 @@ def test_choose_picks_by_the_first_differing_token_and_reuses_the_prompt(qwen05)
     assert qwen05.choose(msgs, ["Paris", "Paris"], prefix='{"city": "') is None
 
 
-def test_plain_complete_is_the_greedy_answer_in_fewer_passes(qwen05):
-    """complete() without a schema decodes with prompt-lookup drafts: the text must be llama.cpp's own
-    greedy answer, and a summary-like task (which repeats its prompt) must take fewer passes than tokens."""
+def test_restate_is_the_greedy_answer_in_fewer_passes(qwen05):
+    """restate() decodes with prompt-lookup drafts: on this task (which repeats its prompt) the text is
+    llama.cpp's own greedy answer, in fewer passes than tokens."""
     from assistant import decoding
 
     notes = ("Caroline went to the LGBTQ support group on 7 May 2023. Melanie painted a lake sunrise in 2022. "
              "Caroline wants to study counseling and mental health. Melanie ran a charity race for mental health.")
     msgs = [{"role": "user", "content": f"Notes: {notes}\n\nRewrite these notes as a list, one fact a line."}]
-    text = qwen05.complete(msgs, max_tokens=80)
+    text = qwen05.restate(msgs, max_tokens=80)
     qwen05.llm.reset()
     ref = qwen05.llm.create_chat_completion(msgs, max_tokens=80, temperature=0.0)["choices"][0]["message"]["content"]
     assert text.strip() == ref.strip()

@@ -109,3 +109,24 @@ def test_period_keys_and_titles():
     assert sm.period_bounds("month", "2023-12") == ("2023-12-01", "2024-01-01")
     assert sm.period_title("day", "2023-05-08") == "Monday 8 May 2023"
     assert sm.clean("Updated memory: **Caroline** is  a nurse.", 10) == "Caroline is a nurse."
+
+
+def test_folds_and_rollups_go_through_restate_when_the_model_has_it(store):
+    """Summaries of summaries use the model's restate() (prompt-lookup decoding); session summaries, which
+    are abstractive, stay on complete(). Both are counted in the run's calls."""
+    class RestatingLLM(SchemaLLM):
+        def __init__(self):
+            super().__init__()
+            self.restated = []
+
+        def restate(self, messages, max_tokens=512):
+            self.restated.append(messages[-1]["content"])
+            return self.complete(messages, max_tokens=max_tokens)
+
+    story(store)
+    llm = RestatingLLM()
+    c, rep, _ = _consolidate(store, llm, fold_batch=2)
+    assert rep.status == "done"
+    assert any(t.startswith("Current memory") for t in llm.restated)
+    assert not any("Summarize what this conversation" in t for t in llm.restated)
+    assert rep.llm_calls == len(llm.prompts)     # restate() delegates to complete() here: counted once
