@@ -93,6 +93,7 @@ class LlamaCppModel:
         self.last_stats = GenerationStats()
         self._lock = threading.Lock()  # a llama context serves one call at a time
         self._formatter = None         # the chat template as a formatter, for choose()
+        self.last_lookup = None        # draft statistics of the last restate()
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
@@ -188,7 +189,8 @@ class LlamaCppModel:
         with self._lock:
             start = time.perf_counter()
             prompt = self.llm.tokenize(self._chat_prompt(messages).encode("utf-8"), add_bos=False, special=True)
-            out = decoding.generate(self.llm, prompt, max_tokens)
+            self.last_lookup = decoding.LookupStats()
+            out = decoding.generate(self.llm, prompt, max_tokens, self.last_lookup)
             self.last_stats = GenerationStats(prompt_tokens=len(prompt), completion_tokens=len(out),
                                               generation_seconds=time.perf_counter() - start)
             return self.llm.detokenize(out).decode("utf-8", errors="replace")
