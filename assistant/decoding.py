@@ -5,8 +5,9 @@ Journal entries, the running memory and answers from recalled memories repeat na
 prompt. After each token we look for the latest earlier place where the last few tokens occurred (in the
 prompt or in the answer so far) and propose the tokens that followed there; the model checks the proposal in
 the same forward pass as the next token and keeps the longest agreeing run. On a 2-core CPU a pass over 7
-tokens costs about 1.4x a pass over one, so a 160-token fold of session summaries takes half the time. The
-text is the greedy answer up to floating-point differences between batch sizes, which can flip a near tie.
+tokens costs about 1.4x a pass over one; a fold of session summaries takes 35-45% as many passes as tokens
+and a call is 1.3x faster, prompt included (tests/bench/restate.py). The text is the greedy answer up to
+floating-point differences between batch sizes, which can tip a near tie (2 of 6 folds parted late).
 
 Works through the same internals the Llama object's own `eval` uses and keeps its bookkeeping (`n_tokens`,
 `input_ids`) true, so the next call still reuses the common prompt prefix.
