@@ -184,8 +184,9 @@ class LlamaCppModel:
 
     def restate(self, messages: list[dict], max_tokens: int = 512) -> str:
         """A plain-text greedy answer that mostly restates its prompt (a summary of summaries), decoded with
-        prompt-lookup drafts: 35-45% as many passes as tokens, 1.3x faster a call on 2 cores. Not for abstractive text (a dialogue summarized): there
-        drafts rarely land, and the wider passes can tip a near tie into a different, longer answer."""
+        prompt-lookup drafts: 35-45% as many passes as tokens, 1.3x faster a call on 2 cores. Not for
+        abstractive text (a dialogue summarized): there drafts rarely land, and the wider passes can tip a
+        near tie into a different, longer answer."""
         with self._lock:
             start = time.perf_counter()
             prompt = self.llm.tokenize(self._chat_prompt(messages).encode("utf-8"), add_bos=False, special=True)

@@ -110,37 +110,31 @@ class CountingModel:
         self.completion_tokens += ct
         return out
 
-    @property
-    def choose(self):
-        """The model's choose() (one evaluated token per decision), counted like a call; None without one."""
-        inner = getattr(self.model, "choose", None)
+    def _counted(self, name: str, estimate_completion: bool):
+        """The wrapped model's optional method `name`, counted like a call; None when it has none."""
+        inner = getattr(self.model, name, None)
         if not callable(inner):
             return None
 
-        def counted(messages, options, prefix=""):
+        def counted(*args, **kwargs):
             with self._timed():
-                picked = inner(messages, options, prefix=prefix)
+                out = inner(*args, **kwargs)
             st = getattr(self.model, "last_stats", None)
             self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
-            self.completion_tokens += getattr(st, "completion_tokens", 0) or 0
-            return picked
+            self.completion_tokens += (getattr(st, "completion_tokens", 0)
+                                       or (approx_tokens(out) if estimate_completion else 0))
+            return out
         return counted
+
+    @property
+    def choose(self):
+        """The model's choose() (one evaluated token per decision); None without one."""
+        return self._counted("choose", estimate_completion=False)
 
     @property
     def restate(self):
-        """The model's restate() (prompt-lookup decoding), counted like a call; None without one."""
-        inner = getattr(self.model, "restate", None)
-        if not callable(inner):
-            return None
-
-        def counted(messages, max_tokens=512):
-            with self._timed():
-                out = inner(messages, max_tokens=max_tokens)
-            st = getattr(self.model, "last_stats", None)
-            self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
-            self.completion_tokens += getattr(st, "completion_tokens", 0) or approx_tokens(out)
-            return out
-        return counted
+        """The model's restate() (prompt-lookup decoding); None without one."""
+        return self._counted("restate", estimate_completion=True)
 
     def __getattr__(self, name):
         return getattr(self.model, name)
