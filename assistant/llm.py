@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from . import decoding, structured
+from . import decoding, parallel, structured
 from .errors import GenerationError, ModelError
 
 
@@ -94,6 +94,7 @@ class LlamaCppModel:
         self._lock = threading.Lock()  # a llama context serves one call at a time
         self._formatter = None         # the chat template as a formatter, for choose()
         self.last_lookup = None        # draft statistics of the last restate()
+        self._parallel: parallel.ParallelDecoder | None = None   # for complete_many / choose_many
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
@@ -135,19 +136,71 @@ class LlamaCppModel:
         where the options differ): what a grammar-constrained answer would pick there, for one evaluated
         token instead of a whole JSON answer. None when the options cannot be told apart that way."""
         with self._lock:
-            prompt = self._chat_prompt(messages) + prefix
-            # the template writes its own special tokens
-            encoded = [self.llm.tokenize((prompt + o).encode("utf-8"), add_bos=False, special=True)
-                       for o in options]
-            common = 0
-            while all(len(t) > common + 1 for t in encoded) and len({t[common] for t in encoded}) == 1:
-                common += 1
-            firsts = [t[common] for t in encoded]
-            if len(set(firsts)) != len(options) or common == 0:
+            split = self._option_split(messages, options, prefix)
+            if split is None:
                 return None
-            scores = decoding.prefill(self.llm, encoded[0][:common])
-            self.last_stats = GenerationStats(prompt_tokens=common, completion_tokens=1)
+            prompt, firsts = split
+            scores = decoding.prefill(self.llm, prompt)
+            self.last_stats = GenerationStats(prompt_tokens=len(prompt), completion_tokens=1)
             return max(zip(options, firsts), key=lambda of: scores[of[1]])[0]
+
+    def _option_split(self, messages: list[dict], options: list[str], prefix: str):
+        """(prompt tokens up to where the options part, each option's first token there) or None."""
+        prompt = self._chat_prompt(messages) + prefix
+        # the template writes its own special tokens
+        encoded = [self.llm.tokenize((prompt + o).encode("utf-8"), add_bos=False, special=True) for o in options]
+        common = 0
+        while all(len(t) > common + 1 for t in encoded) and len({t[common] for t in encoded}) == 1:
+            common += 1
+        firsts = [t[common] for t in encoded]
+        if len(set(firsts)) != len(options) or common == 0:
+            return None
+        return encoded[0][:common], firsts
+
+    # -- many independent prompts at once (consolidation) ------------------------------------------
+    def _decoder(self) -> parallel.ParallelDecoder:
+        if self._parallel is None:
+            self._parallel = parallel.ParallelDecoder(self.llm, n_seq=PARALLEL_SEQUENCES, n_ctx=PARALLEL_CTX)
+        return self._parallel
+
+    def release_parallel(self) -> None:
+        """Free the parallel context (its KV cache) until the next complete_many / choose_many."""
+        with self._lock:
+            if self._parallel is not None:
+                self._parallel.close()
+                self._parallel = None
+
+    def complete_many(self, conversations: list[list[dict]], max_tokens: int = 512,
+                      checkpoint=None) -> list[str]:
+        """Plain-text greedy answers to independent prompts, decoded side by side (a pass carries one
+        token of each): on 2 CPU cores 4 answers cost about 1.6x the passes' time of one. `checkpoint`,
+        called before every pass, may raise to abandon the call."""
+        with self._lock:
+            dec = self._decoder()
+            prompts = [self.llm.tokenize(self._chat_prompt(m).encode("utf-8"), add_bos=False, special=True)
+                       for m in conversations]
+            outs: list[list[int]] = []
+            for group in _fit(prompts, max_tokens, dec.n_ctx, dec.n_seq - 1):
+                outs += dec.generate([prompts[i] for i in group], max_tokens, checkpoint)
+            self.last_stats = GenerationStats(prompt_tokens=sum(map(len, prompts)),
+                                              completion_tokens=sum(map(len, outs)))
+            return [self.llm.detokenize(o).decode("utf-8", errors="replace") for o in outs]
+
+    def choose_many(self, conversations: list[list[dict]], options: list[str], prefix: str = "",
+                    checkpoint=None) -> list[str | None]:
+        """choose() for independent prompts in shared passes; prompts that begin alike evaluate their
+        common beginning once."""
+        with self._lock:
+            dec = self._decoder()
+            splits = [self._option_split(m, options, prefix) for m in conversations]
+            asked = [i for i, sp in enumerate(splits) if sp is not None]
+            logits = dec.last_logits([splits[i][0] for i in asked], checkpoint)
+            out: list[str | None] = [None] * len(conversations)
+            for i, scores in zip(asked, logits):
+                out[i] = max(zip(options, splits[i][1]), key=lambda of: scores[of[1]])[0]
+            self.last_stats = GenerationStats(prompt_tokens=sum(len(splits[i][0]) for i in asked),
+                                              completion_tokens=len(asked))
+            return out
 
     def _chat_prompt(self, messages: list[dict]) -> str:
         """`messages` rendered by the GGUF's chat template, ready for the assistant's reply."""
@@ -195,6 +248,28 @@ class LlamaCppModel:
             self.last_stats = GenerationStats(prompt_tokens=len(prompt), completion_tokens=len(out),
                                               generation_seconds=time.perf_counter() - start)
             return self.llm.detokenize(out).decode("utf-8", errors="replace")
+
+
+# The parallel context: 17 sequences (16 prompts and a held shared beginning) in 12,288 tokens of KV cache
+# (about 350 MB for the 1.5B model), enough for 8-10 session summaries at once.
+PARALLEL_SEQUENCES = 17
+PARALLEL_CTX = 12288
+
+
+def _fit(prompts: list[list[int]], max_tokens: int, n_ctx: int, width: int) -> list[list[int]]:
+    """Prompt indexes grouped, in order, so that each group's prompts and answers fit the context."""
+    groups: list[list[int]] = []
+    used = 0
+    for i, p in enumerate(prompts):
+        need = len(p) + max_tokens
+        if need > n_ctx:
+            raise GenerationError(f"A prompt of {len(p)} tokens does not fit the parallel context of {n_ctx}.")
+        if not groups or used + need > n_ctx or len(groups[-1]) >= width:
+            groups.append([])
+            used = 0
+        groups[-1].append(i)
+        used += need
+    return groups
 
 
 def load_model(path: Path, name: str, cfg) -> LlamaCppModel:

@@ -1,8 +1,12 @@
 """Sleep-time consolidation (LightMem): the expensive memory work, run while the user is away.
 
-Steps, in order: index new turns; segment sessions with new turns (memory.bank); per session, one model
-call that both summarizes the session and labels its new segments' links to earlier memories (timelines);
-fold new session summaries into the running memory M_t; roll days, weeks and months up for the journal.
+Steps, in order: index new turns; segment sessions with new turns (memory.bank); summarize sessions,
+several at once; label each new segment's links to earlier memories (timelines); fold new session summaries
+into the running memory M_t; roll days, weeks and months up for the journal.
+
+Independent prompts (the summaries of several sessions, the pairs of one session, the roll-ups of several
+periods) go to the model together when it can decode them side by side (`complete_many`, `choose_many`):
+on a CPU a pass carrying a token of each of several answers costs little more than a pass carrying one.
 
 Every unit of work computes outside any transaction (model calls included) and then writes its result and
 its "done" mark in one short transaction, so a kill at any moment loses at most the unit in flight and
@@ -23,15 +27,15 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .clock import human_date, utcnow
-from .protocols import Embedder, LanguageModel, approx_tokens
+from .protocols import Embedder, LanguageModel, Preempted, approx_tokens
 from .store import Store
 from . import summaries as sm
 from .timelines import (LinkStore, PairTask, SegmentInfo, clip_words, earlier_candidates, key_vectors,
-                        keyed_labels_schema, label_guide, label_pair, pair_keys, parse_labels, segment_infos)
+                        keyed_labels_schema, label_guide, label_many, pair_keys, parse_labels, segment_infos)
 
-STEPS = ("index", "segment", "link", "running", "day", "week", "month")
-STEP_TITLES = {"index": "Indexing new turns", "segment": "Segmenting sessions",
-               "link": "Summarizing and linking", "running": "Updating the running memory",
+STEPS = ("index", "segment", "summary", "link", "running", "day", "week", "month")
+STEP_TITLES = {"index": "Indexing new turns", "segment": "Segmenting sessions", "summary": "Summarizing sessions",
+               "link": "Linking memories", "running": "Updating the running memory",
                "day": "Day summaries", "week": "Week summaries", "month": "Month summaries"}
 
 
@@ -75,10 +79,6 @@ class Report:
                 "remaining": self.remaining, "error": self.error}
 
 
-class Preempted(Exception):
-    """The user came back while a unit was in flight: the unit is dropped (nothing of it was written)."""
-
-
 class CountingModel:
     """Counts calls and tokens of the model it wraps (prompt tokens from the backend when it reports them)."""
 
@@ -110,8 +110,9 @@ class CountingModel:
         self.completion_tokens += ct
         return out
 
-    def _counted(self, name: str, estimate_completion: bool):
-        """The wrapped model's optional method `name`, counted like a call; None when it has none."""
+    def _counted(self, name: str, estimate_completion: bool, many: bool = False):
+        """The wrapped model's optional method `name`, counted like a call (`many`: like one call per
+        prompt of its first argument); None when it has none."""
         inner = getattr(self.model, name, None)
         if not callable(inner):
             return None
@@ -119,6 +120,8 @@ class CountingModel:
         def counted(*args, **kwargs):
             with self._timed():
                 out = inner(*args, **kwargs)
+            if many:
+                self.calls += len(args[0]) - 1
             st = getattr(self.model, "last_stats", None)
             self.prompt_tokens += getattr(st, "prompt_tokens", 0) or 0
             self.completion_tokens += (getattr(st, "completion_tokens", 0)
@@ -130,6 +133,16 @@ class CountingModel:
     def choose(self):
         """The model's choose() (one evaluated token per decision); None without one."""
         return self._counted("choose", estimate_completion=False)
+
+    @property
+    def choose_many(self):
+        """The model's choose_many() (independent prompts in shared passes); None without one."""
+        return self._counted("choose_many", estimate_completion=False, many=True)
+
+    @property
+    def complete_many(self):
+        """The model's complete_many() (answers decoded side by side); None without one."""
+        return self._counted("complete_many", estimate_completion=False, many=True)
 
     @property
     def restate(self):
@@ -148,7 +161,9 @@ class Settings:
     min_similarity: float = 0.3     # pairs less similar than this are not labelled (cosine of keys)
     max_pairs: int = 24             # pairs decided per unit (the most similar first; more -> more units)
     pairs_per_call: int = 1         # >1 batches pairs into one call (the 1.5B model collapses on batches)
-    fold_batch: int = 10            # session summaries folded into M_t per call
+    summary_batch: int = 8          # sessions summarized together (one unit)
+    rollup_batch: int = 8           # journal periods rolled up together (one unit)
+    fold_batch: int = 20            # session summaries folded into M_t per call
     summary_words: int = 60
     running_words: int = 160
     max_session_words: int = 800    # the conversation shown to the per-session call
@@ -183,13 +198,14 @@ class Consolidator:
             "SELECT COUNT(*) FROM turns t LEFT JOIN vectors_turn v ON v.id = t.id WHERE v.id IS NULL "
             "AND t.status != 'streaming' AND t.role != 'system'").fetchone()[0],
             "segment": len(SegmentStore(self.store).pending_sessions()),
+            "summary": -(-len(self._summary_sessions()) // self.settings.summary_batch),
             "link": len(self._link_sessions())}
         if not (self.model is not None if model_steps is None else model_steps):
-            return out | {"link": 0}
+            return out | {"summary": 0, "link": 0}
         n = len(sm.SummaryStore(self.store).unfolded())
         out["running"] = -(-n // self.settings.fold_batch)
         for kind in ("day", "week", "month"):
-            out[kind] = len(sm.plan_rollups(sm.SummaryStore(self.store), kind))
+            out[kind] = -(-len(sm.plan_rollups(sm.SummaryStore(self.store), kind)) // self.settings.rollup_batch)
         return out
 
     def has_work(self) -> bool:
@@ -276,6 +292,10 @@ class Consolidator:
         if step == "segment":
             pending = self.bank.segments.pending_sessions()
             return [(self._session_label(sid), lambda r, sid=sid: self._segment(sid, r)) for sid in pending]
+        if step == "summary":
+            ids = self._summary_sessions()
+            batches = [ids[i:i + s.summary_batch] for i in range(0, len(ids), s.summary_batch)]
+            return [(self._sessions_label(b), lambda r, b=b: self.summarize_sessions(b, r)) for b in batches]
         if step == "link":
             return [(self._session_label(sid), lambda r, sid=sid: self.link_session(sid, r))
                     for sid in self._link_sessions()]
@@ -284,8 +304,18 @@ class Consolidator:
             return [(f"fold {i + 1}", self.fold_running) for i in range(n)]
         if step in ("day", "week", "month"):
             plans = sm.plan_rollups(sm.SummaryStore(self.store), step)
-            return [(sm.period_title(step, p.key), lambda r, p=p: self.roll_up(p, r)) for p in plans]
+            batches = [plans[i:i + s.rollup_batch] for i in range(0, len(plans), s.rollup_batch)]
+            return [(self._periods_label(b), lambda r, b=b: self.roll_up(b, r)) for b in batches]
         raise ValueError(step)
+
+    def _sessions_label(self, ids: list[int]) -> str:
+        return self._session_label(ids[0]) if len(ids) == 1 else \
+            f"{self._session_label(ids[0])} … ({len(ids)} sessions)"
+
+    @staticmethod
+    def _periods_label(plans: list[sm.RollupPlan]) -> str:
+        first = sm.period_title(plans[0].kind, plans[0].key)
+        return first if len(plans) == 1 else f"{first} … {sm.period_title(plans[-1].kind, plans[-1].key)}"
 
     def _session_label(self, session_id: int) -> str:
         s = self.store.session(session_id)
@@ -308,15 +338,70 @@ class Consolidator:
         if r.fallbacks:
             report.fallbacks["segment"] += r.fallbacks
 
-    # -- link + summarize, one call per session ---------------------------------------------------
-    def _link_sessions(self) -> list[int]:
-        """Segmented sessions with undecided segments or a missing/outdated summary, oldest first."""
+    # -- session summaries, several sessions a unit --------------------------------------------------
+    def _summary_sessions(self) -> list[int]:
+        """Segmented sessions with a missing or outdated summary, oldest first."""
         pending_seg = set(self.bank.segments.pending_sessions())
-        undecided = {r[0] for r in self.store.db.execute(
+        return [i for i in sm.SummaryStore(self.store).sessions_needing_summary() if i not in pending_seg]
+
+    def summarize_sessions(self, session_ids: list[int], report: Report | None = None) -> None:
+        """One unit: summarize the sessions (decoded together), then write each in its own transaction."""
+        report = report if report is not None else Report()
+        w = self.settings.summary_words
+        jobs = []
+        for sid in session_ids:
+            seg_ids = [r[0] for r in self.store.db.execute(
+                "SELECT id FROM segments WHERE session_id = ? AND status = 'final' ORDER BY first_turn_id",
+                [sid]).fetchall()]
+            infos = segment_infos(self.store, seg_ids)
+            log = self.store.db.execute("SELECT last_turn_id FROM segmentation_log WHERE session_id = ?",
+                                        [sid]).fetchone()
+            sess = self.store.session(sid)
+            when = human_date(sess.started_at) if sess else ""
+            text = f"Conversation of {when}:\n{self._conversation_block(seg_ids, infos)}"
+            msgs = [{"role": "system", "content": SESSION_SYSTEM},
+                    {"role": "user", "content": text + SUMMARY_TASK.format(words=w)}]
+            jobs.append((sid, seg_ids, infos, log[0] if log else None, sess, msgs))
+        raws = self._complete_many([j[5] for j in jobs], int(w * 2) + 30, report)
+        summaries = sm.SummaryStore(self.store)
+        for (sid, seg_ids, infos, last_turn, sess, _), raw in zip(jobs, raws):
+            text = sm.clean(raw, w + 10) if raw else ""
+            method = "llm"
+            if not text:
+                report.fallbacks["summary"] += 1
+                lines = [l for i in seg_ids for l in infos[i].text.splitlines()]
+                text, method = sm.extractive_summary(lines, w), "extractive"
+            end = max([infos[i].ended_at for i in seg_ids if i in infos] or [sess.started_at])
+            with self.store.db.conn:
+                summaries.add("session", str(sid), text, sess.started_at, end, sessions=[sid],
+                              last_turn_id=last_turn, method=method, llm_calls=1 if method == "llm" else 0)
+
+    def _complete_many(self, conversations: list[list[dict]], max_tokens: int, report: Report) -> list[str]:
+        """Plain answers, side by side when the model can; "" for an answer that failed."""
+        many = getattr(self.model, "complete_many", None)
+        if callable(many) and len(conversations) > 1:
+            try:
+                return many(conversations, max_tokens=max_tokens, checkpoint=self._check_preempt)
+            except Preempted:
+                raise
+            except Exception:
+                report.fallbacks["batch"] += 1      # one at a time instead
+        out = []
+        for msgs in conversations:
+            self._check_preempt()
+            try:
+                out.append(self.model.complete(msgs, max_tokens=max_tokens))
+            except Exception:
+                out.append("")
+        return out
+
+    # -- links, one session a unit ----------------------------------------------------------------
+    def _link_sessions(self) -> list[int]:
+        """Segmented sessions with segments whose links are undecided, oldest first."""
+        pending_seg = set(self.bank.segments.pending_sessions())
+        need = {r[0] for r in self.store.db.execute(
             "SELECT DISTINCT s.session_id FROM segments s LEFT JOIN link_log g ON g.segment_id = s.id "
-            "WHERE g.segment_id IS NULL AND s.status = 'final'").fetchall()}
-        need = set(sm.SummaryStore(self.store).sessions_needing_summary()) | undecided
-        need -= pending_seg
+            "WHERE g.segment_id IS NULL AND s.status = 'final'").fetchall()} - pending_seg
         if not need:
             return []
         marks = ",".join("?" * len(need))
@@ -324,22 +409,14 @@ class Consolidator:
             f"SELECT id FROM sessions WHERE id IN ({marks}) ORDER BY started_at, id", list(need)).fetchall()]
 
     def link_session(self, session_id: int, report: Report | None = None) -> None:
-        """One unit: label the new segments' links and (re)summarize the session, then write both."""
+        """One unit: label the new segments' links to earlier memories, then write them."""
         report = report if report is not None else Report()
         s = self.settings
         links = LinkStore(self.store)
-        summaries = sm.SummaryStore(self.store)
-        seg_rows = self.store.db.execute(
+        seg_ids = [r[0] for r in self.store.db.execute(
             "SELECT id FROM segments WHERE session_id = ? AND status = 'final' ORDER BY first_turn_id",
-            [session_id]).fetchall()
-        seg_ids = [r[0] for r in seg_rows]
+            [session_id]).fetchall()]
         undecided = [i for i in links.undecided(session_id) if i in set(seg_ids)]
-        seg_log = self.store.db.execute("SELECT last_turn_id FROM segmentation_log WHERE session_id = ?",
-                                        [session_id]).fetchone()
-        last_turn = seg_log[0] if seg_log else None
-        cur = summaries.current("session", str(session_id))
-        want_summary = cur is None or (last_turn is not None and (cur.last_turn_id or 0) < last_turn)
-
         vecs = key_vectors(self.store, undecided)
         pairs: list[tuple[int, int, float]] = []
         per_seg: dict[int, int] = {}
@@ -349,40 +426,22 @@ class Consolidator:
             per_seg[sid] = len(cands)
             pairs += [(e, sid, sim) for e, sim in cands]
         pairs.sort(key=lambda p: -p[2])
-        groups = [pairs[i:i + s.max_pairs] for i in range(0, len(pairs), s.max_pairs)] or [[]]
+        groups = [pairs[i:i + s.max_pairs] for i in range(0, len(pairs), s.max_pairs)]
         order = {sid: i for i, sid in enumerate(seg_ids)}
         groups = [sorted(g, key=lambda p: (order.get(p[1], 0), -p[2])) for g in groups]   # pairs of one newer
         infos = segment_infos(self.store, list({*seg_ids, *(e for e, _, _ in pairs)}))     # memory in a row
 
-        labels: list[list[str]] = []
-        summary_text = None
-        for gi, group in enumerate(groups):
-            summarize = want_summary and gi == 0
-            prefix = self._session_prefix(session_id, seg_ids, infos, group)
-            if summarize:
-                self._check_preempt()
-                summary_text = self._summarize(prefix, report, seg_ids, infos)
-            labels.append(self._label(prefix, seg_ids, infos, group, report) if group else [])
-
         new_links = []
-        for group, labs in zip(groups, labels):
-            if labs:
-                task = PairTask(group, infos)
-                new_links += task.links(labs)
-                report.labels.update(labs)
-                report.pairs += len(group)
+        for group in groups:
+            labs = self._label(seg_ids, infos, group, report)
+            new_links += PairTask(group, infos).links(labs)
+            report.labels.update(labs)
+            report.pairs += len(group)
         counts = Counter(l.later_id for l in new_links)
         with self.store.db.conn:
             links.add(new_links)
             for sid in undecided:
                 links.mark_done(sid, per_seg.get(sid, 0), counts.get(sid, 0), "llm")
-            if want_summary:
-                sess = self.store.session(session_id)
-                end = max([infos[i].ended_at for i in seg_ids if i in infos] or [sess.started_at])
-                method = "llm" if summary_text[1] else "extractive"
-                summaries.add("session", str(session_id), summary_text[0], sess.started_at, end,
-                              sessions=[session_id], last_turn_id=last_turn, method=method,
-                              llm_calls=1 if summary_text[1] else 0)
 
     def _conversation_block(self, seg_ids: list[int], infos: dict[int, SegmentInfo]) -> str:
         lines_per = [infos[i].text.splitlines() for i in seg_ids if i in infos]
@@ -395,54 +454,27 @@ class Consolidator:
             out.append(f"Part {n}:\n{body}")
         return "\n".join(out)
 
-    def _session_prefix(self, session_id, seg_ids, infos, group) -> str:
-        """What both of a session's calls start with (the model reuses its KV cache for the second)."""
-        sess = self.store.session(session_id)
-        when = human_date(sess.started_at) if sess else ""
-        text = f"Conversation of {when}:\n{self._conversation_block(seg_ids, infos)}"
-        if group and self.settings.pairs_per_call > 1:
-            text += "\n\nEarlier memories:\n" + PairTask(group, infos).earlier_block()
-        return text
 
-    def _summarize(self, prefix: str, report: Report, seg_ids, infos) -> tuple[str, bool]:
-        """(summary, made by the model): plain text, which small models write better than JSON."""
-        w = self.settings.summary_words
-        msgs = [{"role": "system", "content": SESSION_SYSTEM},
-                {"role": "user", "content": prefix + SUMMARY_TASK.format(words=w)}]
-        try:
-            text = sm.clean(self.model.complete(msgs, max_tokens=int(w * 2) + 30), w + 10)
-            if text:
-                return text, True
-        except Exception:
-            pass
-        report.fallbacks["summary"] += 1
-        lines = [l for sid in seg_ids for l in infos[sid].text.splitlines()]
-        return sm.extractive_summary(lines, w), False
-
-    def _label(self, prefix: str, seg_ids, infos, group, report: Report) -> list[str]:
-        """Labels for `group`, one call per pair (default) or `pairs_per_call` pairs per call."""
+    def _label(self, seg_ids, infos, group, report: Report) -> list[str]:
+        """Labels for `group`: one prompt per pair, decoded side by side where the model can (default),
+        or `pairs_per_call` pairs per JSON answer."""
         if self.settings.pairs_per_call <= 1:
-            out = []
-            for e, l, _ in group:
-                self._check_preempt()
-                try:
-                    out.append(label_pair(self.model, infos[l], infos[e]))
-                except Exception:
-                    report.fallbacks["links"] += 1
-                    out.append("None")
-            return out
+            return label_many(self.model, [(infos[l], infos[e]) for e, l, _ in group],
+                              checkpoint=self._check_preempt, on_error=lambda: report.fallbacks.update(["links"]))
         out = []
         for i in range(0, len(group), self.settings.pairs_per_call):
             self._check_preempt()
-            out += self._label_batch(prefix, seg_ids, infos, group[i:i + self.settings.pairs_per_call], report)
+            out += self._label_batch(seg_ids, infos, group[i:i + self.settings.pairs_per_call], report)
         return out
 
     def _check_preempt(self) -> None:
         if self._preempt is not None and self._preempt.is_set():
             raise Preempted()
 
-    def _label_batch(self, prefix: str, seg_ids, infos, group, report: Report) -> list[str]:
+    def _label_batch(self, seg_ids, infos, group, report: Report) -> list[str]:
         """One JSON call labels every pair of `group` (keyed p1..pn, so each label is tied to its pair)."""
+        prefix = (f"Conversation:\n{self._conversation_block(seg_ids, infos)}"
+                  "\n\nEarlier memories:\n" + PairTask(group, infos).earlier_block())
         parts = {sid: n for n, sid in enumerate([i for i in seg_ids if i in infos], 1)}
         letters = PairTask(group, infos).letters()
         pairs = "\n".join(f"p{i}: memory [{letters[e]}] -> Part {parts[l]}" for i, (e, l, _) in enumerate(group, 1))
@@ -473,16 +505,36 @@ class Consolidator:
         with self.store.db.conn:
             sm.write_fold(self.store, plan, text, method, calls)
 
-    def roll_up(self, plan: sm.RollupPlan, report: Report | None = None) -> None:
-        try:
-            text, method, calls = sm.rollup(self.model, plan)
-        except Exception:
-            text, method, calls = sm.clean(" ".join(c.text for c in plan.children),
-                                           sm.ROLLUP_WORDS[plan.kind]), "concat", 1
-            if report is not None:
+    def roll_up(self, plans: list[sm.RollupPlan], report: Report | None = None) -> None:
+        """One unit: the periods' summaries (those the model writes decoded side by side), then each
+        period written in its own transaction."""
+        report = report if report is not None else Report()
+        results: list[tuple[str, str, int] | None] = []
+        asked = []
+        for plan in plans:
+            plain = sm.rollup_without_model(plan)
+            results.append((plain[0], plain[1], 0) if plain else None)
+            if plain is None:
+                asked.append(len(results) - 1)
+        if len(asked) == 1:
+            try:
+                results[asked[0]] = sm.rollup(self.model, plans[asked[0]])
+            except Preempted:
+                raise
+            except Exception:
+                pass
+        elif asked:
+            requests = [sm.rollup_request(plans[i]) for i in asked]
+            raws = self._complete_many([m for m, _ in requests], max(t for _, t in requests), report)
+            for i, raw in zip(asked, raws):
+                text = sm.clean(raw, sm.ROLLUP_WORDS[plans[i].kind] + 20) if raw else ""
+                results[i] = (text, "llm", 1) if text else None
+        for plan, res in zip(plans, results):
+            if res is None:
+                res = (sm.clean(" ".join(c.text for c in plan.children), sm.ROLLUP_WORDS[plan.kind]), "concat", 1)
                 report.fallbacks[plan.kind] += 1
-        with self.store.db.conn:
-            sm.write_rollup(self.store, plan, text, method, calls)
+            with self.store.db.conn:
+                sm.write_rollup(self.store, plan, *res)
 
     # -- run records ------------------------------------------------------------------------------
     def _begin(self, trigger: str) -> int:

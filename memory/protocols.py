@@ -21,6 +21,11 @@ class LanguageModel(Protocol):
     def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str: ...
 
 
+class Preempted(Exception):
+    """The user came back while a unit of consolidation was in flight: the unit is dropped (nothing of it
+    was written)."""
+
+
 class TokenCounter(Protocol):
     def __call__(self, text: str) -> int: ...
 

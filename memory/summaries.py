@@ -4,7 +4,9 @@
 - The running memory M_t = summarize(M_{t-1}, new session summaries): always in the prompt; each fold is a
   new row, the previous one is kept as superseded history.
 - Day, week and month summaries build on each other (sessions -> day -> ISO week -> month) for the journal;
-  a period with a single input takes that input's text as it is (no model call).
+  a period with a single input takes that input's text as it is, and one whose inputs together are no
+  longer than its own summary would be joins them in date order (no model call: a summary as long as what
+  it summarizes would only paraphrase it).
 
 A rebuilt summary supersedes the old row, which stays. Forgetting a turn marks every summary that saw its
 session stale and blanks its text (a trigger, see migration m021); consolidation rebuilds what is missing.
@@ -233,7 +235,7 @@ def clean(text: str, max_words: int) -> str:
 
 
 # -- units of work (each: compute outside, then one short transaction) ---------------------------------
-ROLLUP_WORDS = {"day": 100, "week": 90, "month": 120}
+ROLLUP_WORDS = {"day": 100, "week": 120, "month": 150}
 CHILD = {"day": "session", "week": "day", "month": "week"}
 
 
@@ -311,15 +313,34 @@ def plan_rollups(summaries: SummaryStore, kind: str) -> list[RollupPlan]:
     return out
 
 
-def rollup(model: LanguageModel, plan: RollupPlan) -> tuple[str, str, int]:
-    """(text, method, llm calls) for one period: a single input is taken as it is."""
+def _child_when(plan: RollupPlan, child: Summary) -> str:
+    return human_date(child.period_start) if plan.kind != "month" else period_title("week", child.key)
+
+
+def rollup_without_model(plan: RollupPlan) -> tuple[str, str] | None:
+    """(text, method) for a period that needs no model call: one input is copied; inputs that together
+    fit the period's length are joined in date order. None when the model must write it."""
     if len(plan.children) == 1:
-        return plan.children[0].text, "copy", 0
+        return plan.children[0].text, "copy"
+    if sum(len(c.text.split()) for c in plan.children) <= ROLLUP_WORDS[plan.kind]:
+        return " ".join(f"[{_child_when(plan, c)}] {c.text}" for c in plan.children), "join"
+    return None
+
+
+def rollup_request(plan: RollupPlan) -> tuple[list[dict], int]:
+    """The model call that writes `plan`'s period: (messages, max_tokens)."""
     words = ROLLUP_WORDS[plan.kind]
-    children = [(human_date(c.period_start) if plan.kind != "month" else period_title("week", c.key), c.text)
-                for c in plan.children]
-    raw = _restate(model, rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.8) + 40)
-    return clean(raw, words + 20), "llm", 1
+    children = [(_child_when(plan, c), c.text) for c in plan.children]
+    return rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.8) + 40
+
+
+def rollup(model: LanguageModel, plan: RollupPlan) -> tuple[str, str, int]:
+    """(text, method, llm calls) for one period."""
+    plain = rollup_without_model(plan)
+    if plain is not None:
+        return plain[0], plain[1], 0
+    messages, max_tokens = rollup_request(plan)
+    return clean(_restate(model, messages, max_tokens), ROLLUP_WORDS[plan.kind] + 20), "llm", 1
 
 
 def write_rollup(store: Store, plan: RollupPlan, text: str, method: str, llm_calls: int) -> int:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .clock import human_date, utcnow
-from .protocols import LanguageModel
+from .protocols import LanguageModel, Preempted
 from .store import Store
 
 LABELS = ("Changed", "Cause", "Reason", "HinderedBy", "React", "Want", "SameTopic")
@@ -346,6 +346,37 @@ def label_pair(model: LanguageModel, newer: SegmentInfo, earlier: SegmentInfo) -
             return picked
     data = json.loads(model.complete(messages, schema=PAIR_SCHEMA, max_tokens=16))
     return parse_labels([data.get("relation") if isinstance(data, dict) else None], 1)[0]
+
+
+def label_many(model: LanguageModel, pairs: Sequence[tuple[SegmentInfo, SegmentInfo]], *,
+               checkpoint: Callable[[], None] | None = None, on_error: Callable[[], None] | None = None,
+               ) -> list[str]:
+    """label_pair() for each (newer, earlier) pair; with a model that has `choose_many`, every pair is
+    still its own prompt but all are evaluated in shared passes (a pair costs its earlier text's tokens).
+    A pair whose call fails is "None" (on_error is told). `checkpoint` may raise to abandon the work."""
+    picked: list[str | None] = [None] * len(pairs)
+    many = getattr(model, "choose_many", None)
+    if callable(many) and len(pairs) > 1:
+        try:
+            picked = many([pair_messages(n, e) for n, e in pairs], list(MEANING), prefix=PAIR_PREFIX,
+                          checkpoint=checkpoint)
+        except Preempted:
+            raise
+        except Exception:
+            pass            # each pair alone below
+    out = []
+    for (newer, earlier), label in zip(pairs, picked):
+        if label is None:
+            if checkpoint is not None:
+                checkpoint()
+            try:
+                label = label_pair(model, newer, earlier)
+            except Exception:
+                if on_error is not None:
+                    on_error()
+                label = "None"
+        out.append(label)
+    return out
 
 
 def label_pairs(model: LanguageModel, task: PairTask, max_tokens: int | None = None) -> list[str]:

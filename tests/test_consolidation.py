@@ -68,10 +68,11 @@ def test_a_run_does_everything_once_and_a_second_run_nothing(store):
     rep = c.run(progress=events.append)
     assert rep.status == "done" and rep.remaining == {}
     assert all(v == 0 for v in c.pending().values())
-    assert {e.step for e in events} == {"index", "segment", "link", "running", "day", "week", "month"}
+    assert {e.step for e in events} == {"index", "segment", "summary", "link", "running", "day", "week", "month"}
     assert all(e.done <= e.total for e in events)
-    link_calls = rep.units["link"]
-    assert link_calls == 6 and rep.llm_calls >= link_calls   # one call per session (summary + links)
+    assert rep.units["summary"] == 1                  # the 6 sessions together (summary_batch 8)
+    assert rep.units["link"] == 6                     # one unit per session
+    assert store.db.execute("SELECT COUNT(*) FROM summaries WHERE kind = 'session'").fetchone()[0] == 6
     assert sum(rep.labels.values()) == rep.pairs > 0
     before = snapshot(store)
     again = c.run()
@@ -106,7 +107,7 @@ def test_preempt_stops_between_units_and_the_next_run_finishes_the_same_work(sto
     assert snapshot(store) == snapshot(reference)
 
 
-def test_preempt_from_another_thread_while_a_model_call_runs(store):
+def test_preempt_from_another_thread_while_a_model_call_runs(store, tmp_path):
     more_sessions(store)
     llm = SchemaLLM()
     preempt = threading.Event()
@@ -117,9 +118,18 @@ def test_preempt_from_another_thread_while_a_model_call_runs(store):
         return original(messages, schema, max_tokens)
 
     llm.complete = slow
-    rep = consolidator(store, llm).run(preempt=preempt)
-    assert rep.status == "preempted" and rep.units["link"] == 1   # the unit in flight finished and was kept
-    assert store.count("summaries") == 1
+    c = consolidator(store, llm)
+    rep = c.run(preempt=preempt)
+    # the sessions' summary unit stops at its next model call and writes nothing
+    assert rep.status == "preempted" and rep.units["summary"] == 0 and llm.calls == 1
+    assert store.count("summaries") == 0
+    llm.complete = original
+    preempt.clear()
+    assert c.run(preempt=preempt).status == "done"
+    reference = Store(tmp_path / "ref.db")
+    more_sessions(reference)
+    consolidator(reference).run()
+    assert snapshot(store) == snapshot(reference)
 
 
 def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tmp_path):
@@ -140,8 +150,9 @@ def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tm
     c = consolidator(store, llm)
     rep = c.run(preempt=preempt)
     assert rep.status == "preempted"
-    done = store.db.execute("SELECT COUNT(*) FROM summaries WHERE kind = 'session'").fetchone()[0]
-    assert done == rep.units["link"]              # the interrupted session wrote nothing
+    linked = store.db.execute("SELECT COUNT(DISTINCT s.session_id) FROM link_log g "
+                              "JOIN segments s ON s.id = g.segment_id").fetchone()[0]
+    assert linked == rep.units["link"]            # the interrupted session wrote nothing
     assert store.count("links") == 0 or rep.units["link"] >= 1
     preempt.clear()
     assert c.run(preempt=preempt).status == "done"
@@ -218,10 +229,10 @@ KILL_POINTS = [
     # Each kill is a fresh run over what the previous ones left, so occurrences count from there.
     ("INSERT INTO vectors_turn", 3, "indexing turns: inside the batch's transaction"),
     ("INSERT INTO segment_turns", 2, "segmenting a session: inside its transaction"),
-    ("MODEL CALL", 2, "the 2nd per-session model call (no transaction open)"),
-    ("INSERT OR IGNORE INTO links", 1, "a session unit: inside, at its first link"),
-    ("VALUES ('session'", 1, "a session unit: inside, at its summary"),
-    ("INSERT OR REPLACE INTO link_log", 2, "a session unit: inside, marking segments linked"),
+    ("MODEL CALL", 2, "the summary unit's 2nd model call (no transaction open)"),
+    ("VALUES ('session'", 2, "the summary unit: inside, at its 2nd session"),
+    ("INSERT OR IGNORE INTO links", 1, "a link unit: inside, at its first link"),
+    ("INSERT OR REPLACE INTO link_log", 2, "a link unit: inside, marking segments linked"),
     ("SQL COMMIT", 4, "a unit's COMMIT as it starts"),
     ("VALUES ('running'", 1, "folding the running memory: inside"),
     ("VALUES ('day'", 2, "the 2nd day roll-up: inside"),

@@ -93,3 +93,39 @@ def test_restate_is_the_greedy_answer_in_fewer_passes(qwen05):
     assert stats.accepted > 0 and stats.passes < len(out)
     # the context holds the prompt and the answer: a second call reuses the prompt prefix
     assert list(qwen05.llm.input_ids[: len(prompt)]) == prompt
+
+
+def test_complete_many_gives_each_prompt_its_greedy_answer(qwen05):
+    """Answers decoded side by side are each prompt's greedy answer: every token is the model's top choice
+    after the prompt and the answer so far (within floating-point noise between batch shapes), and an
+    answer that can end ends where the model ends it."""
+    import numpy as np
+
+    facts = ["Caroline went to the LGBTQ support group on 7 May 2023.",
+             "Melanie painted a lake sunrise in 2022 and ran a charity race.",
+             "Caroline wants to study counseling and mental health."]
+    convs = [[{"role": "user", "content": f"Note: {f}\n\nRestate the note in one short sentence."}] for f in facts]
+    texts = qwen05.complete_many(convs, max_tokens=40)
+    assert len(texts) == 3 and all(t.strip() for t in texts)
+    assert qwen05.last_stats.completion_tokens > 0
+    for msgs, text in zip(convs, texts):
+        prompt = qwen05.llm.tokenize(qwen05._chat_prompt(msgs).encode(), add_bos=False, special=True)
+        answer = qwen05.llm.tokenize(text.encode(), add_bos=False, special=False)
+        # teacher-forced check on a fresh single-sequence pass, through the same decoder
+        dec = qwen05._decoder()
+        for k in range(len(answer)):
+            logits = dec.last_logits([prompt + answer[:k]])[0]
+            assert logits.max() - logits[answer[k]] < 0.5, (text, k)
+    # the chat context is untouched by the parallel one
+    assert qwen05.complete(convs[0], max_tokens=40).strip()
+    qwen05.release_parallel()
+    assert qwen05._parallel is None
+
+
+def test_choose_many_agrees_with_choose(qwen05):
+    options = ["yes", "no", "maybe"]
+    convs = [[{"role": "user", "content": q + " Answer yes, no or maybe."}] for q in
+             ("Is Paris in France?", "Is the sun cold?", "Is seven a prime number?", "Is water wet?")]
+    many = qwen05.choose_many(convs, options)
+    assert many == [qwen05.choose(c, options) for c in convs]
+    assert many[0] == "yes" and many[1] == "no"

@@ -49,7 +49,34 @@ def test_a_new_session_folds_into_the_running_memory_without_redoing_the_old(sto
     assert llm.calls - calls == rep.llm_calls
 
 
-def test_day_week_month_roll_up(store):
+def _four_sessions(store):
+    a = add_session(store, day(8, hour=9), [("Caroline", "Morning run by the river, ten kilometres."),
+                                            ("Melanie", "Great pace!")])
+    b = add_session(store, day(8, hour=20), [("Caroline", "Evening: cooked lasagna for the family."),
+                                             ("Melanie", "Yum, lasagna.")])
+    add_session(store, day(10), [("Caroline", "Started reading a novel about sailing."),
+                                 ("Melanie", "Sailing novels are fun.")])
+    add_session(store, day(2, 6), [("Caroline", "Booked flights to Lisbon for July."),
+                                   ("Melanie", "Lisbon in July!")])
+    return a, b
+
+
+def test_periods_whose_inputs_fit_are_joined_without_the_model(store):
+    _four_sessions(store)
+    c, rep, llm = _consolidate(store)
+    ss = SummaryStore(store)
+    d8 = ss.current("day", "2023-05-08")
+    assert d8.method == "join"
+    first, second = (ss.current("session", str(i)).text for i in ss.sessions_of([d8.id]))
+    assert d8.text.startswith("[") and first in d8.text and second in d8.text
+    assert d8.text.index("Morning run") < d8.text.index("lasagna")                  # in date order
+    assert ss.current("week", "2023-W19").method == "join"
+    assert not any("journal entry" in p[-1]["content"] for p in llm.prompts)
+
+
+def test_day_week_month_roll_up(store, monkeypatch):
+    single = lambda plan: (plan.children[0].text, "copy") if len(plan.children) == 1 else None  # noqa: E731
+    monkeypatch.setattr(sm, "rollup_without_model", single)      # never join: the model writes them
     a = add_session(store, day(8, hour=9), [("Caroline", "Morning run by the river, ten kilometres."),
                                             ("Melanie", "Great pace!")])
     b = add_session(store, day(8, hour=20), [("Caroline", "Evening: cooked lasagna for the family."),

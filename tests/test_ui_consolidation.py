@@ -96,7 +96,7 @@ async def test_progress_shows_and_a_message_preempts_the_run(db):
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: made and made[0].scheduler.running, what="the service")
         app.chat.action_tidy_now()
-        await wait_until(pilot, lambda: "tidying memory: summarizing and linking 0/12" in status_text(app),
+        await wait_until(pilot, lambda: "tidying memory: linking memories 0/12" in status_text(app),
                          what="progress in the status bar")
         run.let(3)
         await wait_until(pilot, lambda: "3/12" in status_text(app), what="progress moving on")

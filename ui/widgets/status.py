@@ -50,7 +50,7 @@ class StatusBar(Static):
     voice: reactive[str] = reactive("")
     voice_seconds: reactive[int] = reactive(0)
     voice_level: reactive[float | None] = reactive(None)
-    # memory consolidation in the background, e.g. "tidying memory: summarizing and linking 3/12"
+    # memory consolidation in the background, e.g. "tidying memory: linking memories 3/12"
     tidying: reactive[str] = reactive("")
 
     def render(self) -> Text:
