@@ -21,13 +21,14 @@ def render_journal(store: Store, since: str | None = None, until: str | None = N
     by_week: dict[str, list] = {}
     for d in days:
         by_week.setdefault(week_key(d.key), []).append(d)
-    week_text = {w.key: w.text for w in weeks}
+    # a joined week or month is its days' text again: the journal shows the days only
+    week_text = {w.key: w.text for w in weeks if w.method != "join"}
     for m in months:
         m_start, m_end = period_bounds("month", m.key)
         m_days = [d for d in days if m_start <= d.key < m_end]
         if not m_days:
             continue
-        lines += [f"## {period_title('month', m.key)}", "", m.text, ""]
+        lines += [f"## {period_title('month', m.key)}", ""] + ([m.text, ""] if m.method != "join" else [])
         for wk in sorted({week_key(d.key) for d in m_days}):
             lines += [f"### {period_title('week', wk)}", ""]
             w_days = [d for d in by_week.get(wk, []) if m_start <= d.key < m_end]

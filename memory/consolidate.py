@@ -161,7 +161,7 @@ class Settings:
     min_similarity: float = 0.3     # pairs less similar than this are not labelled (cosine of keys)
     max_pairs: int = 24             # pairs decided per unit (the most similar first; more -> more units)
     pairs_per_call: int = 1         # >1 batches pairs into one call (the 1.5B model collapses on batches)
-    summary_batch: int = 8          # sessions summarized together (one unit)
+    summary_batch: int = 12         # at most this many sessions summarized together (one unit)
     rollup_batch: int = 8           # journal periods rolled up together (one unit)
     fold_batch: int = 20            # session summaries folded into M_t per call
     summary_words: int = 60
@@ -198,14 +198,14 @@ class Consolidator:
             "SELECT COUNT(*) FROM turns t LEFT JOIN vectors_turn v ON v.id = t.id WHERE v.id IS NULL "
             "AND t.status != 'streaming' AND t.role != 'system'").fetchone()[0],
             "segment": len(SegmentStore(self.store).pending_sessions()),
-            "summary": -(-len(self._summary_sessions()) // self.settings.summary_batch),
+            "summary": len(even_batches(self._summary_sessions(), self.settings.summary_batch)),
             "link": len(self._link_sessions())}
         if not (self.model is not None if model_steps is None else model_steps):
             return out | {"summary": 0, "link": 0}
         n = len(sm.SummaryStore(self.store).unfolded())
         out["running"] = -(-n // self.settings.fold_batch)
         for kind in ("day", "week", "month"):
-            out[kind] = -(-len(sm.plan_rollups(sm.SummaryStore(self.store), kind)) // self.settings.rollup_batch)
+            out[kind] = len(even_batches(sm.plan_rollups(sm.SummaryStore(self.store), kind), self.settings.rollup_batch))
         return out
 
     def has_work(self) -> bool:
@@ -293,8 +293,7 @@ class Consolidator:
             pending = self.bank.segments.pending_sessions()
             return [(self._session_label(sid), lambda r, sid=sid: self._segment(sid, r)) for sid in pending]
         if step == "summary":
-            ids = self._summary_sessions()
-            batches = [ids[i:i + s.summary_batch] for i in range(0, len(ids), s.summary_batch)]
+            batches = even_batches(self._summary_sessions(), s.summary_batch)
             return [(self._sessions_label(b), lambda r, b=b: self.summarize_sessions(b, r)) for b in batches]
         if step == "link":
             return [(self._session_label(sid), lambda r, sid=sid: self.link_session(sid, r))
@@ -303,8 +302,7 @@ class Consolidator:
             n = -(-len(sm.SummaryStore(self.store).unfolded()) // s.fold_batch)
             return [(f"fold {i + 1}", self.fold_running) for i in range(n)]
         if step in ("day", "week", "month"):
-            plans = sm.plan_rollups(sm.SummaryStore(self.store), step)
-            batches = [plans[i:i + s.rollup_batch] for i in range(0, len(plans), s.rollup_batch)]
+            batches = even_batches(sm.plan_rollups(sm.SummaryStore(self.store), step), s.rollup_batch)
             return [(self._periods_label(b), lambda r, b=b: self.roll_up(b, r)) for b in batches]
         raise ValueError(step)
 
@@ -362,7 +360,8 @@ class Consolidator:
             msgs = [{"role": "system", "content": SESSION_SYSTEM},
                     {"role": "user", "content": text + SUMMARY_TASK.format(words=w)}]
             jobs.append((sid, seg_ids, infos, log[0] if log else None, sess, msgs))
-        raws = self._complete_many([j[5] for j in jobs], int(w * 2) + 30, report)
+        # 60 words are about 80 tokens; clean() keeps at most w + 10 words, so longer answers are cut anyway
+        raws = self._complete_many([j[5] for j in jobs], int(w * 1.6) + 14, report)
         summaries = sm.SummaryStore(self.store)
         for (sid, seg_ids, infos, last_turn, sess, _), raw in zip(jobs, raws):
             text = sm.clean(raw, w + 10) if raw else ""
@@ -563,6 +562,21 @@ SUMMARY_TASK = ("\n\nSummarize what this conversation tells about the people in 
                 "Plain text.")
 LABEL_TASK = ("\n\nFor each pair below, how does the part of this conversation relate to the earlier memory? "
               "Relations:\n{guide}\nPairs:\n{pairs}\nAnswer with JSON: the relation of each pair.")
+
+
+def even_batches(items: list, most: int) -> list[list]:
+    """`items` in order, in as few batches of at most `most` as possible, of nearly equal sizes (side-by-side
+    decoding runs as long as its longest answer, so a small last batch would cost nearly a full one)."""
+    if not items:
+        return []
+    n = -(-len(items) // max(1, most))
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
 
 
 @contextmanager

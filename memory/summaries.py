@@ -4,9 +4,9 @@
 - The running memory M_t = summarize(M_{t-1}, new session summaries): always in the prompt; each fold is a
   new row, the previous one is kept as superseded history.
 - Day, week and month summaries build on each other (sessions -> day -> ISO week -> month) for the journal;
-  a period with a single input takes that input's text as it is, and one whose inputs together are no
-  longer than its own summary would be joins them in date order (no model call: a summary as long as what
-  it summarizes would only paraphrase it).
+  a period with a single input takes that input's text as it is, and one whose inputs together hold at
+  most JOIN_WORDS words (about two session summaries) joins them in date order: no model call, since a
+  summary would hardly be shorter than what it summarizes.
 
 A rebuilt summary supersedes the old row, which stays. Forgetting a turn marks every summary that saw its
 session stale and blanks its text (a trigger, see migration m021); consolidation rebuilds what is missing.
@@ -235,7 +235,8 @@ def clean(text: str, max_words: int) -> str:
 
 
 # -- units of work (each: compute outside, then one short transaction) ---------------------------------
-ROLLUP_WORDS = {"day": 100, "week": 120, "month": 150}
+ROLLUP_WORDS = {"day": 100, "week": 90, "month": 120}
+JOIN_WORDS = 150
 CHILD = {"day": "session", "week": "day", "month": "week"}
 
 
@@ -322,7 +323,7 @@ def rollup_without_model(plan: RollupPlan) -> tuple[str, str] | None:
     fit the period's length are joined in date order. None when the model must write it."""
     if len(plan.children) == 1:
         return plan.children[0].text, "copy"
-    if sum(len(c.text.split()) for c in plan.children) <= ROLLUP_WORDS[plan.kind]:
+    if sum(len(c.text.split()) for c in plan.children) <= JOIN_WORDS:
         return " ".join(f"[{_child_when(plan, c)}] {c.text}" for c in plan.children), "join"
     return None
 
@@ -331,7 +332,8 @@ def rollup_request(plan: RollupPlan) -> tuple[list[dict], int]:
     """The model call that writes `plan`'s period: (messages, max_tokens)."""
     words = ROLLUP_WORDS[plan.kind]
     children = [(_child_when(plan, c), c.text) for c in plan.children]
-    return rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.8) + 40
+    # clean() keeps words + 20 words, about 1.35 tokens a word
+    return rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.6) + 20
 
 
 def rollup(model: LanguageModel, plan: RollupPlan) -> tuple[str, str, int]:

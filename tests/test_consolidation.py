@@ -8,6 +8,7 @@ killed) at the N-th statement that contains PATTERN.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -156,6 +157,67 @@ def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tm
     assert store.count("links") == 0 or rep.units["link"] >= 1
     preempt.clear()
     assert c.run(preempt=preempt).status == "done"
+    reference = Store(tmp_path / "ref.db")
+    more_sessions(reference)
+    consolidator(reference).run()
+    assert snapshot(store) == snapshot(reference)
+
+
+class BatchingLLM(SchemaLLM):
+    """SchemaLLM with the side-by-side entry points of the llama.cpp model; records every batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def complete_many(self, conversations, max_tokens=512, checkpoint=None):
+        self.batches.append(("complete", len(conversations)))
+        out = []
+        for msgs in conversations:
+            checkpoint()
+            out.append(self.complete(msgs, max_tokens=max_tokens))
+        return out
+
+    def choose_many(self, conversations, options, prefix="", checkpoint=None):
+        from memory.timelines import PAIR_SCHEMA
+
+        self.batches.append(("choose", len(conversations)))
+        return [json.loads(self.complete(m, schema=PAIR_SCHEMA))["relation"] for m in conversations]
+
+
+def test_independent_prompts_go_to_the_model_together(store, tmp_path):
+    more_sessions(store)
+    llm = BatchingLLM()
+    rep = consolidator(store, llm, summary_batch=4).run()
+    assert rep.status == "done" and rep.units["summary"] == 2
+    assert [n for k, n in llm.batches if k == "complete"][:2] == [3, 3]      # 6 sessions, at most 4 a unit
+    assert any(k == "choose" and n > 1 for k, n in llm.batches)               # a session's pairs together
+    assert rep.llm_calls == len(llm.prompts)                                  # one call per prompt
+    reference = Store(tmp_path / "ref.db")
+    more_sessions(reference)
+    consolidator(reference).run()                                             # one prompt at a time
+    assert snapshot(store) == snapshot(reference)
+
+
+def test_preempt_inside_a_batch_drops_the_unit(store, tmp_path):
+    more_sessions(store)
+    llm = BatchingLLM()
+    preempt = threading.Event()
+    original = llm.complete
+
+    def complete(messages, schema=None, max_tokens=512):
+        if len(llm.prompts) == 2:
+            preempt.set()                   # the user types while the third summary is decoded
+        return original(messages, schema, max_tokens)
+
+    llm.complete = complete
+    c = consolidator(store, llm)
+    rep = c.run(preempt=preempt)
+    assert rep.status == "preempted" and rep.units["summary"] == 0
+    assert store.count("summaries") == 0
+    llm.complete = original
+    preempt.clear()
+    assert c.run().status == "done"
     reference = Store(tmp_path / "ref.db")
     more_sessions(reference)
     consolidator(reference).run()
@@ -329,3 +391,10 @@ def test_kill_9_at_any_point_resumes_without_loss_or_duplicates(tmp_path):
 
 if __name__ == "__main__":
     _worker_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None, int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+
+
+def test_even_batches_keep_order_and_balance_sizes():
+    from memory.consolidate import even_batches
+
+    assert even_batches(list(range(19)), 8) == [list(range(7)), list(range(7, 13)), list(range(13, 19))]
+    assert even_batches([1, 2], 8) == [[1, 2]] and even_batches([], 8) == []
