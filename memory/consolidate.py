@@ -163,7 +163,8 @@ class Settings:
     pairs_per_call: int = 1         # >1 batches pairs into one call (the 1.5B model collapses on batches)
     summary_batch: int = 12         # at most this many sessions summarized together (one unit)
     rollup_batch: int = 8           # journal periods rolled up together (one unit)
-    fold_batch: int = 20            # session summaries folded into M_t per call
+    fold_batch: int = 10            # session summaries folded into M_t per call (19 in one call: the 1.5B
+                                    # model wrote 84 words about the first session only)
     summary_words: int = 60
     running_words: int = 160
     max_session_words: int = 800    # the conversation shown to the per-session call
