@@ -224,6 +224,13 @@ def test_preempt_inside_a_batch_drops_the_unit(store, tmp_path):
     assert snapshot(store) == snapshot(reference)
 
 
+def test_even_batches_keep_order_and_balance_sizes():
+    from memory.consolidate import even_batches
+
+    assert even_batches(list(range(19)), 8) == [list(range(7)), list(range(7, 13)), list(range(13, 19))]
+    assert even_batches([1, 2], 8) == [[1, 2]] and even_batches([], 8) == []
+
+
 def test_pairs_can_be_batched_into_one_call(store, tmp_path):
     more_sessions(store)
     single = consolidator(store)
@@ -389,12 +396,87 @@ def test_kill_9_at_any_point_resumes_without_loss_or_duplicates(tmp_path):
         got.close()
 
 
+@pytest.mark.real
+def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder):
+    """The whole run through llama.cpp (qwen-0.5b) and the real embedder: summaries decoded side by side,
+    links labelled in shared passes, a user message preempting the model mid-batch, then resuming."""
+    from assistant.llm import LlamaCppModel
+    from assistant.models import MODELS, resolve_model
+
+    if not MODELS["qwen-0.5b"].installed():
+        pytest.skip("qwen-0.5b is not installed (pip install '.[small-models]')")
+    model = LlamaCppModel(resolve_model("qwen-0.5b"), name="qwen-0.5b", n_ctx=2048, gpu_layers=0)
+    store = Store(tmp_path / "real.db")
+    more_sessions(store)
+    preempt = threading.Event()
+    calls = []
+    original = model.complete_many
+
+    def complete_many(conversations, max_tokens=512, checkpoint=None):
+        def check():
+            calls.append(1)
+            if len(calls) == 20:          # twenty passes into the first batch: the user types
+                preempt.set()
+            checkpoint()
+        return original(conversations, max_tokens=max_tokens, checkpoint=check)
+
+    model.complete_many = complete_many
+    c = Consolidator(store, real_embedder, model)
+    rep = c.run(preempt=preempt)
+    assert rep.status == "preempted" and store.count("summaries") == 0
+    preempt.clear()
+    rep = c.run(preempt=preempt)
+    assert rep.status == "done" and rep.remaining == {}
+    ss = store.db.execute("SELECT method, text FROM summaries WHERE kind = 'session' AND status = 'current'").fetchall()
+    assert len(ss) == 6 and all(m == "llm" and t.strip() for m, t in ss)
+    assert rep.pairs > 0 and sum(rep.labels.values()) == rep.pairs
+    assert store.db.execute("SELECT COUNT(*) FROM link_log").fetchone()[0] == store.count("segments")
+    running = store.db.execute("SELECT text FROM summaries WHERE kind = 'running' AND status = 'current'").fetchone()
+    assert running and running[0].strip()
+    assert c.run().llm_calls == 0
+    model.release_parallel()
+
+
+@pytest.mark.real
+def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder):
+    """The whole run through llama.cpp (qwen-0.5b) and the real embedder: summaries decoded side by side,
+    links labelled in shared passes, a user message preempting the model mid-batch, then resuming."""
+    from assistant.llm import LlamaCppModel
+    from assistant.models import MODELS, resolve_model
+
+    if not MODELS["qwen-0.5b"].installed():
+        pytest.skip("qwen-0.5b is not installed (pip install '.[small-models]')")
+    model = LlamaCppModel(resolve_model("qwen-0.5b"), name="qwen-0.5b", n_ctx=2048, gpu_layers=0)
+    store = Store(tmp_path / "real.db")
+    more_sessions(store)
+    preempt = threading.Event()
+    calls = []
+    original = model.complete_many
+
+    def complete_many(conversations, max_tokens=512, checkpoint=None):
+        def check():
+            calls.append(1)
+            if len(calls) == 20:          # twenty passes into the first batch: the user types
+                preempt.set()
+            checkpoint()
+        return original(conversations, max_tokens=max_tokens, checkpoint=check)
+
+    model.complete_many = complete_many
+    c = Consolidator(store, real_embedder, model)
+    rep = c.run(preempt=preempt)
+    assert rep.status == "preempted" and store.count("summaries") == 0
+    preempt.clear()
+    rep = c.run(preempt=preempt)
+    assert rep.status == "done" and rep.remaining == {}
+    ss = store.db.execute("SELECT method, text FROM summaries WHERE kind = 'session' AND status = 'current'").fetchall()
+    assert len(ss) == 6 and all(m == "llm" and t.strip() for m, t in ss)
+    assert rep.pairs > 0 and sum(rep.labels.values()) == rep.pairs
+    assert store.db.execute("SELECT COUNT(*) FROM link_log").fetchone()[0] == store.count("segments")
+    running = store.db.execute("SELECT text FROM summaries WHERE kind = 'running' AND status = 'current'").fetchone()
+    assert running and running[0].strip()
+    assert c.run().llm_calls == 0
+    model.release_parallel()
+
+
 if __name__ == "__main__":
     _worker_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None, int(sys.argv[3]) if len(sys.argv) > 3 else 0)
-
-
-def test_even_batches_keep_order_and_balance_sizes():
-    from memory.consolidate import even_batches
-
-    assert even_batches(list(range(19)), 8) == [list(range(7)), list(range(7, 13)), list(range(13, 19))]
-    assert even_batches([1, 2], 8) == [[1, 2]] and even_batches([], 8) == []
