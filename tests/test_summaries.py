@@ -77,14 +77,7 @@ def test_periods_whose_inputs_fit_are_joined_without_the_model(store):
 def test_day_week_month_roll_up(store, monkeypatch):
     single = lambda plan: (plan.children[0].text, "copy") if len(plan.children) == 1 else None  # noqa: E731
     monkeypatch.setattr(sm, "rollup_without_model", single)      # never join: the model writes them
-    a = add_session(store, day(8, hour=9), [("Caroline", "Morning run by the river, ten kilometres."),
-                                            ("Melanie", "Great pace!")])
-    b = add_session(store, day(8, hour=20), [("Caroline", "Evening: cooked lasagna for the family."),
-                                             ("Melanie", "Yum, lasagna.")])
-    add_session(store, day(10), [("Caroline", "Started reading a novel about sailing."),
-                                 ("Melanie", "Sailing novels are fun.")])
-    add_session(store, day(2, 6), [("Caroline", "Booked flights to Lisbon for July."),
-                                   ("Melanie", "Lisbon in July!")])
+    a, b = _four_sessions(store)
     c, rep, llm = _consolidate(store)
     ss = SummaryStore(store)
     d8 = ss.current("day", "2023-05-08")
