@@ -252,6 +252,9 @@ class Consolidator:
                 except Exception:
                     pass
                 self._end(run_id, report)
+                release = getattr(self.model, "release_parallel", None)
+                if callable(release):     # the side-by-side context's KV cache (~350 MB) until next time
+                    release()
         return report
 
     def _stop(self, preempt, t_start, max_seconds, report) -> bool:

@@ -427,8 +427,8 @@ def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder)
     assert store.db.execute("SELECT COUNT(*) FROM link_log").fetchone()[0] == store.count("segments")
     running = store.db.execute("SELECT text FROM summaries WHERE kind = 'running' AND status = 'current'").fetchone()
     assert running and running[0].strip()
+    assert model._parallel is None                # a run frees the side-by-side context's cache
     assert c.run().llm_calls == 0
-    model.release_parallel()
 
 
 
