@@ -179,9 +179,7 @@ class LlamaCppModel:
             dec = self._decoder()
             prompts = [self.llm.tokenize(self._chat_prompt(m).encode("utf-8"), add_bos=False, special=True)
                        for m in conversations]
-            outs: list[list[int]] = []
-            for group in _fit(prompts, max_tokens, dec.n_ctx, dec.n_seq - 1):
-                outs += dec.generate([prompts[i] for i in group], max_tokens, checkpoint)
+            outs = dec.generate(prompts, max_tokens, checkpoint)
             self.last_stats = GenerationStats(prompt_tokens=sum(map(len, prompts)),
                                               completion_tokens=sum(map(len, outs)))
             return [self.llm.detokenize(o).decode("utf-8", errors="replace") for o in outs]
@@ -254,22 +252,6 @@ class LlamaCppModel:
 # (about 350 MB for the 1.5B model), enough for 8-10 session summaries at once.
 PARALLEL_SEQUENCES = 17
 PARALLEL_CTX = 12288
-
-
-def _fit(prompts: list[list[int]], max_tokens: int, n_ctx: int, width: int) -> list[list[int]]:
-    """Prompt indexes grouped, in order, so that each group's prompts and answers fit the context."""
-    groups: list[list[int]] = []
-    used = 0
-    for i, p in enumerate(prompts):
-        need = len(p) + max_tokens
-        if need > n_ctx:
-            raise GenerationError(f"A prompt of {len(p)} tokens does not fit the parallel context of {n_ctx}.")
-        if not groups or used + need > n_ctx or len(groups[-1]) >= width:
-            groups.append([])
-            used = 0
-        groups[-1].append(i)
-        used += need
-    return groups
 
 
 def load_model(path: Path, name: str, cfg) -> LlamaCppModel:

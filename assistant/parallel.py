@@ -14,8 +14,9 @@ never disturbs the chat's cached prompt.
 from __future__ import annotations
 
 import ctypes
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -170,47 +171,55 @@ class ParallelDecoder:
                     checkpoint: Callable[[], None] | None = None) -> list[np.ndarray]:
         """The next-token logits after each prompt, in batches of at most n_seq - 1 prompts.
         `checkpoint` is called before every pass and may raise to abandon the call."""
-        out: list[np.ndarray] = []
-        step = self.n_seq - 1
         prompts = [list(p) for p in prompts]
-        self._checkpoint = checkpoint
-        try:
-            for start in range(0, len(prompts), step):
-                out += self._prefill(prompts[start:start + step])
-        except BaseException:
-            self._forget()
-            raise
-        finally:
-            self._checkpoint = None
-        return out
+        step = self.n_seq - 1
+        with self._call(checkpoint):
+            return [x for s in range(0, len(prompts), step) for x in self._prefill(prompts[s:s + step])]
 
     def generate(self, prompts: Sequence[Sequence[int]], max_tokens: int,
                  checkpoint: Callable[[], None] | None = None) -> list[list[int]]:
         """Each prompt's greedy continuation (to an end-of-generation token or `max_tokens`), decoded
-        together: one pass carries the next token of every unfinished sequence. `checkpoint` is called
-        before every pass and may raise to abandon the call."""
+        together: one pass carries the next token of every unfinished sequence of a group that fits the
+        context. `checkpoint` is called before every pass and may raise to abandon the call."""
+        prompts = [list(p) for p in prompts]
+        with self._call(checkpoint):
+            return [o for group in self._groups(prompts, max_tokens) for o in self._generate(group, max_tokens)]
+
+    def _groups(self, prompts: list[list[int]], max_tokens: int) -> list[list[list[int]]]:
+        """`prompts` in order, grouped so that each group's prompts and answers fit the context."""
+        groups: list[list[list[int]]] = []
+        used = 0
+        for p in prompts:
+            need = len(p) + max_tokens
+            if need > self.n_ctx:
+                raise ValueError(f"A prompt of {len(p)} tokens and its answer do not fit the parallel "
+                                 f"context of {self.n_ctx} tokens.")
+            if not groups or used + need > self.n_ctx or len(groups[-1]) >= self.n_seq - 1:
+                groups.append([])
+                used = 0
+            groups[-1].append(p)
+            used += need
+        return groups
+
+    @contextmanager
+    def _call(self, checkpoint: Callable[[], None] | None) -> Iterator[None]:
+        """One call: its checkpoint is in force, and an abandoned call leaves an empty cache (its
+        contents are unknown) for the next."""
+        import llama_cpp
+
         self._checkpoint = checkpoint
         try:
-            return self._generate([list(p) for p in prompts], max_tokens)
+            yield
         except BaseException:
-            self._forget()
+            llama_cpp.llama_memory_clear(self._mem, True)
+            self._held = []
             raise
         finally:
             self._checkpoint = None
 
-    def _forget(self) -> None:
-        """After an abandoned call the cache's contents are unknown: start the next call from nothing."""
-        import llama_cpp
-
-        llama_cpp.llama_memory_clear(self._mem, True)
-        self._held = []
-
     def _generate(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
         import llama_cpp
 
-        if any(len(p) + max_tokens > self.n_ctx for p in prompts) \
-                or sum(len(p) + max_tokens for p in prompts) > self.n_ctx:
-            raise ValueError("prompts do not fit the parallel context; decode fewer at once")
         first = self._prefill(prompts)
         nxt = [int(np.argmax(x)) for x in first]
         outs: list[list[int]] = [[] for _ in prompts]

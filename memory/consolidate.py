@@ -379,8 +379,10 @@ class Consolidator:
                 summaries.add("session", str(sid), text, sess.started_at, end, sessions=[sid],
                               last_turn_id=last_turn, method=method, llm_calls=1 if method == "llm" else 0)
 
-    def _complete_many(self, conversations: list[list[dict]], max_tokens: int, report: Report) -> list[str]:
-        """Plain answers, side by side when the model can; "" for an answer that failed."""
+    def _complete_many(self, conversations: list[list[dict]], max_tokens: int, report: Report,
+                       one: Callable[[list[dict], int], str] | None = None) -> list[str]:
+        """Plain answers, side by side when the model can (else, or for a single prompt, one at a time
+        through `one`, by default complete()); "" for an answer that failed."""
         many = getattr(self.model, "complete_many", None)
         if callable(many) and len(conversations) > 1:
             try:
@@ -389,11 +391,12 @@ class Consolidator:
                 raise
             except Exception:
                 report.fallbacks["batch"] += 1      # one at a time instead
+        one = one or (lambda msgs, n: self.model.complete(msgs, max_tokens=n))
         out = []
         for msgs in conversations:
             self._check_preempt()
             try:
-                out.append(self.model.complete(msgs, max_tokens=max_tokens))
+                out.append(one(msgs, max_tokens))
             except Exception:
                 out.append("")
         return out
@@ -512,29 +515,21 @@ class Consolidator:
         """One unit: the periods' summaries (those the model writes decoded side by side), then each
         period written in its own transaction."""
         report = report if report is not None else Report()
-        results: list[tuple[str, str, int] | None] = []
-        asked = []
-        for plan in plans:
-            plain = sm.rollup_without_model(plan)
-            results.append((plain[0], plain[1], 0) if plain else None)
-            if plain is None:
-                asked.append(len(results) - 1)
-        if len(asked) == 1:
-            try:
-                results[asked[0]] = sm.rollup(self.model, plans[asked[0]])
-            except Preempted:
-                raise
-            except Exception:
-                pass
-        elif asked:
-            requests = [sm.rollup_request(plans[i]) for i in asked]
-            raws = self._complete_many([m for m, _ in requests], max(t for _, t in requests), report)
-            for i, raw in zip(asked, raws):
-                text = sm.clean(raw, sm.ROLLUP_WORDS[plans[i].kind] + 20) if raw else ""
-                results[i] = (text, "llm", 1) if text else None
-        for plan, res in zip(plans, results):
-            if res is None:
-                res = (sm.clean(" ".join(c.text for c in plan.children), sm.ROLLUP_WORDS[plan.kind]), "concat", 1)
+        plain = [sm.rollup_without_model(p) for p in plans]
+        asked = [i for i, x in enumerate(plain) if x is None]
+        requests = [sm.rollup_request(plans[i]) for i in asked]
+        raws = dict(zip(asked, self._complete_many(
+            [m for m, _ in requests], max((t for _, t in requests), default=0), report,
+            one=lambda msgs, max_tokens: sm.restate(self.model, msgs, max_tokens)))) if asked else {}
+        for i, plan in enumerate(plans):
+            words = sm.ROLLUP_WORDS[plan.kind]
+            text = sm.clean(raws[i], words + 20) if raws.get(i) else ""
+            if plain[i] is not None:
+                res = (plain[i][0], plain[i][1], 0)
+            elif text:
+                res = (text, "llm", 1)
+            else:
+                res = (sm.clean(" ".join(c.text for c in plan.children), words), "concat", 1)
                 report.fallbacks[plan.kind] += 1
             with self.store.db.conn:
                 sm.write_rollup(self.store, plan, *res)

@@ -254,7 +254,7 @@ def plan_fold(summaries: SummaryStore, batch: int = 6) -> FoldPlan | None:
     return FoldPlan(summaries.running_base(), pending[:batch])
 
 
-def _restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str:
+def restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str:
     """Summaries of summaries repeat their inputs' words: a model with restate() (prompt-lookup decoding)
     writes them in fewer passes (1.3x faster a call, tests/bench/restate.py)."""
     restate = getattr(model, "restate", None)
@@ -266,7 +266,7 @@ def _restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str
 def fold(model: LanguageModel, plan: FoldPlan, words: int = 180) -> str:
     """M_t = summarize(M_{t-1}, new summaries): one model call."""
     new = [(human_date(s.period_start), s.text) for s in plan.new]
-    raw = _restate(model, fold_messages(plan.base.text if plan.base else None, new, words), int(words * 1.8) + 40)
+    raw = restate(model, fold_messages(plan.base.text if plan.base else None, new, words), int(words * 1.8) + 40)
     return clean(raw, words + 20)
 
 
@@ -334,15 +334,6 @@ def rollup_request(plan: RollupPlan) -> tuple[list[dict], int]:
     children = [(_child_when(plan, c), c.text) for c in plan.children]
     # clean() keeps words + 20 words, about 1.35 tokens a word
     return rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.6) + 20
-
-
-def rollup(model: LanguageModel, plan: RollupPlan) -> tuple[str, str, int]:
-    """(text, method, llm calls) for one period."""
-    plain = rollup_without_model(plan)
-    if plain is not None:
-        return plain[0], plain[1], 0
-    messages, max_tokens = rollup_request(plan)
-    return clean(_restate(model, messages, max_tokens), ROLLUP_WORDS[plan.kind] + 20), "llm", 1
 
 
 def write_rollup(store: Store, plan: RollupPlan, text: str, method: str, llm_calls: int) -> int:
