@@ -172,6 +172,9 @@ class Assistant:
         return model.count_tokens(text)
 
     def close(self) -> None:
+        embedder = getattr(self.recall, "embedder", None)
+        if hasattr(embedder, "close"):
+            embedder.close()
         self.store.close()
 
 

@@ -14,6 +14,7 @@ segment yet as provisional units, and packs the best into the token budget.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -27,6 +28,7 @@ from .recall import Memory, TurnIndex
 from .segmenter import FastSegmenter, LLMSegmenter, Segmentation, keyword_topic
 from .segments import Exchange, Segment, SegmentStore, exchanges, render, turn_line
 from .store import Store, Turn
+from .when import talk_window
 
 # Frozen on the LoCoMo dev split (tests/bench/locomo_recall.py); see docs in the benchmark report.
 # window and cutoff (boundary where depth > mean + 1 std) from TIAGE dev; max_size from LoCoMo dev.
@@ -254,6 +256,13 @@ def _rrf(hit, dense_weight: float = 1.0) -> float:
     return sum((dense_weight if side == "dense" else 1.0) / (RRF_K + r) for side, r in hit.ranks.items())
 
 @dataclass
+class DatedHit:
+    kind: str
+    id: int
+    score: float
+
+
+@dataclass
 class Candidate:
     """A unit recall may hand to the model: a segment, or a provisional (not yet segmented) turn."""
 
@@ -277,6 +286,7 @@ class RecallParams:
     focus: int = -1                # >= 0: show only member turns within this distance of a matching turn
     min_similarity: float = 0.2    # dense-only turn hits below this cosine are noise
     min_room: int = 8              # stop packing when fewer tokens than this are left
+    time_weight: float = 2.0       # a query naming days: weight of the list of units dated in those days
 
 
 class SegmentRecall:
@@ -299,16 +309,20 @@ class SegmentRecall:
         self.incremental = IncrementalSegmenter(self.bank) if incremental else None
 
     # -- ranking ----------------------------------------------------------------------------------
-    def rank(self, query: str, k: int = 40, query_vec: np.ndarray | None = None, **filters) -> list[Candidate]:
+    def rank(self, query: str, k: int = 40, query_vec: np.ndarray | None = None, *, now: datetime | None = None,
+             **filters) -> list[Candidate]:
         """Candidates best first: segments scored by their key and their member turns, and provisional
-        turns (in no segment yet) scored by themselves. Every list contributes by rank (RRF)."""
+        turns (in no segment yet) scored by themselves. Every list contributes by rank (RRF). When the
+        query names days ("on 24 October", "last week"; read against `now`, default the local time) and
+        `time_weight` is on, the units dated in those days form one more list."""
         p = self.params
         qv = self.embedder.embed([query])[0] if query_vec is None else query_vec
         seg_hits = self.bank.index.search(query, qv, k, mode=self.mode, **filters)
         turn_mode = self.mode if self.mode != "hybrid" else p.turn_mode
         turn_hits = self.turn_index.search(query, qv, k * 4, mode=turn_mode, **filters)
         turn_hits = [h for h in turn_hits if h.bm25 is not None or (h.dense or 0) >= p.min_similarity]
-        seg_of = self.segments.segment_of([h.id for h in turn_hits])
+        dated = self._dated(query, qv, k, now, filters) if p.time_weight > 0 else []
+        seg_of = self.segments.segment_of([h.id for h in turn_hits] + [h.id for h in dated if h.kind == "turn"])
         cands: dict[tuple[str, int], Candidate] = {}
         for h in seg_hits:
             cands[("segment", h.id)] = Candidate("segment", h.id, key_score=_rrf(h, p.dense_weight))
@@ -322,7 +336,32 @@ class SegmentRecall:
             ts = sorted(c.turn_scores.values(), reverse=True)
             c.score = (p.key_weight * c.key_score + p.turn_weight * (ts[0] if ts else 0.0)
                        + p.extra_turn_weight * sum(ts[1:]))
+        seen: set[tuple[str, int]] = set()
+        for h in dated:   # in the named days, best first: one list more, by rank like the others
+            key = ("segment", seg_of[h.id]) if h.kind == "turn" and h.id in seg_of else (h.kind, h.id)
+            if key in seen:
+                continue
+            c = cands.setdefault(key, Candidate(key[0], key[1]))
+            c.score += p.time_weight / (RRF_K + len(seen))
+            seen.add(key)
         return sorted(cands.values(), key=lambda c: -c.score)
+
+    def _dated(self, query: str, qv: np.ndarray, k: int, now: datetime | None, filters: dict) -> list[DatedHit]:
+        """Segments and turns dated in the days the query names, most relevant first (empty when it names
+        none). Turns count too, so that a day whose talk is not segmented yet is found."""
+        window = talk_window(query, now or datetime.now().astimezone())
+        if window is None:
+            return []
+        since, until = window.iso()
+        if filters.get("since"):
+            since = max(since, filters["since"])
+        if filters.get("until"):
+            until = min(until, filters["until"])
+        rest = {f: v for f, v in filters.items() if f not in ("since", "until")}
+        segs = self.bank.index.search(query, qv, k, mode=self.mode, since=since, until=until, **rest)
+        turns = self.turn_index.search(query, qv, k, mode=self.mode, since=since, until=until, **rest)
+        merged = [DatedHit("segment", h.id, h.score) for h in segs] + [DatedHit("turn", h.id, h.score) for h in turns]
+        return sorted(merged, key=lambda h: -h.score)
 
     # -- packing ----------------------------------------------------------------------------------
     def pack(self, cands: Sequence[Candidate], budget_tokens: int, *, exclude_turn_ids: set[int] | None = None,
@@ -381,7 +420,8 @@ class SegmentRecall:
         return out
 
     def search(self, query: str, budget_tokens: int, *, exclude_turn_ids: set[int] | None = None,
-               exclude_session: int | None = None, k: int | None = None, **filters) -> list[Memory]:
+               exclude_session: int | None = None, k: int | None = None, now: datetime | None = None,
+               **filters) -> list[Memory]:
         """The most relevant memories for `query`, best first, within `budget_tokens` (higher score =
         more relevant). Filters: since=, until= (ISO times), sources=[...], session_ids=[...]."""
         self.turn_index.index_pending()          # every turn is findable, segmented or not
@@ -389,5 +429,5 @@ class SegmentRecall:
             for sid in self.incremental.live_sessions():
                 self.incremental.update(sid)
         k = k or max(20, budget_tokens // 25)
-        return self.pack(self.rank(query, k, **filters), budget_tokens, exclude_turn_ids=exclude_turn_ids,
+        return self.pack(self.rank(query, k, now=now, **filters), budget_tokens, exclude_turn_ids=exclude_turn_ids,
                          exclude_session=exclude_session)

@@ -69,6 +69,11 @@ class SentenceTransformerEmbedder:
         finally:
             self._ready.set()
 
+    def close(self) -> None:
+        """Let a background load finish: the interpreter must not exit while a thread is still
+        initialising torch (its native thread pools abort the process at exit)."""
+        self._ready.wait()
+
     @property
     def ready(self) -> bool:
         return self._ready.is_set() and self._model is not None

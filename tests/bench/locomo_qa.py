@@ -12,6 +12,9 @@ Conditions (the same question prompt in each; what differs is the system message
 - pipeline: the product's hot path: segment recall expanded into timelines at the same budget, history
             marks, the chains and the running memory M_t (assistant.prompts.system_message).
 - pipeline+refine: as pipeline, plus THEANINE's refinement of the timelines for the question (one more call).
+- pipeline-notime: as pipeline, without the list of memories dated in the days a question names
+            (RecallParams.time_weight = 0); it differs from pipeline only on questions that name days, which
+            `--named-days` selects.
 
 Memory comes from the caches of the recall benchmarks: base.db (turn index) from tests/bench/locomo_recall.py
 and timeline-llm-<model>.db (consolidated: segments, links, summaries) from tests/bench/locomo_timeline.py
@@ -50,7 +53,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # llama.cpp's OpenMP threads spin while they wait; on a busy machine that costs 3-5x (see the report)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-CONDITIONS = ("none", "full", "turns", "pipeline", "pipeline+refine")
+CONDITIONS = ("none", "full", "turns", "pipeline", "pipeline+refine", "pipeline-notime")
 CAT_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 
 
@@ -159,7 +162,7 @@ class Conditions:
 
         self.now = parse(last) + timedelta(days=1)
         self.turns = None
-        self.segments = None
+        self.segments = {}
 
     def system(self, condition: str, question: str, stats: dict) -> dict | None:
         from assistant import prompts
@@ -186,13 +189,15 @@ class Conditions:
         if condition.startswith("pipeline"):
             if self.pipe is None:
                 return None
-            from memory.bank import SegmentRecall
+            from memory.bank import RecallParams, SegmentRecall
 
-            if self.segments is None:
-                self.segments = SegmentRecall(self.pipe, self.emb, count_tokens=self.model.count_tokens,
-                                              incremental=False)
+            timed = condition != "pipeline-notime"
+            if timed not in self.segments:
+                self.segments[timed] = SegmentRecall(
+                    self.pipe, self.emb, count_tokens=self.model.count_tokens, incremental=False,
+                    params=None if timed else RecallParams(time_weight=0))
             t0 = time.perf_counter()
-            mems, ctx = recall_with_timelines(self.segments, self.pipe, question, self.budget)
+            mems, ctx = recall_with_timelines(self.segments[timed], self.pipe, question, self.budget, now=self.now)
             running = SummaryStore(self.pipe).running()
             stats["recall_s"] = time.perf_counter() - t0
             stats["chains"] = len(ctx.timelines)
@@ -230,6 +235,8 @@ def main():
     ap.add_argument("--model", default="qwen-1.5b")
     ap.add_argument("--conditions", default="none,full,turns,pipeline")
     ap.add_argument("--convs", default="", help="comma-separated sample ids to restrict the sample to")
+    ap.add_argument("--named-days", action="store_true",
+                    help="only the sampled questions that name days (\"on 24 October 2023\", \"in July 2022\")")
     ap.add_argument("--minutes", type=float, default=0, help="stop answering after this long (resumable)")
     ap.add_argument("--budget", type=int, default=0, help="recall budget in tokens (default: the app's)")
     ap.add_argument("--threads", type=int, default=0)
@@ -257,6 +264,13 @@ def main():
     if args.convs:
         keep = set(args.convs.split(","))
         questions = [q for q in questions if q["sample"] in keep]
+    if args.named_days:
+        from datetime import datetime, timezone
+
+        from memory.when import named_days
+
+        # the year does not matter for which questions name days, only for which days
+        questions = [q for q in questions if named_days(q["question"], datetime.now(timezone.utc))]
 
     def cached(cond, q):
         return out_cache / cond / (q["qid"].replace(":", "_") + ".json")

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 from memory.bank import RecallParams, SegmentBank, SegmentRecall, segment_pending  # noqa: E402
-from memory.clock import human_date  # noqa: E402
+from memory.clock import human_date, parse  # noqa: E402
 from memory.compress import IdfCompressor  # noqa: E402
 from memory.importers import parse_locomo, write  # noqa: E402
 from memory.index import HybridIndex, IndexRow  # noqa: E402
@@ -298,6 +299,12 @@ def ext_ids(store: Store) -> dict[int, str]:
     return dict(store.db.execute("SELECT id, external_id FROM turns").fetchall())
 
 
+def asked_at(store: Store) -> datetime:
+    """When a conversation's questions are asked: the day after its last session (what "last year" or a
+    date without a year in a question is read against)."""
+    return parse(store.db.execute("SELECT MAX(created_at) FROM turns").fetchone()[0]) + timedelta(days=1)
+
+
 def eval_flat(store: Store, name: str, qas, qvecs, mode: str, ev: Evaluator, method: str, render):
     """Turn or session units ranked by the hybrid index alone."""
     index = HybridIndex(store, name)
@@ -319,13 +326,14 @@ def eval_segments(store: Store, qas, qvecs, ev: Evaluator, method: str, *, mode=
     recall = SegmentRecall(store, CachedEmbedderShim.instance, count_tokens=nwords, params=params, mode=mode,
                            incremental=False)
     ids = ext_ids(store)
+    now = asked_at(store)
     for q, qv in zip(qas, qvecs):
         evidence = {e.strip() for e in q["evidence"]}
         ranked = {}
         for b in BUDGETS:
             k = max(20, b // 25)
             if k not in ranked:
-                ranked[k] = recall.rank(q["question"], k, query_vec=qv)
+                ranked[k] = recall.rank(q["question"], k, query_vec=qv, now=now)
             mems = recall.pack(ranked[k], b)
             words = sum(nwords(f"[{human_date(m.started_at)}] {m.topic}".strip()) + nwords(m.text) for m in mems)
             assert words <= b, (words, b)
@@ -422,6 +430,7 @@ def main():
         base.db.conn.close()
         fast = Store(folder / "fast.db")
         eval_segments(fast, qas, qvecs, ev, "segment")
+        eval_segments(fast, qas, qvecs, ev, "segment-notime", params=RecallParams(time_weight=0))
         if args.variants == "all":
             eval_segments(fast, qas, qvecs, ev, "segment-dense", mode="dense")
             eval_segments(fast, qas, qvecs, ev, "segment-bm25", mode="bm25")

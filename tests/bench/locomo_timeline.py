@@ -38,9 +38,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # llama.cpp's OpenMP threads spin while they wait; on a busy machine that costs 3-5x (see the report)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from locomo_recall import (BUDGETS, CATS, CachedEmbedder, Evaluator, copy_db, ext_ids,  # noqa: E402
+from locomo_recall import (BUDGETS, CATS, CachedEmbedder, Evaluator, asked_at, copy_db, ext_ids,  # noqa: E402
                            load_meta, nwords, save_meta)
-from memory.bank import SegmentRecall  # noqa: E402
+from memory.bank import RecallParams, SegmentRecall  # noqa: E402
 from memory.clock import human_date, utcnow  # noqa: E402
 from memory.consolidate import Consolidator, Settings  # noqa: E402
 from memory.store import Store  # noqa: E402
@@ -127,18 +127,22 @@ def consolidate_llm(folder: Path, emb, model, name: str, deadline: float, log) -
 
 
 def evaluate(store: Store, emb, qas, qvecs, ev: Evaluator, suffix: str = "", variants=VARIANTS) -> Counter:
-    """`segment` and each timeline variant on the same ranked lists, at every budget."""
+    """`segment` and each timeline variant on the same ranked lists, at every budget; `segment (no time
+    anchor)` is segment recall without the list of memories dated in the days a question names."""
     recall = SegmentRecall(store, emb, count_tokens=nwords, incremental=False)
+    untimed = SegmentRecall(store, emb, count_tokens=nwords, incremental=False, params=RecallParams(time_weight=0))
     ids = ext_ids(store)
+    now = asked_at(store)
     added = Counter()
     for q, qv in zip(qas, qvecs):
         evidence = {e.strip() for e in q["evidence"]}
-        ranked = {}
+        ranked, plain = {}, {}
         for b in BUDGETS:
             k = max(20, b // 25)
             if k not in ranked:
-                ranked[k] = recall.rank(q["question"], k, query_vec=qv)
-            lists = {"segment": ranked[k]}
+                ranked[k] = recall.rank(q["question"], k, query_vec=qv, now=now)
+                plain[k] = untimed.rank(q["question"], k, query_vec=qv)
+            lists = {"segment (no time anchor)": plain[k], "segment": ranked[k]}
             for name, params in variants.items():
                 lists[name] = expand_ranked(store, ranked[k], qv, params)[0]
             for name, cands in lists.items():
@@ -147,7 +151,7 @@ def evaluate(store: Store, emb, qas, qvecs, ev: Evaluator, suffix: str = "", var
                 assert words <= b, (words, b)
                 got = {ids[t] for m in mems for t in m.turn_ids}
                 ev.add(name + suffix, q["category"], b, len(evidence & got) / len(evidence))
-                if name != "segment":
+                if name not in ("segment", "segment (no time anchor)"):
                     added[(name, b)] += sum(1 for c in cands[:len(mems) + 3] if getattr(c, "via", None))
     return added
 
