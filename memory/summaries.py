@@ -14,6 +14,7 @@ session stale and blanks its text (a trigger, see migration m021); consolidation
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable, Sequence
@@ -263,9 +264,23 @@ def restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str:
     return model.complete(messages, max_tokens=max_tokens)
 
 
-def fold(model: LanguageModel, plan: FoldPlan, words: int = 180) -> str:
-    """M_t = summarize(M_{t-1}, new summaries): one model call."""
-    new = [(human_date(s.period_start), s.text) for s in plan.new]
+def lead(text: str, words: int) -> str:
+    """The opening sentences of `text` that fit in `words` words (at least the first one, clipped)."""
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+        n = len(sentence.split())
+        if out and sum(len(x.split()) for x in out) + n > words:
+            break
+        out.append(sentence if n <= words else " ".join(sentence.split()[:words]) + " …")
+    return " ".join(out)
+
+
+def fold(model: LanguageModel, plan: FoldPlan, words: int = 180, equal_shares: bool = True) -> str:
+    """M_t = summarize(M_{t-1}, new summaries): one model call. Each new summary comes in with an equal
+    share of the memory's room (its opening sentences): given more, the small model copies the first
+    summaries until it runs out of words, and the later ones are lost."""
+    share = max(20, int(words * 1.25) // len(plan.new)) if equal_shares else 10 ** 6
+    new = [(human_date(s.period_start), lead(s.text, share)) for s in plan.new]
     raw = restate(model, fold_messages(plan.base.text if plan.base else None, new, words), int(words * 1.8) + 40)
     return clean(raw, words + 20)
 

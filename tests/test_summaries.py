@@ -150,3 +150,32 @@ def test_folds_and_rollups_go_through_restate_when_the_model_has_it(store):
     assert any(t.startswith("Current memory") for t in llm.restated)
     assert not any("Summarize what this conversation" in t for t in llm.restated)
     assert rep.llm_calls == len(llm.prompts)     # restate() delegates to complete() here: counted once
+
+
+def test_lead_keeps_whole_opening_sentences_within_the_words():
+    text = "Anna moved to Lisbon in May. She started a job at a bakery. Her brother visited in June!"
+    assert sm.lead(text, 13) == "Anna moved to Lisbon in May. She started a job at a bakery."
+    assert sm.lead(text, 12) == "Anna moved to Lisbon in May."
+    assert sm.lead(text, 100) == text
+    assert sm.lead(text, 3) == "Anna moved to …"     # the first sentence, clipped, rather than nothing
+
+
+def test_each_new_summary_gets_an_equal_share_of_the_fold(store):
+    from tests.fakes import FakeLLM
+
+    long = " ".join(f"Sentence {i} about session {{n}} has more words in it." for i in range(12))
+    ids = []
+    for n in range(10):
+        sid = store.new_session(title="t", started_at=f"2024-03-{n + 1:02d}T10:00:00+00:00")
+        ids.append(sm.SummaryStore(store).add("session", str(sid), long.format(n=n), f"2024-03-{n + 1:02d}T10:00:00+00:00",
+                                              f"2024-03-{n + 1:02d}T11:00:00+00:00", sessions=[sid]))
+    llm = FakeLLM(["The memory."])
+    plan = sm.plan_fold(sm.SummaryStore(store), batch=10)
+    assert len(plan.new) == 10
+    sm.fold(llm, plan, words=160)
+    prompt = llm.prompts[-1][-1]["content"]
+    lines = [line for line in prompt.splitlines() if line.startswith("- [")]
+    assert len(lines) == 10
+    # 160 x 1.25 / 10 = 20 words each: the first two sentences (10 words each), never the whole summary
+    assert all(len(line.split("] ", 1)[1].split()) == 20 for line in lines)
+    assert "session 9" in lines[-1] and "Sentence 2" not in prompt
