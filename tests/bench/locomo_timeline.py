@@ -220,7 +220,7 @@ def main():
         store.close()
         if s in llm_done:
             store = Store(folder / f"timeline-llm-{args.llm}.db")
-            labels.update(dict(store.db.execute("SELECT label, COUNT(*) FROM links").fetchall()))
+            labels.update(dict(store.db.execute("SELECT label, COUNT(*) FROM links GROUP BY label").fetchall()))
             evaluate(store, emb, qas, qvecs, sub, f" [{args.llm} links]")
             store.close()
         log(f"  {s}: evaluated {len(qas)} questions")
