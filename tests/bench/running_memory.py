@@ -2,7 +2,7 @@
 """How much of a bulk import the running memory M_t covers: refolds M_t from the session summaries of a
 consolidated conversation and reports, for each session, whether M_t keeps its opening sentence.
 
-    python tests/bench/running_memory.py --conv conv-26 [--model qwen-1.5b] [--no-shares]
+    python tests/bench/running_memory.py --conv conv-26 [--model qwen-1.5b] [--no-shares] [--batch 1]
 
 Works on a copy of .bench-cache/locomo_recall/<data>/<conv>/timeline-llm-<model>.db (tests/bench/
 locomo_timeline.py --llm <model> makes it); its running memory is dropped and folded again with the
@@ -42,6 +42,8 @@ def main():
     ap.add_argument("--model", default="qwen-1.5b")
     ap.add_argument("--cache", default=str(ROOT / ".bench-cache" / "locomo_recall"))
     ap.add_argument("--no-shares", action="store_true", help="give the model each new summary whole")
+    ap.add_argument("--batch", type=int, default=0,
+                    help="session summaries a fold (default: the consolidation's; 1 = as in daily use)")
     args = ap.parse_args()
     found = glob.glob(f"{args.cache}/*/{args.conv}/timeline-llm-{args.model}.db")
     if not found:
@@ -59,7 +61,7 @@ def main():
         model = LlamaCppModel(resolve_model(args.model), name=args.model, n_ctx=4096, temperature=0)
         summaries = sm.SummaryStore(store)
         t0, calls = time.perf_counter(), 0
-        while (plan := sm.plan_fold(summaries, settings.fold_batch)) is not None:
+        while (plan := sm.plan_fold(summaries, args.batch or settings.fold_batch)) is not None:
             text = sm.fold(model, plan, settings.running_words, equal_shares=not args.no_shares)
             sm.write_fold(store, plan, text)
             calls += 1
