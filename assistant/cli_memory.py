@@ -84,8 +84,11 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def search(obj, query, budget, since, until, sources, session_ids, full):
         """Show what recall finds for QUERY: date, topic, opening words, score and ids (best first)."""
+        from datetime import datetime
+
         from memory.bank import SegmentRecall
         from memory.clock import human_date
+        from memory.when import talk_window
 
         from .wiring import open_store
 
@@ -96,6 +99,9 @@ def register(cli: click.Group) -> None:
         filters = {k: v for k, v in dict(since=since, until=until, sources=list(sources) or None,
                                          session_ids=list(session_ids) or None).items() if v}
         memories = recall.search(query, budget, **filters)
+        window = talk_window(query, datetime.now().astimezone())
+        if window is not None and recall.params.time_weight > 0:
+            click.echo(f"\"{window.phrase}\": memories dated {window.label()} rank higher.")
         if not memories:
             click.echo("Nothing found. Import or chat first, or widen the filters.")
         for m in memories:

@@ -62,6 +62,15 @@ class DateWindow:
     def days(self) -> int:
         return (self.end - self.start).days
 
+    def label(self) -> str:
+        """'8–19 Nov 2023' (the last day shown is the last day inside)."""
+        a, b = self.start.date(), (self.end - timedelta(days=1)).date()
+        if a.year != b.year:
+            return f"{a.day} {a.strftime('%b %Y')}–{b.day} {b.strftime('%b %Y')}"
+        if a.month != b.month:
+            return f"{a.day} {a.strftime('%b')}–{b.day} {b.strftime('%b %Y')}"
+        return f"{a.day}–{b.day} {b.strftime('%b %Y')}" if a != b else f"{a.day} {a.strftime('%b %Y')}"
+
 
 def _midnight(d: date, now: datetime) -> datetime:
     return datetime.combine(d, time(0), tzinfo=now.tzinfo)
@@ -209,5 +218,5 @@ def talk_window(text: str, now: datetime, after_days: int = 3) -> DateWindow | N
     if anchor is not None:
         a, b = min(a, anchor), max(b, anchor)
     after = after_days if (b - a).days < 28 else 7
-    return DateWindow(_midnight(a, now) - timedelta(days=1), _midnight(b, now) + timedelta(days=1 + after),
-                      phrase.strip())
+    end = min(_midnight(b, now) + timedelta(days=1 + after), _midnight(now.date(), now) + timedelta(days=1))
+    return DateWindow(_midnight(a, now) - timedelta(days=1), end, phrase.strip())

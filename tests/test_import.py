@@ -214,3 +214,9 @@ def test_cli_memory_search_prints_date_topic_score_ids(tmp_path, shared_data):
     assert r.exit_code == 0, r.output
     first = r.output.splitlines()[0]
     assert "May 2023" in first and "score" in first and "turns" in first
+    # session 1 is of 8 May 2023, session 2 of 25 May: a question naming the day ranks that day first
+    r = runner.invoke(cli, ["--db", str(db), "memory", "search", "What did Caroline and Melanie say on 25 May 2023?"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == '"25 May 2023": memories dated 24–28 May 2023 rank higher.'
+    assert lines[1].strip().startswith("25 May 2023")

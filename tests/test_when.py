@@ -51,6 +51,10 @@ def test_talk_window_covers_the_anchor_and_the_days_after():
     assert since.startswith("2023-11-08") and until.startswith("2023-11-20")
     w = talk_window("Where did Joanna travel to in July 2022?", NOW)
     assert w.iso()[0].startswith("2022-06-30") and w.iso()[1].startswith("2022-08-08")
+    assert w.label() == "30 Jun–7 Aug 2022"
+    # nothing is dated after today
+    w = talk_window("what did we talk about yesterday?", NOW)
+    assert w.label() == "24–26 Nov 2026" and w.iso()[1].startswith("2026-11-27")
 
 
 DAYS = {
