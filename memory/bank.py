@@ -8,14 +8,15 @@ Live path: `IncrementalSegmenter` keeps the open chat session segmented as it go
 the open segment when similar enough, else opens the next); the final segmentation replaces those.
 
 Hot path: `SegmentRecall.search` (no LLM call) ranks segments by fusing two granularities (the segment's
-own key in the segment index, and its best member turns in the turn index), treats turns that are in no
-segment yet as provisional units, and packs the best into the token budget.
+own key in the segment index, and its best member turns in the turn index), plus, when the query names
+days (memory/when.py), the units dated in those days; treats turns that are in no segment yet as
+provisional units, and packs the best into the token budget.
 """
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Sequence
 
 import numpy as np
@@ -255,8 +256,11 @@ def _rrf(hit, dense_weight: float = 1.0) -> float:
     """Reciprocal-rank score of a hit: the sum over the lists (dense, BM25) that found it."""
     return sum((dense_weight if side == "dense" else 1.0) / (RRF_K + r) for side, r in hit.ranks.items())
 
+
 @dataclass
 class DatedHit:
+    """A segment or turn dated in the days a query names, with its score in its own index."""
+
     kind: str
     id: int
     score: float
