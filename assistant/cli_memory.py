@@ -98,8 +98,9 @@ def register(cli: click.Group) -> None:
         recall = SegmentRecall(store, _embedder())
         filters = {k: v for k, v in dict(since=since, until=until, sources=list(sources) or None,
                                          session_ids=list(session_ids) or None).items() if v}
-        memories = recall.search(query, budget, **filters)
-        window = talk_window(query, datetime.now().astimezone())
+        now = datetime.now().astimezone()
+        memories = recall.search(query, budget, now=now, **filters)
+        window = talk_window(query, now)
         if window is not None and recall.params.time_weight > 0:
             click.echo(f"\"{window.phrase}\": memories dated {window.label()} rank higher.")
         if not memories:

@@ -29,14 +29,6 @@ class ParallelStats:
     completion_tokens: int = 0
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 class ParallelDecoder:
     """A context of `n_ctx` tokens shared by up to `n_seq` sequences, on `llm`'s weights."""
 
@@ -112,6 +104,7 @@ class ParallelDecoder:
         a prompt of the same wave waits for the next wave."""
         import llama_cpp
 
+        _common = llama_cpp.Llama.longest_token_prefix
         if len(prompts) + 1 > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts need {len(prompts) + 1} sequences; this context has {self.n_seq}")
         # keep the part of sequence 0 that the prompts share with it; drop every other sequence

@@ -352,9 +352,7 @@ class Consolidator:
         w = self.settings.summary_words
         jobs = []
         for sid in session_ids:
-            seg_ids = [r[0] for r in self.store.db.execute(
-                "SELECT id FROM segments WHERE session_id = ? AND status = 'final' ORDER BY first_turn_id",
-                [sid]).fetchall()]
+            seg_ids = [g.id for g in self.bank.segments.for_session(sid, status="final")]
             infos = segment_infos(self.store, seg_ids)
             log = self.store.db.execute("SELECT last_turn_id FROM segmentation_log WHERE session_id = ?",
                                         [sid]).fetchone()
@@ -419,9 +417,7 @@ class Consolidator:
         report = report if report is not None else Report()
         s = self.settings
         links = LinkStore(self.store)
-        seg_ids = [r[0] for r in self.store.db.execute(
-            "SELECT id FROM segments WHERE session_id = ? AND status = 'final' ORDER BY first_turn_id",
-            [session_id]).fetchall()]
+        seg_ids = [g.id for g in self.bank.segments.for_session(session_id, status="final")]
         undecided = [i for i in links.undecided(session_id) if i in set(seg_ids)]
         vecs = key_vectors(self.store, undecided)
         pairs: list[tuple[int, int, float]] = []

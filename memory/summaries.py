@@ -267,11 +267,13 @@ def restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str:
 def lead(text: str, words: int) -> str:
     """The opening sentences of `text` that fit in `words` words (at least the first one, clipped)."""
     out: list[str] = []
+    used = 0
     for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
         n = len(sentence.split())
-        if out and sum(len(x.split()) for x in out) + n > words:
+        if out and used + n > words:
             break
         out.append(sentence if n <= words else " ".join(sentence.split()[:words]) + " …")
+        used += n
     return " ".join(out)
 
 
@@ -279,8 +281,8 @@ def fold(model: LanguageModel, plan: FoldPlan, words: int = 180, equal_shares: b
     """M_t = summarize(M_{t-1}, new summaries): one model call. Each new summary comes in with an equal
     share of the memory's room (its opening sentences): given more, the small model copies the first
     summaries until it runs out of words, and the later ones are lost."""
-    share = max(20, int(words * 1.25) // len(plan.new)) if equal_shares else 10 ** 6
-    new = [(human_date(s.period_start), lead(s.text, share)) for s in plan.new]
+    share = max(20, int(words * 1.25) // len(plan.new))
+    new = [(human_date(s.period_start), lead(s.text, share) if equal_shares else s.text) for s in plan.new]
     raw = restate(model, fold_messages(plan.base.text if plan.base else None, new, words), int(words * 1.8) + 40)
     return clean(raw, words + 20)
 

@@ -117,43 +117,46 @@ def test_preempt_stops_between_units_and_the_next_run_finishes_the_same_work(sto
     assert snapshot(store) == snapshot(reference)
 
 
-def test_preempt_from_another_thread_while_a_model_call_runs(store, tmp_path):
-    more_sessions(store)
-    llm = SchemaLLM()
+def run_preempted_during(store, llm, when):
+    """Consolidate `store` with `llm`; the user comes back (preempt is set) during the model call for
+    which when(messages, schema) is true. Returns (consolidator, report); `llm` is restored after."""
     preempt = threading.Event()
     original = llm.complete
 
-    def slow(messages, schema=None, max_tokens=512):
-        preempt.set()          # the user sends a message while this call runs
+    def complete(messages, schema=None, max_tokens=512):
+        if when(messages, schema):
+            preempt.set()
         return original(messages, schema, max_tokens)
 
-    llm.complete = slow
+    llm.complete = complete
     c = consolidator(store, llm)
     rep = c.run(preempt=preempt)
+    llm.complete = original
+    return c, rep
+
+
+def test_preempt_from_another_thread_while_a_model_call_runs(store, tmp_path):
+    more_sessions(store)
+    llm = SchemaLLM()
+    # the user sends a message while the first call runs
+    c, rep = run_preempted_during(store, llm, lambda messages, schema: True)
     # the sessions' summary unit stops at its next model call and writes nothing
     assert rep.status == "preempted" and rep.units["summary"] == 0 and llm.calls == 1
     assert store.count("summaries") == 0
-    llm.complete = original
     assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
 def test_a_long_unit_is_dropped_whole_when_preempted_between_its_calls(store, tmp_path):
     more_sessions(store)
     llm = SchemaLLM()
-    preempt = threading.Event()
-    original = llm.complete
     pair_calls = []
 
-    def complete(messages, schema=None, max_tokens=512):
+    def second_pair_call(messages, schema):   # inside a session's unit, between two pair calls
         if schema is not None:
             pair_calls.append(1)
-            if len(pair_calls) == 2:      # inside a session's unit, between two pair calls
-                preempt.set()
-        return original(messages, schema, max_tokens)
+        return schema is not None and len(pair_calls) == 2
 
-    llm.complete = complete
-    c = consolidator(store, llm)
-    rep = c.run(preempt=preempt)
+    c, rep = run_preempted_during(store, llm, second_pair_call)
     assert rep.status == "preempted"
     linked = store.db.execute("SELECT COUNT(DISTINCT s.session_id) FROM link_log g "
                               "JOIN segments s ON s.id = g.segment_id").fetchone()[0]
@@ -201,20 +204,10 @@ def test_independent_prompts_go_to_the_model_together(store, tmp_path):
 def test_preempt_inside_a_batch_drops_the_unit(store, tmp_path):
     more_sessions(store)
     llm = BatchingLLM()
-    preempt = threading.Event()
-    original = llm.complete
-
-    def complete(messages, schema=None, max_tokens=512):
-        if len(llm.prompts) == 2:
-            preempt.set()                   # the user types while the third summary is decoded
-        return original(messages, schema, max_tokens)
-
-    llm.complete = complete
-    c = consolidator(store, llm)
-    rep = c.run(preempt=preempt)
+    # the user types while the third summary is decoded
+    c, rep = run_preempted_during(store, llm, lambda messages, schema: len(llm.prompts) == 2)
     assert rep.status == "preempted" and rep.units["summary"] == 0
     assert store.count("summaries") == 0
-    llm.complete = original
     assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
