@@ -13,22 +13,41 @@ def migration(fn: Callable) -> Callable:
 
 
 def migrate(db, embedding_dim: int = 384) -> list[str]:
-    """Apply pending migrations; return the names applied."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    """Apply pending migrations; return the names applied.
+
+    Python's sqlite3 opens no transaction for DDL, so each migration runs inside an explicit
+    BEGIN IMMEDIATE: a kill mid-migration leaves nothing behind, and a second process opening the
+    same fresh file waits for the write lock, then re-reads what is done instead of redoing it.
+    """
+    conn = db.conn
+    if _all_done(conn):  # the usual open: no write lock taken
+        return []
     applied = []
     for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        with db.conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations "
+                         "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
+                conn.execute("COMMIT")
+                continue
             fn(db, embedding_dim)
-            db.execute(
-                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [name]
-            )
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
+                         [name])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         applied.append(name)
     return applied
+
+
+def _all_done(conn) -> bool:
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_migrations'").fetchone():
+        return False
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    return all(name in done for name, _ in MIGRATIONS)
 
 
 @migration

@@ -11,17 +11,49 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes import FakeEmbedder, FakeLLM  # noqa: E402
 
 
+def _point_home_at(home: Path, setenv) -> None:
+    setenv("HOME", str(home))
+    setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory):
+    """A home for the whole run, set before any session-scoped fixture: a model joined by one
+    (e.g. qwen-0.5b) lands here, never in the user's real data folder."""
+    home = tmp_path_factory.mktemp("session-home")
+    saved = {k: os.environ.get(k) for k in
+             ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")}
+    _point_home_at(home, os.environ.__setitem__)
+    os.environ.pop("ASSISTANT_DB", None)
+    os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    yield home
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(autouse=True)
-def temp_home(tmp_path, monkeypatch):
-    """Every test runs in its own home: config, data and database never touch the user's."""
+def temp_home(tmp_path, monkeypatch, session_home):
+    """Every test runs in its own home: config, data and database never touch the user's.
+
+    The joined models are shared with the run's home (a link), so that a 1 GB model is joined once
+    per run rather than once per test."""
+    from assistant.paths import models_dir
+
+    shared = models_dir()  # the run's home, before this test's is set
+    shared.mkdir(parents=True, exist_ok=True)
     home = tmp_path / "home"
     home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    _point_home_at(home, monkeypatch.setenv)
     monkeypatch.delenv("ASSISTANT_DB", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    mine = models_dir()
+    mine.parent.mkdir(parents=True, mode=0o700)
+    mine.symlink_to(shared, target_is_directory=True)
     return home
 
 
