@@ -53,17 +53,6 @@ with_progress() {
 say "Installing PyTorch (CPU build) for the embedding model"
 with_progress "PyTorch" "$VENV/torch-install.log" "${PIP[@]}" "torch==2.13.0"
 
-# A CUDA build needs a GPU that the driver can see: the CUDA toolkit alone (nvcc) is not one.
-cuda_arch() {
-  command -v nvidia-smi >/dev/null 2>&1 || return 1
-  nvidia-smi -L 2>/dev/null | grep -q '^GPU ' || return 1
-  command -v nvcc >/dev/null 2>&1 || return 1
-  local cap
-  cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
-  [ -n "$cap" ] || return 1
-  echo "$cap"
-}
-
 build_llama() {
   local args="$1" label="$2"
   say "Building llama.cpp for the $label (llama-cpp-python; about 10 minutes on 2 cores, once)"
@@ -80,14 +69,15 @@ if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
     CPU_ARGS="$CPU_ARGS -DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$NOAMX' -DCMAKE_CXX_FLAGS='$NOAMX'"
   fi
   ARCH=""
-  if [ "$GPU_MODE" != cpu ]; then ARCH=$(cuda_arch || true); fi
+  if [ "$GPU_MODE" != cpu ]; then ARCH=$(bash packaging/cuda-arch.sh || true); fi
   if [ "$GPU_MODE" = cuda ] && [ -z "$ARCH" ]; then
     echo "ASSISTANT_GPU=cuda, but no NVIDIA GPU with a CUDA toolkit was found (nvidia-smi -L, nvcc); building for the CPU." >&2
   fi
   if [ -n "${CMAKE_ARGS:-}" ]; then
     build_llama "$CMAKE_ARGS" "your CMAKE_ARGS"
   elif [ -n "$ARCH" ]; then
-    if ! build_llama "$CPU_ARGS -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH" "GPU (CUDA, compute $ARCH)"; then
+    NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+    if ! build_llama "$CPU_ARGS -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DCMAKE_CUDA_COMPILER=$NVCC" "GPU (CUDA, compute $ARCH)"; then
       echo "The CUDA build failed (log: $VENV/llama-build.log); building for the CPU instead." >&2
       build_llama "$CPU_ARGS" "CPU"
     fi

@@ -142,6 +142,29 @@ async def test_quit_during_an_answer_finalises_it_on_disk(db):
     a.close()
 
 
+async def test_quit_while_the_model_reads_a_long_prompt_is_quick_and_keeps_the_message(db):
+    class SlowPrompt(FakeLLM):
+        """Reads its prompt for seconds before the first token, deaf to cancel (as llama.cpp is)."""
+
+        def stream(self, messages, max_tokens=512, cancel=None):
+            time.sleep(6.0)
+            yield "late"
+
+    a = make_assistant(db, SlowPrompt())
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "a question with a long memory")
+        await wait_until(pilot, lambda: app.chat.generating, what="the model to start")
+        start = time.monotonic()
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.is_running, what="the app to exit")
+        assert time.monotonic() - start < 2.0
+    turns = a.store.turns(a.store.sessions()[0].id)
+    assert turns[0].text == "a question with a long memory"
+    await wait_until_thread(lambda: app.chat.idle.is_set())
+    a.close()
+
+
 async def test_quit_while_waiting_for_the_model_is_quick_and_keeps_the_message(db):
     a = make_assistant(db, model=None)
     app = AssistantApp(assistant=a)
@@ -321,6 +344,7 @@ async def test_model_load_error_becomes_a_notification(db):
         msg = await answered(pilot)
         assert "The model file is missing" in msg.state_text and msg.has_class("-failed")
         assert len(notifications(app, "error")) == 2
+        assert app.chat.status.state == "model not loaded"   # not left at "answering…"
         assert app.is_running
     assert [t.text for t in a.store.turns(a.store.sessions()[0].id)] == ["hello?"]
     a.close()

@@ -527,3 +527,23 @@ async def test_real_recording_is_found_by_what_did_i_miss(tmp_path, real_embedde
         await wait_until(pilot, lambda: player.played, what="the player")
         assert player.played == [clip.path]
     app.close_assistant()
+
+
+async def test_typing_in_the_clip_list_goes_to_the_message_box(db, tmp_path):
+    a = make_assistant(db, FakeLLM(replies=["- lunch at noon", "Nothing else."]))
+    heard(a.store, tmp_path / "clips", [(10, 4, "Lunch is at noon in the big room.")])
+    app = AssistantApp(assistant=a, audio=services(a, tmp_path, player=Player()))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "what did I miss in the last hour?")
+        await answered(pilot)
+        await pilot.press("ctrl+o")
+        assert isinstance(app.focused, ClipList)
+        # the next question is typed at once: nothing is lost and "?" is not the help key here
+        await pilot.press(*"who?")
+        assert app.focused is app.chat.prompt
+        assert app.chat.prompt.text == "who?"
+        assert not isinstance(app.screen, HelpScreen)
+        # Esc also goes back to the message box
+        await pilot.press("ctrl+o", "escape")
+        assert app.focused is app.chat.prompt and app.chat.prompt.text == "who?"
+    a.close()

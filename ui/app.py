@@ -15,9 +15,12 @@ from textual.binding import Binding
 from .controls import ListeningControl, TidyControl, VoiceControl, default_consolidation
 from .screens.chat import ChatScreen
 
-# How long quitting waits for a streaming answer to be finalised on disk, or for a message that waits
-# for the model to be stored (it is written first, so that takes a moment).
+# How long quitting waits for listening to store the last words it heard.
 QUIT_GRACE_SECONDS = 3.0
+# How long quitting waits for an answer to be finalised on disk. A streaming answer stops at its next
+# token; an answer still reading its prompt (which llama.cpp cannot stop) is not waited for: the
+# message is already stored, and the empty answer is marked interrupted at the next start.
+ANSWER_GRACE_SECONDS = 1.0
 
 
 class AssistantApp(App):
@@ -176,7 +179,7 @@ class AssistantApp(App):
         if chat is not None and not chat.idle.is_set():
             chat.stop_for_quit()
             start = time.monotonic()
-            while not chat.idle.is_set() and time.monotonic() - start < QUIT_GRACE_SECONDS:
+            while not chat.idle.is_set() and time.monotonic() - start < ANSWER_GRACE_SECONDS:
                 if not chat.generating and chat.message_stored():
                     break  # still waiting for the model, and the message is safe: nothing to finalise
                 await asyncio.sleep(0.05)
@@ -200,14 +203,15 @@ class AssistantApp(App):
         return self.chat is not None and not self.chat.idle.is_set()
 
     def background_busy(self, grace: float = 0.0) -> bool:
-        """Whether listening is still storing its last words or a consolidation is still finishing its
-        unit of work, after waiting up to `grace` seconds for them."""
+        """Whether listening is still storing its last words (waited for up to `grace` seconds) or a
+        consolidation is still finishing its unit of work (not waited for: a unit is one transaction,
+        so a unit cut short is simply done again by the next run)."""
         deadline = time.monotonic() + grace
-        while self.listening.busy or self.tidy.running:
+        while self.listening.busy:
             if time.monotonic() >= deadline:
                 return True
             time.sleep(0.05)
-        return False
+        return self.tidy.running
 
     @contextmanager
     def using_store(self):

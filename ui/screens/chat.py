@@ -147,6 +147,12 @@ class ChatScreen(Screen):
         if self.answering and reply is not None and reply.state_text == "waiting for model…":
             reply.set_state("recalling memories…")
 
+    def _idle_state(self) -> str:
+        """What the status says when no answer is running."""
+        if self.status.device:
+            return "ready"
+        return "model not loaded" if self.status.error else "loading model…"
+
     @on(ModelFailed)
     def _model_failed(self, event: ModelFailed) -> None:
         self.status.error = True
@@ -266,7 +272,7 @@ class ChatScreen(Screen):
         self.answering = False
         self.cancel = None
         if self.status.state in ("answering…", "stopping…"):
-            self.status.state = "ready" if self.status.device else self.status.state
+            self.status.state = self._idle_state()
         self.refresh_bindings()
         self.refresh_sessions()
 
@@ -487,6 +493,12 @@ class ChatScreen(Screen):
         if clips is not None:
             clips.focus()
             clips.scroll_visible()
+
+    @on(ClipList.Leave)
+    def _leave_clips(self, event: ClipList.Leave) -> None:
+        self.prompt.focus()
+        if event.character:
+            self.prompt.insert(event.character)
 
     @on(ClipList.Play)
     def _play(self, event: ClipList.Play) -> None:

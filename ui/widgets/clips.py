@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -44,6 +44,14 @@ class ClipList(OptionList):
             self.span = span
             super().__init__()
 
+    class Leave(Message):
+        """The user typed (or pressed Esc) while the list had focus: the message box takes over,
+        with `character` typed into it, so that nothing typed is lost or read as a shortcut."""
+
+        def __init__(self, character: str = "") -> None:
+            self.character = character
+            super().__init__()
+
     def __init__(self, clips=(), *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, compact=True)
         self.clips = list(clips)
@@ -72,6 +80,14 @@ class ClipList(OptionList):
     def lines(self) -> list[str]:
         """The text of every line (for tests and screen readers)."""
         return [str(self.get_option_at_index(i).prompt) for i in range(self.option_count)]
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "escape" or (event.is_printable and event.character):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Leave("" if event.key == "escape" else event.character))
+            return
+        await super()._on_key(event)
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
