@@ -90,7 +90,8 @@ class AppGroup(click.Group):
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="assistant")
 @click.option("--db", "db", metavar="PATH", envvar="ASSISTANT_DB",
-              help="Database file to use (default: in the data directory; env ASSISTANT_DB).")
+              help="Database file to use (env ASSISTANT_DB). Its folder must exist; a new file name there "
+                   "starts a new, empty memory. Default: assistant.db in the data directory.")
 @click.option("--model", "model", metavar="NAME|PATH",
               help="Chat model for this run: a name from `assistant models` or a .gguf path.")
 @click.pass_context

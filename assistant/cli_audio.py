@@ -17,10 +17,6 @@ from . import paths
 WHISPER_HELP = "Speech model: tiny.en (default, English), base (multilingual) or a folder (env ASSISTANT_WHISPER)."
 
 
-def clips_dir() -> Path:
-    return paths.data_dir() / "clips"
-
-
 def audio_errors(fn):
     """Audio problems (no sound card, no model, unreadable file) end as one sentence, not a traceback."""
     @functools.wraps(fn)
@@ -116,7 +112,7 @@ def register(cli: click.Group) -> None:
     def listen(obj, file, started_at, title, whisper, device, no_index):
         """Listen to the room and remember what is said, until Ctrl+C.
 
-        Speech is cut into clips on pauses; each clip is kept as FLAC in the data directory and its
+        Speech is cut into clips on pauses; each clip is kept as FLAC beside the database (DB-clips/) and its
         transcript is stored and indexed like chat, so you can later ask "what did I miss?".
         Silence costs almost nothing. With --file, a recording is ingested as if heard from --started-at.
         """
@@ -282,7 +278,7 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
         start = datetime.fromtimestamp(file.stat().st_mtime, timezone.utc) - timedelta(seconds=duration)
         click.echo(f"Assuming the recording started at {start.astimezone():%Y-%m-%d %H:%M:%S} "
                    "(file time minus length); set it with --started-at.", err=True)
-    ingestor = AudioIngestor(store, transcriber, clips_dir(), index=index)
+    ingestor = AudioIngestor(store, transcriber, paths.clips_dir(store.path), index=index)
     if index is not None:
         index.warm()
     bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -315,7 +311,7 @@ def _listen_live(store, transcriber, index, title, device) -> None:
     if index is not None:
         index.warm()
     _load(transcriber)
-    ingestor = AudioIngestor(store, transcriber, clips_dir(), index=index)
+    ingestor = AudioIngestor(store, transcriber, paths.clips_dir(store.path), index=index)
     now = datetime.now(timezone.utc)
     session_id = ingestor.start_session(now, title)
     tty = sys.stderr.isatty()

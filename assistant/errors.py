@@ -15,6 +15,10 @@ class ConfigError(AssistantError):
     """The config file is invalid."""
 
 
+class DatabasePathError(AssistantError):
+    """--db (or ASSISTANT_DB) names a folder, or a file in a folder that does not exist."""
+
+
 class GenerationError(AssistantError):
     """The model failed to produce a usable answer (e.g. invalid structured output)."""
 

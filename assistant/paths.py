@@ -1,4 +1,4 @@
-"""Where things live: the config file, the data directory and the database."""
+"""Where things live: the config file, the data directory, the database and its audio clips."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,7 @@ from pathlib import Path
 import platformdirs
 
 from . import APP_NAME
+from .errors import DatabasePathError
 
 
 def config_dir() -> Path:
@@ -29,7 +30,26 @@ def default_db() -> Path:
     return data_dir() / "assistant.db"
 
 
+def clips_dir(db: Path) -> Path:
+    """Where the audio clips of database `db` are kept: a folder beside it, named after it
+    (assistant.db -> assistant-clips/), so that two databases in one folder never share clips."""
+    return db.with_name(db.stem + "-clips")
+
+
 def resolve_db(cli_value: str | None = None) -> Path:
-    """--db wins, then ASSISTANT_DB, then the data directory."""
+    """--db wins, then ASSISTANT_DB, then the data directory. A path the user gives must name a file in
+    a folder that exists: a mistyped folder is an error, never a new, empty memory somewhere else."""
     value = cli_value or os.environ.get("ASSISTANT_DB")
-    return Path(value).expanduser() if value else default_db()
+    if not value:
+        return default_db()
+    path = Path(value).expanduser()
+    start = f"Cannot open the database at {path}"
+    if path.is_dir():
+        raise DatabasePathError(f"{start}: it is a folder; name a file in it, e.g. --db {path / 'assistant.db'}.")
+    folder = path.parent
+    if not folder.exists():
+        raise DatabasePathError(f"{start}: the folder {folder} does not exist; check the path, or create the "
+                                f"folder (mkdir -p {folder}) to start a new memory there.")
+    if not folder.is_dir():
+        raise DatabasePathError(f"{start}: {folder} is not a folder; check the path.")
+    return path

@@ -1,8 +1,8 @@
 """Audio clips: one FLAC file per utterance in the clips directory, a row in `audio_clips`, and the
 transcript stored as a turn (source 'audio') in the same transaction.
 
-The clips directory is handed in by the application (its data directory + "/clips"); nothing here
-knows where that is.
+The clips directory is handed in by the application (a folder beside the database); nothing here
+knows where that is. Folders made for clips are private (0700).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from memory.clock import to_iso
+from memory.folders import private_dirs
 from memory.store import Store
 
 from .capture import check_device, import_sounddevice
@@ -56,11 +57,7 @@ def write_flac(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) ->
     """Write 16-bit FLAC, readable only by the user."""
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chmod(path.parent, 0o700)
-    except OSError:
-        pass
+    private_dirs(path.parent)
     tmp = path.with_suffix(".partial")
     pcm = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
     old = os.umask(0o077)

