@@ -213,7 +213,7 @@ def config():
 @config.command("show")
 @click.pass_obj
 def config_show(obj: Ctx):
-    """Print every setting with its current value."""
+    """Print every setting with its current value, as TOML."""
     click.echo(f"# {paths.config_file()}")
     click.echo(obj.config.to_toml(), nl=False)
 
@@ -224,15 +224,39 @@ def config_path():
     click.echo(paths.config_file())
 
 
-@config.command("set")
+# Unknown options are values here: `config set n_ctx -5` must reach the check, not click's option parser.
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
-@click.pass_obj
-def config_set(obj: Ctx, key: str, value: str):
-    """Set KEY to VALUE and save."""
-    cfg = obj.config
-    cfg.set(key, value)
-    click.echo(f"{key} = {getattr(cfg, key)!r}  (saved to {config_mod.save(cfg)})")
+def config_set(key: str, value: str):
+    """Set KEY to VALUE and save (`assistant config show` lists the keys; README explains each)."""
+    line = config_mod.set_value(key, value)
+    click.echo(f"{line}  (saved to {paths.config_file()})")
+
+
+@config.command("unset")
+@click.argument("key")
+def config_unset(key: str):
+    """Put KEY back to its default (takes it out of the config file)."""
+    default = config_mod.toml_value(getattr(config_mod.DEFAULTS, key, None)) if key in config_mod.RULES else ""
+    if config_mod.unset_value(key):
+        click.echo(f"{key} is back to its default, {default}.")
+    else:
+        click.echo(f"{key} was not set; it is at its default, {default}.")
+
+
+@config.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def config_reset(yes: bool):
+    """Put every setting back to its default (removes the config file; nothing else)."""
+    path = paths.config_file()
+    if not path.exists():
+        click.echo("Every setting is already at its default.")
+        return
+    if not yes:
+        click.confirm(f"Remove {path} and go back to the default for every setting?", abort=True)
+    config_mod.reset(path)
+    click.echo(f"Removed {path}; every setting is at its default.")
 
 
 from . import cli_audio, cli_memory  # noqa: E402  (they add their commands to `cli`)
