@@ -175,16 +175,23 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
 @click.pass_obj
 def sessions(obj: Ctx, limit: int):
     """List past sessions, most recent first."""
+    from memory.clock import parse
+
     from .wiring import open_store
 
     store = open_store(obj.db)
     rows = store.sessions(limit=limit)
+    store.close()
     if not rows:
         click.echo("No sessions yet. Start one with `assistant` or `assistant ask \"...\"`.")
+        return
+    width = max(2, len(str(max(s.id for s in rows))))
+    click.echo(f"{'ID':>{width}}  {'last active':<16}  {'turns':>5}  {'source':<6}  title")
     for s in rows:
-        click.echo(f"{s.id:>5}  {s.last_at[:16].replace('T', ' ')}  {s.turn_count:>4} turns  "
-                   f"{s.source:<6}  {s.title or ''}")
-    store.close()
+        when = parse(s.last_at).astimezone().strftime("%Y-%m-%d %H:%M")
+        title = " ".join((s.title or "(untitled)").split())
+        title = title if len(title) <= 60 else title[:59] + "…"
+        click.echo(f"{s.id:>{width}}  {when:<16}  {s.turn_count:>5}  {s.source:<6}  {title}")
 
 
 @cli.command("models")

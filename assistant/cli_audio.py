@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import paths
+from .text import plural
 
 WHISPER_HELP = "Speech model: tiny.en (default, English), base (multilingual) or a folder (env ASSISTANT_WHISPER)."
 
@@ -161,7 +162,7 @@ def register(cli: click.Group) -> None:
             click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         else:
             click.echo(f"Window: {result.window.label()} ({result.window.kind}); "
-                       f"{result.heard_in_window} things heard, {len(result.clips)} used"
+                       f"{plural(result.heard_in_window, 'thing')} heard, {len(result.clips)} used"
                        + (f"; topic: {result.topic}" if result.topic else ""), err=True)
             if result.text:
                 click.echo(result.text)
@@ -295,7 +296,7 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
     for c in result.clips:
         click.echo(f"[{datetime.fromisoformat(c.started_at).astimezone():%H:%M:%S}] {c.text}")
     rtf = result.transcribe_seconds / result.duration if result.duration else 0.0
-    click.echo(f"{len(result.clips)} clip(s) from {result.duration:.0f} s of audio ({result.speech_seconds:.0f} s "
+    click.echo(f"{plural(len(result.clips), 'clip')} from {result.duration:.0f} s of audio ({result.speech_seconds:.0f} s "
                f"of speech), transcribed in {result.transcribe_seconds:.1f} s (real-time factor {rtf:.2f}), "
                f"indexed in {result.seconds - result.transcribe_seconds:.1f} s; session {result.session_id}.",
                err=True)
@@ -340,7 +341,7 @@ def _listen_live(store, transcriber, index, title, device) -> None:
                 meter = "▮" * max(0, min(10, int((s.level_db + 60) / 6)))
                 state = "speech " if s.in_speech else "silence"
                 sys.stderr.write(f"\r\x1b[2K● listening {elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:"
-                                 f"{elapsed % 60:02d}  {state}  {meter:<10}  {len(printed)} clips"
+                                 f"{elapsed % 60:02d}  {state}  {meter:<10}  {plural(len(printed), 'clip')}"
                                  f"{f', {len(batcher.pending)} waiting' if batcher.pending else ''}  (Ctrl+C to stop)")
                 sys.stderr.flush()
     except KeyboardInterrupt:
@@ -354,4 +355,4 @@ def _listen_live(store, transcriber, index, title, device) -> None:
         ingestor.end_session(session_id)
         for e in listener.errors[:1]:
             click.echo(f"Note: a clip could not be stored ({e}).", err=True)
-        click.echo(f"{len(printed)} clips stored in session {session_id}.", err=True)
+        click.echo(f"{plural(len(printed), 'clip')} stored in session {session_id}.", err=True)

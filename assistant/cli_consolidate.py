@@ -8,6 +8,8 @@ import threading
 
 import click
 
+from .text import counts, plural
+
 
 def _background_threads() -> None:
     """OpenMP threads that sleep instead of spinning while they wait: on a busy machine spinning made
@@ -103,11 +105,11 @@ def register(cli: click.Group) -> None:
         store = open_store(obj.db)
         if status_only:
             pending = Consolidator(store, None, None).pending(model_steps=True)
-            click.echo("Waiting: " + (", ".join(f"{k} {v}" for k, v in pending.items() if v) or "nothing"))
+            click.echo("Waiting: " + (counts({k: v for k, v in pending.items() if v}) or "nothing"))
             for r in last_runs(store):
                 click.echo(f"run {r['id']:>4}  {r['started_at'][:16].replace('T', ' ')}  {r['trigger']:<7} "
-                           f"{r['status']:<11} {r['units']:>4} units  {r['llm_calls']:>4} model calls  "
-                           f"{r['seconds'] or 0:7.1f} s")
+                           f"{r['status']:<11} {plural(r['units'], 'unit'):>10}  "
+                           f"{plural(r['llm_calls'], 'model call'):>16}  {r['seconds'] or 0:7.1f} s")
             store.close()
             return
         _background_threads()
@@ -145,8 +147,8 @@ def register(cli: click.Group) -> None:
         done = sum(report.units.values())
         msg = {"done": "Done", "preempted": "Stopped", "deadline": "Time is up", "busy": "Another consolidation "
                "is running (the app or the daemon); nothing done", "error": "Failed"}[report.status]
-        click.echo(f"{msg}: {done} units in {report.seconds:.0f} s, {report.llm_calls} model calls "
-                   f"({report.prompt_tokens} prompt + {report.completion_tokens} generated tokens)."
+        click.echo(f"{msg}: {plural(done, 'unit')} in {report.seconds:.0f} s, {plural(report.llm_calls, 'model call')} "
+                   f"({report.prompt_tokens} prompt + {plural(report.completion_tokens, 'generated token')})."
                    + (" Run `assistant consolidate` again to continue." if report.remaining else ""), err=True)
         if report.status in ("error", "busy"):
             sys.exit(1)
@@ -187,7 +189,8 @@ def register(cli: click.Group) -> None:
                    + (f" and nightly at {at}" if at else "") + ". Stop with Ctrl+C.", err=True)
 
         def report(r):
-            click.echo(f"{r.status}: {sum(r.units.values())} units, {r.llm_calls} model calls, {r.seconds:.0f} s",
+            click.echo(f"{r.status}: {plural(sum(r.units.values()), 'unit')}, {plural(r.llm_calls, 'model call')}, "
+                       f"{r.seconds:.0f} s",
                        err=True)
 
         run_daemon(obj.options(), idle_minutes=idle, nightly=at, check_seconds=check_seconds,

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 import click
 
+from .text import counts, plural
+
 SEGMENTERS = click.Choice(["llm", "fast", "none"])
 
 
@@ -60,8 +62,8 @@ def _segment(obj, store, embedder, mode: str, limit: int | None = None) -> None:
     with _bar(f"Segmenting ({mode})") as update:
         report = segment_pending(store, embedder, mode=mode, model=model, limit=limit, progress=update)
     fb = f", {report.fallbacks} fell back to the fast segmenter" if mode == "llm" else ""
-    click.echo(f"Segmented {report.sessions} sessions into {report.segments} segments "
-               f"in {report.seconds:.0f}s{fb}.", err=True)
+    click.echo(f"Segmented {plural(report.sessions, 'session')} into {plural(report.segments, 'segment')} "
+               f"in {report.seconds:.0f} s{fb}.", err=True)
 
 
 def register(cli: click.Group) -> None:
@@ -114,9 +116,10 @@ def register(cli: click.Group) -> None:
         store.close()
 
     @memory.command("segment")
-    @click.option("--segmenter", type=click.Choice(["llm", "fast"]), default="llm", show_default=True,
-                  help="llm: the chat model splits sessions by topic (SeCom; slow on a CPU); "
-                       "fast: embedding similarity (TextTiling).")
+    @click.option("--segmenter", type=click.Choice(["llm", "fast"]),
+                  help="fast: embedding similarity (TextTiling); llm: the chat model splits sessions by topic "
+                       "(SeCom; slow on a CPU). Default: the config key consolidate_segment_mode (fast), "
+                       "as `assistant consolidate` uses.")
     @click.option("--limit", type=int, help="Segment at most this many sessions now (the rest stay pending).")
     @click.pass_obj
     def segment(obj, segmenter, limit):
@@ -124,7 +127,7 @@ def register(cli: click.Group) -> None:
         from .wiring import open_store
 
         store = open_store(obj.db)
-        _segment(obj, store, _embedder(), segmenter, limit)
+        _segment(obj, store, _embedder(), segmenter or obj.config.consolidate_segment_mode, limit)
         store.close()
 
     @memory.command("stats")
@@ -138,11 +141,12 @@ def register(cli: click.Group) -> None:
         store = open_store(obj.db)
         seg = SegmentStore(store)
         st = seg.stats()
-        click.echo(f"sessions {store.count('sessions')}, turns {store.count('turns')}, "
-                   f"segments {store.count('segments')}, sessions pending segmentation "
-                   f"{len(seg.pending_sessions())}")
-        click.echo(f"segmented sessions {st['sessions']} by {st['by_method']}, LLM calls {st['llm_calls']}, "
-                   f"fallbacks {st['fallbacks']}")
+        click.echo(f"{plural(store.count('sessions'), 'session')}, {plural(store.count('turns'), 'turn')}, "
+                   f"{plural(store.count('segments'), 'segment')}; "
+                   f"{plural(len(seg.pending_sessions()), 'session')} waiting to be segmented")
+        how = f" ({counts(st['by_method'])})" if st["by_method"] else ""
+        click.echo(f"{plural(st['sessions'], 'session')} segmented{how}, {plural(st['llm_calls'], 'model call')}, "
+                   f"{plural(st['fallbacks'], 'fallback')} to the fast segmenter")
         store.close()
 
     @cli.group("import")
@@ -155,11 +159,14 @@ def register(cli: click.Group) -> None:
         from .wiring import open_store
 
         sessions = PARSERS[kind](path)          # validates everything before writing anything
+        segmenter = segmenter or obj.config.consolidate_segment_mode
         store = open_store(obj.db)
         with _bar(f"Importing {kind}") as update:
             report = write(store, sessions, progress=update)
-        click.echo(f"Imported {report.turns_new} new turns in {report.sessions_new} new sessions "
-                   f"({report.turns_skipped} turns were already there).", err=True)
+        there = (f" ({plural(report.turns_skipped, 'turn')} {'was' if report.turns_skipped == 1 else 'were'} "
+                 "already there)" if report.turns_skipped else "")
+        click.echo(f"Imported {plural(report.turns_new, 'new turn')} in {plural(report.sessions_new, 'new session')}"
+                   f"{there}.", err=True)
         if segmenter != "none":
             _segment(obj, store, _embedder(), segmenter)
         else:
@@ -168,8 +175,9 @@ def register(cli: click.Group) -> None:
         store.close()
 
     seg_option = click.option(
-        "--segmenter", type=SEGMENTERS, default="fast", show_default=True,
-        help="After importing: fast (embedding similarity), llm (the chat model; slow on a CPU) or none.")
+        "--segmenter", type=SEGMENTERS,
+        help="After importing: fast (embedding similarity), llm (the chat model; slow on a CPU) or none. "
+             "Default: the config key consolidate_segment_mode (fast).")
 
     @import_.command("locomo")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))

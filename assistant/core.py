@@ -8,6 +8,7 @@ from typing import Callable
 
 from memory.recall import Memory
 from memory.store import Store
+from memory.store import title_from as _title_from  # (also used by the "what did I miss" route)
 from memory.summaries import SummaryStore
 from memory.timelines import TimelineContext, recall_with_timelines
 from memory.timelines import refine as refine_timelines
@@ -189,11 +190,6 @@ def _alternate(history: list[dict]) -> list[dict]:
     while out and out[0]["role"] == "assistant":
         out.pop(0)
     return out
-
-
-def _title_from(text: str) -> str:
-    words = text.strip().split()
-    return " ".join(words[:8])[:60] or "New conversation"
 
 
 def _trim_to_tokens(model: ChatModel, text: str, limit: int) -> str:

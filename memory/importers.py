@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 
 from .clock import to_iso
 from .errors import ImportFormatError
-from .store import Store
+from .store import Store, title_from
 
 ROLES = ("user", "assistant", "system")
 
@@ -73,7 +73,7 @@ def parse_locomo_date(text: str) -> datetime:
     """'1:56 pm on 8 May, 2023' -> datetime (UTC, the dataset has no zone)."""
     m = _LOCOMO_DATE.search(text or "")
     if not m:
-        raise ValueError(f"unrecognised date {text!r}")
+        raise ValueError(f"unrecognised date {json.dumps(text)}")
     hour, minute, ampm, day, month, year = m.groups()
     d = datetime.strptime(f"{day} {month[:3].title()} {year}", "%d %b %Y")
     h = int(hour) % 12 + (12 if ampm.lower() == "pm" else 0)
@@ -219,7 +219,7 @@ def _iso(value, where, path) -> str:
             return to_iso(datetime.fromisoformat(value.replace("Z", "+00:00")))
         except ValueError:
             pass
-    _fail(path, where, f"'time' must be an ISO 8601 date-time or Unix seconds, not {value!r}")
+    _fail(path, where, f"'time' must be an ISO 8601 date-time or Unix seconds, not {json.dumps(value)}")
 
 
 def parse_jsonl(path: str | Path) -> list[ImportedSession]:
@@ -247,7 +247,7 @@ def parse_jsonl(path: str | Path) -> list[ImportedSession]:
             _fail(path, where, "missing 'session' (a string or number naming the conversation)")
         role = obj.get("role")
         if role not in ROLES:
-            _fail(path, where, f"'role' must be one of {', '.join(ROLES)}, not {role!r}")
+            _fail(path, where, f"'role' must be one of {', '.join(ROLES)}, not {json.dumps(role)}")
         text = obj.get("text")
         if not isinstance(text, str) or not text.strip():
             _fail(path, where, "missing or empty 'text'")
@@ -255,9 +255,13 @@ def parse_jsonl(path: str | Path) -> list[ImportedSession]:
         speaker = obj.get("speaker")
         if speaker is not None and not isinstance(speaker, str):
             _fail(path, where, "'speaker' must be a string")
+        title = obj.get("title")
+        if title is not None and not isinstance(title, str):
+            _fail(path, where, "'title' must be a string")
         s = sessions.get(str(sid))
         if s is None:
-            s = sessions[str(sid)] = ImportedSession(f"jsonl:{sid}", obj.get("title") or None, when)
+            s = sessions[str(sid)] = ImportedSession(f"jsonl:{sid}", None, when)
+        s.title = s.title or (title or "").strip() or None   # the first line of the session with a title
         s.started_at = min(s.started_at, when)
         tid = obj.get("id")
         if tid is None:   # stable across re-imports: content hash plus occurrence number
@@ -271,9 +275,18 @@ def parse_jsonl(path: str | Path) -> list[ImportedSession]:
 
 
 # -- writing -----------------------------------------------------------------------------------------
+def _title(s: ImportedSession) -> str | None:
+    """The session's own title, else the opening words of its first message (as a chat is titled)."""
+    if s.title:
+        return s.title
+    first = next((t for t in s.turns if t.role == "user"), s.turns[0] if s.turns else None)
+    return title_from(first.text) if first else None
+
+
 def write(store: Store, sessions: Iterable[ImportedSession],
           progress: Callable[[int, int], None] | None = None) -> ImportReport:
-    """Store validated sessions in one transaction; what is already there (same external ids) is skipped."""
+    """Store validated sessions in one transaction; what is already there (same external ids) is skipped.
+    A session without a title gets one from its first message."""
     sessions = list(sessions)
     report = ImportReport()
     db = store.db
@@ -283,9 +296,10 @@ def write(store: Store, sessions: Iterable[ImportedSession],
             if row:
                 sid = row[0]
                 report.sessions_seen += 1
+                db.execute("UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", [_title(s), sid])
             else:
                 sid = db.execute("INSERT INTO sessions (title, started_at, source, external_id) VALUES (?, ?, ?, ?)",
-                                 [s.title, s.started_at, s.source, s.external_id]).lastrowid
+                                 [_title(s), s.started_at, s.source, s.external_id]).lastrowid
                 report.sessions_new += 1
             report.session_ids.append(sid)
             for t in s.turns:
@@ -309,5 +323,5 @@ def import_file(store: Store, kind: str, path: str | Path,
                 progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Parse and validate all of `path`, then write it in one transaction."""
     if kind not in PARSERS:
-        raise ImportFormatError(f"Unknown import format {kind!r}; use one of {', '.join(PARSERS)}.")
+        raise ImportFormatError(f"Unknown import format '{kind}'; use one of {', '.join(PARSERS)}.")
     return write(store, PARSERS[kind](path), progress)
