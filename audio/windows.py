@@ -1,5 +1,6 @@
 """Time windows in questions about what was heard: "in the last 20 minutes", "since 3pm",
-"between 2 and 4", "this morning", and "while I was away" (the latest stretch without the user's activity).
+"between 2 and 4", "this morning", and "while I was away" (from the user's last activity before the latest
+stretch without any, to now).
 
 Clock times are read in the time zone of `now` (pass an aware local datetime); windows are aware
 datetimes, and `Window.iso()` gives the UTC strings stored in the database.
@@ -63,25 +64,6 @@ _SINCE = re.compile(r"\b(?:since|after|from)\s+" + _TIME.format(p="a") + r"(?![\
 _PERIOD = re.compile(r"\b(?P<since>since\s+)?(?:(?P<this>this|today's)\s+(?P<part>morning|afternoon|evening)"
                      r"|(?P<today>today)|(?P<yesterday>yesterday))\b", re.I)
 _PARTS = {"morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
-
-_AWAY = re.compile(
-    r"\b(?:while|when|whilst)\s+i\s+(?:was|were|am|stepped|went|popped)\s+"
-    r"(?:away|gone|out|outside|off|not\s+(?:here|there|around)|afk|out\s+of\s+the\s+room)"
-    r"|\bsince\s+i\s+(?:left|stepped\s+out|went\s+out|was\s+(?:away|gone|last\s+here)|got\s+up)"
-    r"|\bin\s+my\s+absence\b|\bwhile\s+away\b", re.I)
-_MISSED = re.compile(
-    r"\b(?:what|anything|something)\b.{0,20}\b(?:i|i've|i\s+have)\s+(?:miss|missed|missing)\b"
-    r"|\bdid\s+i\s+miss\b|\bhave\s+i\s+missed\b|\bi\s+missed\b"
-    r"|\b(?:catch|fill)\s+me\s+(?:up|in)\b"
-    r"|\bwhat\s+(?:was|got|has\s+been|have\s+(?:people|they)\s+been)\s+(?:said|discussed|talked\s+about|mentioned|decided)\b"
-    r"|\bwhat\s+did\s+(?:they|people|anyone|anybody|someone|somebody|everyone|everybody|the\s+\w+)\s+"
-    r"(?:say|talk\s+about|discuss|mention|decide)\b"
-    r"|\bwhat\s+did\s+you\s+(?:hear|overhear)\b|\bdid\s+(?:anyone|anybody|someone|somebody)\s+"
-    r"(?:say|mention|talk|ask)\b|\bwhat\s+(?:was|were)\s+(?:they|people)\s+(?:saying|talking\s+about|discussing)\b"
-    r"|\b(?:in|from)\s+the\s+room\b|\bwhat\s+happened\s+(?:here|in\s+here|around\s+me)\b", re.I)
-# Cues that mean "what was heard" only together with an explicit window ("what happened in the last hour").
-_WEAK = re.compile(r"\bwhat\s+happened\b|\bwhat'?s\s+new\b|\bany\s+news\b|\banything\s+new\b", re.I)
-
 
 # -- parsing ----------------------------------------------------------------------------------------
 def _number(s: str | None) -> float:
@@ -156,7 +138,7 @@ def parse_window(text: str, now: datetime) -> Window | None:
         seconds = _number(m.group("n")) * _unit(m.group("unit"))
         return Window(now - timedelta(seconds=seconds), now, "explicit", m.group(0).strip())
     m = _SINCE.search(text)
-    if m and not _AWAY.search(text):
+    if m:
         start = _latest_start(m, "a", now)
         if start is not None:
             return Window(start, now, "explicit", m.group(0).strip())
@@ -186,71 +168,21 @@ def _end_after(m: re.Match, start: datetime) -> datetime | None:
     return min(cands) if cands else None
 
 
+def explicit_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` names a time ("in the last hour", "since 3pm", "this morning"), as (start, end) spans."""
+    return [m.span() for rx in (_BETWEEN, _RELATIVE, _AGO, _SINCE, _PERIOD) for m in rx.finditer(text)
+            if m.group(0).strip()]
+
+
 def away_window(activity: Sequence[datetime], now: datetime, *, min_gap: timedelta = timedelta(minutes=10),
                 fallback: timedelta = timedelta(hours=12)) -> Window:
-    """The latest stretch of at least `min_gap` (default 10 minutes) without the user's activity (the times of their chat
-    turns), ending at `now` or at the activity that ended it. With no such stretch: the `fallback` period
-    before the first activity (or before `now` when there is none)."""
+    """From the user's last activity before the latest stretch of at least `min_gap` without any (their
+    chat turns and the like), to `now`: what happened since they left, including the minutes since they
+    came back. With no such stretch, the last `fallback` hours (kind "default")."""
     acts = sorted(t for t in activity if t < now)
     marks = acts + [now]
     for i in range(len(marks) - 1, 0, -1):
         if marks[i] - marks[i - 1] >= min_gap:
-            return Window(marks[i - 1], marks[i], "away", "while you were away")
-    end = acts[0] if acts else now
-    return Window(end - fallback, end, "away" if acts else "default", "before you started")
-
-
-# Longer messages are not "what did I miss" questions even when a phrase matches ("I missed the bus"
-# inside a pasted text): they go to ordinary recall.
-MAX_QUESTION_WORDS = 40
-
-
-def is_missed_question(text: str) -> bool:
-    """Is this a question about what was heard (what did I miss, what was said, while I was away...)?"""
-    if len(text.split()) > MAX_QUESTION_WORDS:
-        return False
-    return bool(_MISSED.search(text) or _AWAY.search(text))
-
-
-def detect_window(text: str, now: datetime, activity: Sequence[datetime] = (), *,
-                  min_gap: timedelta = timedelta(minutes=10)) -> Window | None:
-    """The window of a "what did I miss" question, or None when `text` is not one.
-
-    Explicit windows win; "while I was away", or no window at all, mean the latest gap in `activity`
-    (the times of the user's chat turns before this question)."""
-    if len(text.split()) > MAX_QUESTION_WORDS:
-        return None
-    if not is_missed_question(text):
-        if _WEAK.search(text):
-            return parse_window(text, now)
-        return None
-    if not _AWAY.search(text):
-        w = parse_window(text, now)
-        if w is not None:
-            return w
-    return away_window(activity, now, min_gap=min_gap)
-
-
-# -- topic --------------------------------------------------------------------------------------------
-_TOPIC_AFTER = re.compile(r"\b(?:about|regarding|concerning|on the (?:subject|topic) of|related to|re:?)\s+"
-                          r"(?P<topic>.+)$", re.I)
-_FILLER = set("""a about all am an and any anyone anything anybody are as at be been by can catch could did do
-does during else everyone everything fill for from get got had happened has have hear heard here i i've in
-is it just last let me mention mentioned miss missed missing my of on or people please room said say
-should so some someone something talk talked talking tell that the their them then there they this to up
-us was we were what when while who will with would you your discussed decided saying since""".split())
-
-
-def extract_topic(text: str, window: Window | None = None) -> str | None:
-    """What the question is about ("the budget" in "what did I miss about the budget?"), or None."""
-    t = text
-    if window is not None and window.phrase and window.kind == "explicit":
-        t = t.replace(window.phrase, " ")
-    t = _AWAY.sub(" ", t)
-    m = _TOPIC_AFTER.search(t)
-    if m:
-        topic = re.sub(r"[?.!]+$", "", m.group("topic")).strip()
-        topic = re.sub(r"\s+(?:in|during|over|since|between|while|today|this)\b.*$", "", topic).strip()
-        return topic or None
-    words = [w for w in re.findall(r"[A-Za-z0-9][\w'-]*", t) if w.lower() not in _FILLER]
-    return " ".join(words) or None
+            return Window(marks[i - 1], now, "away", "since you left")
+    hours = round(fallback.total_seconds() / 3600)
+    return Window(now - fallback, now, "default", f"in the last {hours} hours")

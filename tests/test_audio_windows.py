@@ -3,8 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from audio.windows import (Window, away_window, detect_window, extract_topic, is_missed_question,
-                           parse_window)
+from audio.windows import Window, away_window, parse_window
 
 TZ = timezone(timedelta(hours=1))              # clock times are read in now's time zone
 NOW = datetime(2025, 3, 4, 15, 30, tzinfo=TZ)  # a Tuesday, 15:30 local
@@ -58,13 +57,13 @@ def test_window_iso_is_utc():
     assert w.label() == "15:10–15:30"
 
 
-def test_while_i_was_away_is_the_latest_gap_in_chat_activity():
+def test_away_runs_from_the_last_activity_before_the_latest_gap_to_now():
     activity = [at(9), at(9, 2), at(13, 10), at(13, 12), at(15, 25)]
-    w = detect_window("what did I miss while I was away?", NOW, activity)
-    assert (w.start, w.end, w.kind) == (at(13, 12), at(15, 25), "away")
+    w = away_window(activity, NOW)
+    assert (w.start, w.end, w.kind) == (at(13, 12), NOW, "away")
     # Chatting for a few minutes since coming back does not hide the gap.
-    w = detect_window("what did I miss while I was away?", NOW, activity + [at(15, 28)])
-    assert (w.start, w.end) == (at(13, 12), at(15, 25))
+    w = away_window(activity + [at(15, 28)], NOW)
+    assert (w.start, w.end) == (at(13, 12), NOW)
 
 
 def test_away_until_now_when_the_question_ends_the_gap():
@@ -72,47 +71,11 @@ def test_away_until_now_when_the_question_ends_the_gap():
     assert (w.start, w.end) == (at(14), NOW)
 
 
-def test_away_with_no_activity_falls_back():
-    w = away_window([], NOW, fallback=timedelta(hours=12))
-    assert (w.start, w.end, w.kind) == (NOW - timedelta(hours=12), NOW, "default")
-
-
-def test_plain_what_did_i_miss_means_while_away():
-    w = detect_window("What did I miss?", NOW, [at(10), at(11)])
-    assert (w.start, w.end, w.kind) == (at(11), NOW, "away")
-
-
-def test_explicit_window_wins_over_activity():
-    w = detect_window("what did I miss in the last 20 minutes?", NOW, [at(10)])
-    assert (w.start, w.end) == (NOW - timedelta(minutes=20), NOW)
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("what did I miss?", True), ("What have I missed since 3pm", True), ("catch me up", True),
-    ("what was said in the last hour?", True), ("did anyone mention the budget?", True),
-    ("what did they say while I was out?", True), ("anything I missed?", True),
-    ("what is the capital of France?", False), ("summarize our chat", False),
-    ("what happened to the Roman empire?", False),
-    ("Here are my notes from the trip. " * 8 + "I missed the bus twice. What should I pack next time?", False),
-])
-def test_is_missed_question(text, expected):
-    assert is_missed_question(text) is expected
-
-
-def test_weak_cue_needs_a_window():
-    assert detect_window("what happened in the last hour?", NOW) is not None
-    assert detect_window("what happened in 1066?", NOW) is None
-
-
-@pytest.mark.parametrize("text, topic", [
-    ("what did I miss about the budget in the last hour?", "the budget"),
-    ("did anyone mention the server migration while I was away?", "server migration"),
-    ("what did I miss in the last hour?", None),
-    ("what did I miss while I was away?", None),
-])
-def test_topic(text, topic):
-    w = detect_window(text, NOW, [at(10)])
-    assert extract_topic(text, w) == topic
+def test_away_with_no_gap_is_the_last_hours_and_says_so():
+    for activity in ([], [at(15, 25), at(15, 27)]):
+        w = away_window(activity, NOW, fallback=timedelta(hours=12))
+        assert (w.start, w.end, w.kind, w.phrase) == (NOW - timedelta(hours=12), NOW, "default",
+                                                      "in the last 12 hours")
 
 
 def test_window_dict():
