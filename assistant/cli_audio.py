@@ -156,13 +156,12 @@ def register(cli: click.Group) -> None:
                 assistant = build(obj.options(), progress=progress)
             store = assistant.store
             result = missed_mod.answer_missed(store, assistant.model, question, now=when,
-                                              embedder=assistant.recall.embedder,
-                                              max_tokens=obj.config.max_answer_tokens)
+                                              embedder=assistant.recall.embedder)
         if as_json:
             click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         else:
             click.echo(f"Window: {result.window.label()} ({result.window.kind}); "
-                       f"{plural(result.heard_in_window, 'thing')} heard, {len(result.clips)} used"
+                       f"{plural(result.heard_in_window, 'clip')} heard, {len(result.clips)} used"
                        + (f"; topic: {result.topic}" if result.topic else ""), err=True)
             if result.text:
                 click.echo(result.text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from memory.recall import Memory
 from memory.store import Store
@@ -43,6 +43,9 @@ class PreparedTurn:
     notices: list[str]
     recall_seconds: float
     timelines: TimelineContext | None = None   # chains and history marks shown with the memories
+    # Writes the answer instead of streaming `messages` through the model (a routed question, such as
+    # "what did I miss"): called with a function that returns the model and the cancel event.
+    produce: Callable[[Callable[[], ChatModel], threading.Event | None], Iterable[str]] | None = None
 
 
 class Assistant:
@@ -147,13 +150,17 @@ class Assistant:
         return self.generate(prep, on_token=on_token, cancel=cancel)
 
     def generate(self, prep: PreparedTurn, *, on_token=None, cancel=None) -> Answer:
-        model = self.wait_for_model()
+        model = self.wait_for_model() if prep.produce is None else None
         turn_id = self.store.add_turn(prep.session_id, "assistant", "", status="streaming")
         pieces: list[str] = []
         last_flush = time.monotonic()
         status = "interrupted"
+        if model is not None:
+            source = model.stream(prep.messages, self.config.max_answer_tokens, cancel)
+        else:
+            source = prep.produce(self.wait_for_model, cancel)
         try:
-            for piece in model.stream(prep.messages, self.config.max_answer_tokens, cancel):
+            for piece in source:
                 pieces.append(piece)
                 if on_token:
                     on_token(piece)
@@ -165,8 +172,8 @@ class Assistant:
             # Reached on success, on cancel and on exceptions (KeyboardInterrupt included).
             self.store.update_turn(turn_id, "".join(pieces).strip(), status=status)
         return Answer(prep.session_id, prep.user_turn_id, turn_id, "".join(pieces).strip(),
-                      status == "interrupted", prep.memories, prep.notices, model.last_stats,
-                      prep.recall_seconds)
+                      status == "interrupted", prep.memories, prep.notices,
+                      model.last_stats if model is not None else GenerationStats(), prep.recall_seconds)
 
     @staticmethod
     def _tokens(model: ChatModel, text: str) -> int:

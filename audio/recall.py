@@ -1,18 +1,21 @@
 """Retrieval of what was heard in a time window, ranked by topic when one is named.
 
-The unit is an `AudioMoment`: today one transcript turn (source 'audio') and its clip. When audio
-sessions are segmented (segment-level memory), a moment can stand for a segment: several turns and
-their clips; everything downstream works on moments, so only `AudioRecall` changes.
+The unit is an `AudioMoment`: one transcript turn (source 'audio') and its clip, or, after `stretches`,
+several that followed one another (one speaker's words cut on pauses). When audio sessions are
+segmented (segment-level memory), a moment can stand for a segment; everything downstream works on
+moments, so only `AudioRecall` changes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from memory.clock import parse
 from memory.protocols import Embedder, TokenCounter, approx_tokens
 from memory.store import Store, Turn
 
 from .clips import Clip, ClipStore
+from .speakers import self_named
 from .windows import Window
 
 
@@ -26,10 +29,13 @@ class AudioMoment:
     text: str
     score: float = 1.0
     clips: list[Clip] = field(default_factory=list)
+    session_id: int | None = None
+    speaker: str | None = None      # a name the speaker gave themselves ("this is Maria")
 
     def to_dict(self) -> dict:
         return {"turn_ids": self.turn_ids, "started_at": self.started_at, "ended_at": self.ended_at,
-                "text": self.text, "score": round(self.score, 4), "clips": [c.to_dict() for c in self.clips]}
+                "text": self.text, "score": round(self.score, 4), "speaker": self.speaker,
+                "clips": [c.to_dict() for c in self.clips]}
 
 
 class AudioRecall:
@@ -123,4 +129,26 @@ class AudioRecall:
 
 
 def _moment(t: Turn, score: float = 1.0) -> AudioMoment:
-    return AudioMoment([t.id], t.created_at, t.created_at, t.text, score)
+    return AudioMoment([t.id], t.created_at, t.created_at, t.text, score, session_id=t.session_id,
+                       speaker=self_named(t.text))
+
+
+def stretches(moments: list[AudioMoment], *, max_gap_s: float = 60.0, max_words: int = 150) -> list[AudioMoment]:
+    """Moments (in time order) joined where they follow one another in one audio session, less than
+    `max_gap_s` apart: what one speaker said, cut into clips on pauses. Someone naming themselves starts
+    a new stretch, and the stretch is theirs."""
+    out: list[AudioMoment] = []
+    for m in moments:
+        last = out[-1] if out else None
+        if (last is not None and m.speaker is None and m.session_id == last.session_id
+                and (parse(m.started_at) - parse(last.ended_at)).total_seconds() <= max_gap_s
+                and len(last.text.split()) + len(m.text.split()) <= max_words):
+            last.turn_ids += m.turn_ids
+            last.clips += m.clips
+            last.text = f"{last.text} {m.text}"
+            last.ended_at = max(last.ended_at, m.ended_at)
+            last.score = max(last.score, m.score)
+        else:
+            out.append(AudioMoment(list(m.turn_ids), m.started_at, m.ended_at, m.text, m.score, list(m.clips),
+                                   m.session_id, m.speaker))
+    return out

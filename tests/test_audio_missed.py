@@ -1,6 +1,6 @@
 """"What did I miss": three recordings heard at different times (real Whisper on espeak-ng speech),
-questions with explicit and implicit windows; the answer text comes from a scripted fake model, so the
-assertions are on the window and the clips retrieved, not on wording."""
+questions with explicit and implicit windows. The recordings are short, so the answer quotes them with
+their times and the (fake) model is not called."""
 from __future__ import annotations
 
 import json
@@ -57,17 +57,18 @@ def keys(result):
 
 def test_last_hour(scenario):
     store, embedder, clips, _ = scenario
-    llm = FakeLLM(["- 15:15 the server migration is finished\n- 15:50 lunch at noon"])
+    llm = FakeLLM(["unused"])
     r = missed.answer_missed(store, llm, "What did I miss in the last hour?", now=NOW, embedder=embedder, tz=UTC)
     assert (r.window.start, r.window.end, r.window.kind) == (NOW - timedelta(hours=1), NOW, "explicit")
     assert keys(r) == ["migration", "lunch"]
     assert [c.clip_id for c in r.clips] == [clips["migration"].id, clips["lunch"].id]
     assert [c.time for c in r.clips] == ["15:15", "15:50"]
     assert all(os.path.exists(c.path) and c.path.endswith(".flac") for c in r.clips)
-    assert r.heard_in_window == 2 and r.busy == []
-    assert r.text == llm.replies[0]
-    prompt = llm.prompts[-1][-1]["content"]
-    assert "[15:15]" in prompt and "[15:50]" in prompt and "budget" not in prompt.lower()
+    assert r.heard_in_window == 2
+    lines = r.text.splitlines()
+    assert lines[0] == "Between 15:00 and 16:00, I heard 2 things:"
+    assert lines[1] == f"- 15:15: {clips['migration'].text}" and lines[2] == f"- 15:50: {clips['lunch'].text}"
+    assert llm.prompts == []     # short clips are quoted, not shortened
     data = json.loads(json.dumps(r.to_dict()))
     assert data["window"]["start"] == "2025-03-04T15:00:00.000+00:00"
     assert {"clip_id", "started_at", "ended_at", "path", "text", "time"} <= set(data["clips"][0])
@@ -77,20 +78,19 @@ def test_while_i_was_away(scenario):
     store, embedder, _, _ = scenario
     r = missed.answer_missed(store, FakeLLM(["ok"]), "what did I miss while I was away?", now=NOW,
                              embedder=embedder, tz=UTC)
-    # Away since the last chat activity (the assistant's reply at 14:01).
+    # From the last chat activity before the gap (the assistant's reply at 14:01) to now.
     assert (r.window.start, r.window.end, r.window.kind) == (NOW - timedelta(minutes=119), NOW, "away")
     assert keys(r) == ["migration", "lunch"]
+    assert r.text.startswith("Since you left at 14:01, I heard 2 things:")
 
 
-def test_busy_user_gets_a_contrast(scenario):
+def test_the_users_own_chat_is_not_what_they_missed(scenario):
     store, embedder, _, _ = scenario
-    llm = FakeLLM(["ok"])
-    r = missed.answer_missed(store, llm, "what was said in the last 4 hours?", now=NOW, embedder=embedder, tz=UTC)
+    r = missed.answer_missed(store, FakeLLM(["ok"]), "what was said in the last 4 hours?", now=NOW,
+                             embedder=embedder, tz=UTC)
     assert keys(r) == ["budget", "migration", "lunch"]
-    assert [t.text for t in r.busy] == ["Remind me what the dentist said", "Draft an email to Anna"]
-    system, user = llm.prompts[-1]
-    assert "contrasts" in system["content"]
-    assert "What the user was doing" in user["content"] and "[13:30] Remind me" in user["content"]
+    assert "dentist" not in r.text and "Anna" not in r.text and "busy" not in r.text
+    assert [line[:7] for line in r.text.splitlines()[1:]] == ["- 13:00", "- 15:15", "- 15:50"]
 
 
 def test_topic_ranks_within_the_window(scenario):
@@ -109,10 +109,11 @@ def test_nothing_heard_needs_no_model(scenario):
     assert r.text == "Nothing was heard between 15:55 and 16:00."
 
 
-def test_retrieval_only(scenario):
+def test_without_a_model(scenario):
     store, embedder, _, _ = scenario
     r = missed.answer_missed(store, None, "what did I miss since 3pm?", now=NOW, embedder=embedder, tz=UTC)
-    assert r.window.start == NOW.replace(hour=15) and keys(r) == ["migration", "lunch"] and r.text == ""
+    assert r.window.start == NOW.replace(hour=15) and keys(r) == ["migration", "lunch"]
+    assert "- 15:15: " in r.text and "- 15:50: " in r.text
 
 
 def test_cli_missed_json(scenario):
@@ -130,14 +131,15 @@ def test_cli_missed_json(scenario):
 
 def test_route_inside_the_assistant(scenario):
     store, embedder, clips, _ = scenario
-    llm = FakeLLM(["At 15:15 the migration finished; at 15:50 lunch was announced."])
+    llm = FakeLLM(["unused"])
     assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
     pieces = []
     routed = missed.route(assistant, None, "What did I miss in the last hour?", now=NOW, tz=UTC,
                           on_token=pieces.append)
     assert routed is not None
     answer = routed.answer
-    assert answer.text == llm.replies[0] and "".join(pieces).strip() == answer.text
+    assert answer.text == routed.missed.text and "".join(pieces).strip() == answer.text
+    assert "- 15:15: " in answer.text and store.turn(answer.turn_id).text == answer.text
     assert [m.id for m in answer.memories] == [clips["migration"].id, clips["lunch"].id]
     assert all(m.kind == "audio" for m in answer.memories)
     turns = store.turns(answer.session_id)
@@ -148,14 +150,15 @@ def test_route_inside_the_assistant(scenario):
 def test_prepare_hook_for_assistant_prepare(scenario):
     """What Assistant.prepare / the TUI use: a PreparedTurn that Assistant.generate streams as usual."""
     store, embedder, clips, _ = scenario
-    llm = FakeLLM(["Two things."])
+    llm = FakeLLM(["unused"])
     assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
     prep = missed.prepare(assistant, None, "what did I miss since 3pm?", now=NOW, tz=UTC)
     assert prep.missed.window.start == NOW.replace(hour=15)
     assert [m.id for m in prep.memories] == [clips["migration"].id, clips["lunch"].id]
-    assert prep.notices[0].startswith("Audio heard 15:00–16:00: 2 clip(s)")
+    assert prep.notices[0] == "Audio heard 15:00–16:00: 2 clips, 2 used."
     answer = assistant.generate(prep)
-    assert answer.text == "Two things." and store.turn(answer.turn_id).source == "chat"
+    assert answer.text.startswith("Between 15:00 and 16:00, I heard 2 things:")
+    assert store.turn(answer.turn_id).source == "chat"
     assert missed.prepare(assistant, None, "tell me a joke", now=NOW) is None
 
 
