@@ -31,6 +31,8 @@ from memory.protocols import Embedder, LanguageModel, approx_tokens
 from memory.recall import Memory
 from memory.store import Store
 
+from .text import plural
+
 # A stretch of talk longer than this (in words) is shortened by the model; shorter ones are quoted whole.
 SHORTEN_OVER_WORDS = 30
 SHORT_WORDS = 25
@@ -119,17 +121,13 @@ class MissedAnswer:
         when = _when(self.window, self.tz)
         when = when[0].upper() + when[1:]
         if self.topic:
-            return f"{when}, I heard {_plural(len(self.moments), 'thing')} about {self.topic}:"
+            return f"{when}, I heard {plural(len(self.moments), 'thing')} about {self.topic}:"
         if self.heard_in_window > sum(len(m.turn_ids) for m in self.moments):
-            return f"{when}, I heard {_plural(self.heard_in_window, 'clip')} of talk; the main things:"
-        return f"{when}, I heard {_plural(len(self.moments), 'thing')}:"
+            return f"{when}, I heard {plural(self.heard_in_window, 'clip')} of talk; the main things:"
+        return f"{when}, I heard {plural(len(self.moments), 'thing')}:"
 
     def line_head(self, m: AudioMoment) -> str:
         return hhmm(m.started_at, self.tz) + (f" {m.speaker}" if m.speaker else "") + ": "
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _when(window: Window, tz) -> str:
@@ -251,7 +249,8 @@ def resolve(store: Store, text: str, now: datetime | None = None, *, exclude_tur
 def _nothing_heard(window: Window, topic: str | None, heard: int, tz) -> str:
     when = f"between {window.label(tz).replace('–', ' and ')}"
     if topic and heard:
-        return f"Nothing about {topic} was heard {when} ({_plural(heard, 'other thing')} {'was' if heard == 1 else 'were'})."
+        others = plural(heard, "other clip") + (" was" if heard == 1 else " were")
+        return f"Nothing about {topic} was heard {when} ({others})."
     return f"Nothing was heard {when}."
 
 
@@ -324,7 +323,7 @@ def prepare(assistant, session_id: int | None, text: str, *, now: datetime | Non
                     budget_tokens=max(600, assistant.config.recall_budget_tokens * 2),
                     count_tokens=assistant.count_tokens, tz=tz,
                     index_pending=getattr(index, "index_pending", None))
-    notice = (f"Audio heard {window.label(tz)}: {_plural(result.heard_in_window, 'clip')}"
+    notice = (f"Audio heard {window.label(tz)}: {plural(result.heard_in_window, 'clip')}"
               + (f", {len(result.clips)} used" if result.clips else "")
               + (f"; topic: {result.topic}" if result.topic else "") + ".")
     prep = PreparedTurn(session_id, user_turn_id, [], result.memories(), [notice], result.retrieval_seconds,

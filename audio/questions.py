@@ -124,10 +124,10 @@ def _only_context_after(sentence: str, end: int, has_context: bool) -> bool:
 
 
 def classify(text: str) -> str | None:
-    """"sure" for a question about what the user missed or about talk in the room ("what did I miss?",
-    "did anyone say anything?"); "sure" too for a question about events while the user was away ("what was said while I was
-    gone?"); "maybe" for one with only a time or place ("what happened at lunch?": it may be about
-    something the user told); None for anything else."""
+    """"sure" for a question about what the user missed, about talk in the room or about events while
+    the user was away ("what did I miss?", "did anyone say anything?", "what was said while I was
+    gone?"); "maybe" for one about events with only a time or place ("what happened at lunch?": it
+    may be about something the user told); None for anything else."""
     if len(text.split()) > MAX_QUESTION_WORDS:
         return None
     has_context = bool(_context_spans(text))

@@ -19,6 +19,9 @@ from .speakers import self_named
 from .windows import Window
 
 
+RELATIVE_SIM = 0.6
+
+
 @dataclass
 class AudioMoment:
     """Something heard. `score` is higher for more relevant moments (1.0 when no topic was asked)."""
@@ -62,7 +65,7 @@ class AudioRecall:
                                  "ORDER BY created_at, id", [since, until])
 
     def moments(self, window: Window, topic: str | None = None, *, budget_tokens: int = 1200,
-                k: int = 60, min_similarity: float = 0.25) -> list[AudioMoment]:
+                k: int = 60, min_similarity: float = 0.35) -> list[AudioMoment]:
         """Moments of the window in time order. With a topic: only those that match it, the best first
         in the budget (returned in time order); an empty list when nothing matches."""
         if topic and self.embedder is not None:
@@ -87,7 +90,10 @@ class AudioRecall:
         since, until = window.iso()
         qv = self.embedder.embed([topic])[0]
         hits = HybridIndex(self.store, "turn").search(topic, qv, k, since=since, until=until, sources=["audio"])
-        hits = [h for h in hits if h.bm25 is not None or (h.dense or 0.0) >= min_sim]
+        # A hit that shares no word with the topic must be close in meaning: near the best one and above
+        # `min_sim` (MiniLM gives unrelated office talk 0.25-0.3 against "the printer", related 0.4-0.6).
+        best = max((h.dense or 0.0 for h in hits), default=0.0)
+        hits = [h for h in hits if h.bm25 is not None or (h.dense or 0.0) >= max(min_sim, RELATIVE_SIM * best)]
         turns = {t.id: t for t in self.store.turns_by_ids([h.id for h in hits])}
         out, used = [], 0
         for h in hits:
@@ -145,7 +151,9 @@ def stretches(moments: list[AudioMoment], *, max_gap_s: float = 60.0, max_words:
                 and len(last.text.split()) + len(m.text.split()) <= max_words):
             last.turn_ids += m.turn_ids
             last.clips += m.clips
-            last.text = f"{last.text} {m.text}"
+            # A clip that ends without a stop before one that starts a sentence: the pause was its end.
+            ends = last.text.rstrip()[-1:] in tuple(".!?,;:…") or not m.text.lstrip()[:1].isupper()
+            last.text = f"{last.text.rstrip()}{'' if ends else '.'} {m.text.lstrip()}"
             last.ended_at = max(last.ended_at, m.ended_at)
             last.score = max(last.score, m.score)
         else:

@@ -93,7 +93,7 @@ def test_otherwise_the_words_themselves_are_quoted(store, tmp_path, reply):
 
 def test_clips_that_follow_one_another_are_one_line_until_someone_introduces_themselves(store, tmp_path):
     sid = store.new_session("Listening", source="audio", started_at=(NOW - timedelta(hours=1)).isoformat())
-    heard(store, tmp_path, [(30, 3, "So, the launch is on Friday."),
+    heard(store, tmp_path, [(30, 3, "So, the launch is on Friday"),        # a pause ended the sentence
                             (29.9, 3, "Marketing has the slides."),
                             (29.8, 3, "I'm Priya, and I will send the invite."),
                             (5, 3, "Coffee machine is fixed.")], session=sid)
