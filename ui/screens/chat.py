@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from assistant.errors import USER_ERRORS
+from assistant.text import plural
 
 from ..controls import ListeningControl, TidyControl, VoiceControl
 from ..widgets.clips import ClipList
@@ -356,7 +357,7 @@ class ChatScreen(Screen):
         hidden = max(0, len(turns) - MAX_TURNS_SHOWN)
         widgets = []
         if hidden:
-            widgets.append(Static(f"… {hidden} earlier turns not shown", classes="note"))
+            widgets.append(Static(f"… {plural(hidden, 'earlier turn')} not shown", classes="note"))
         for t in turns[hidden:]:
             if t.role == "user":
                 widgets.append(UserMessage(t.text, when=t.created_at))

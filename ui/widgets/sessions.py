@@ -9,6 +9,8 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from assistant.text import plural
+
 from .timefmt import local_time
 
 NEW_ID = "new"
@@ -49,7 +51,7 @@ class SessionList(Vertical):
             if not s.turn_count:
                 continue  # nothing said yet (e.g. the app quit before the first message was stored)
             title = _clip((s.title or "Untitled").replace("\n", " "), TITLE_WIDTH)
-            meta = f"{local_time(s.last_at, '%d %b %H:%M')} · {s.turn_count} turns"
+            meta = f"{local_time(s.last_at, '%d %b %H:%M')} · {plural(s.turn_count, 'turn')}"
             if s.source != "chat":
                 meta += f" · {s.source}"
             options.append(Option(Text.assemble((title, "bold"), "\n", (meta, "dim")), id=str(s.id)))
