@@ -211,7 +211,11 @@ def register(cli: click.Group) -> None:
         store.close()
         if clip is None:
             raise click.ClickException(f"There is no clip {clip_id}; list them with `assistant clips list`.")
-        click.echo(f"[{datetime.fromisoformat(clip.started_at).astimezone():%H:%M:%S}] {clip.text}")
+        started = datetime.fromisoformat(clip.started_at)
+        seconds = (datetime.fromisoformat(clip.ended_at) - started).total_seconds()
+        click.echo(f"Playing clip {clip_id} (heard {started.astimezone():%Y-%m-%d %H:%M:%S}, "
+                   f"{plural(round(seconds), 'second')}) from {clip.path}")
+        click.echo(f"  {clip.text}")
         play_clip(clip.path)
 
     @clips.command("delete")
@@ -292,6 +296,11 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
     _load(transcriber)
     with bar:
         result = ingestor.ingest_file(file, start, title=title, progress=progress)
+    if result.duplicate:
+        heard = datetime.fromisoformat(store.session(result.session_id).started_at).astimezone()
+        click.echo(f"This recording was already ingested (session {result.session_id}, heard from "
+                   f"{heard:%Y-%m-%d %H:%M}); nothing was stored.")
+        return
     for c in result.clips:
         click.echo(f"[{datetime.fromisoformat(c.started_at).astimezone():%H:%M:%S}] {c.text}")
     rtf = result.transcribe_seconds / result.duration if result.duration else 0.0

@@ -159,19 +159,30 @@ def _remove_turn_everywhere(store: Store, turn_id: int) -> None:
     HybridIndex(store, "turn").remove([turn_id])
 
 
+def drop_session_if_empty(store: Store, session_id: int | None) -> bool:
+    """Delete an audio session that holds no turns (nothing was heard, or its last clip was forgotten).
+    Caller holds the transaction. Returns whether it was deleted."""
+    if session_id is None:
+        return False
+    if store.db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone():
+        return False
+    return store.db.execute("DELETE FROM sessions WHERE id = ? AND source = 'audio'", [session_id]).rowcount > 0
+
+
 def delete_clip(store: Store, clip_id: int) -> bool:
-    """Forget a clip: its transcript turn, the turn's index entries, segments made from it, the clip row
-    and the audio file (summaries that saw the turn are marked stale by the database's triggers).
-    Returns False when there is no such clip."""
-    row = store.db.execute("SELECT turn_id, path FROM audio_clips WHERE id = ?", [clip_id]).fetchone()
+    """Forget a clip: its transcript turn, the turn's index entries, segments made from it, the clip row,
+    the audio file, and its audio session when that was its last clip (summaries that saw the turn are
+    marked stale by the database's triggers). Returns False when there is no such clip."""
+    row = store.db.execute("SELECT turn_id, path, session_id FROM audio_clips WHERE id = ?", [clip_id]).fetchone()
     if row is None:
         return False
-    turn_id, path = row
+    turn_id, path, session_id = row
     store.db.execute("PRAGMA secure_delete = ON")
     with store.db.conn:
         if turn_id is not None:
             _remove_turn_everywhere(store, turn_id)
         store.db.execute("DELETE FROM audio_clips WHERE id = ?", [clip_id])
+        drop_session_if_empty(store, session_id)
     Path(path).unlink(missing_ok=True)
     return True
 

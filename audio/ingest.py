@@ -18,16 +18,11 @@ import numpy as np
 from memory.clock import to_iso
 from memory.store import Store
 
-from .clips import Clip, ClipStore
-from .errors import AudioError
+from .clips import Clip, ClipStore, drop_session_if_empty
 from .transcribe import SAMPLE_RATE, Segment, Transcriber, Transcript, load_audio
 from .vad import Utterance, VadSettings
 
 Progress = Callable[[float, float], None]     # (seconds of audio done, seconds in all)
-
-
-class AlreadyIngested(AudioError):
-    """The same recording was already ingested at the same start time."""
 
 
 @dataclass
@@ -38,18 +33,17 @@ class IngestResult:
     speech_seconds: float = 0.0      # seconds the VAD kept
     seconds: float = 0.0             # wall time spent, indexing included
     transcribe_seconds: float = 0.0  # wall time to VAD, transcribe and store (no indexing)
+    duplicate: bool = False          # the same sound was ingested before (session_id): nothing was stored
 
     @property
     def text(self) -> str:
         return "\n".join(c.text for c in self.clips)
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+def audio_digest(audio: np.ndarray) -> str:
+    """What a recording holds, whatever its file: a hash of its decoded 16 kHz samples (the same sound
+    copied, renamed or stored as FLAC instead of WAV has the same digest)."""
+    return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()[:32]
 
 
 class AudioIngestor:
@@ -109,10 +103,8 @@ class AudioIngestor:
 
     def end_session(self, session_id: int) -> None:
         """Drop the session if nothing was heard in it."""
-        n = self.store.db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
-        if n == 0:
-            with self.store.db.conn:
-                self.store.db.execute("DELETE FROM sessions WHERE id = ?", [session_id])
+        with self.store.db.conn:
+            drop_session_if_empty(self.store, session_id)
 
     # -- recordings -------------------------------------------------------------------------------
     def ingest_file(self, path: str | Path, started: datetime, *, title: str | None = None,
@@ -121,7 +113,9 @@ class AudioIngestor:
         """Ingest a recording as if it had been heard from `started` (an aware datetime).
 
         Silence is skipped with the Silero VAD; speech is cut on pauses into clips, with the same
-        settings as live listening. Each clip is stored as soon as it is transcribed.
+        settings as live listening. Each clip is stored as soon as it is transcribed. A recording whose
+        sound was ingested before (at any time, from any file) is skipped: the result says `duplicate`
+        and names the session that holds it.
         """
         import time
 
@@ -129,13 +123,12 @@ class AudioIngestor:
 
         t0 = time.perf_counter()
         path = Path(path)
-        external_id = f"file:{_file_digest(path)}:{to_iso(started)}" if path.exists() else None
         audio = load_audio(path)
-        existing = self.store.session_by_external_id(external_id) if external_id else None
-        if existing is not None:
-            raise AlreadyIngested(f"This recording was already ingested at that time (session {existing}); "
-                                  "delete that session first or pass another --started-at.")
         duration = len(audio) / SAMPLE_RATE
+        external_id = f"audio:{audio_digest(audio)}"
+        existing = self.store.session_by_external_id(external_id)
+        if existing is not None:
+            return IngestResult(existing, duration=duration, duplicate=True, seconds=time.perf_counter() - t0)
         opts = self.settings.faster_whisper_options()
         chunks = get_speech_timestamps(audio, VadOptions(**opts))
         session_id = self.start_session(started, title or f"Recording {path.name}", external_id)

@@ -72,6 +72,16 @@ def test_deleting_a_clip_deletes_turn_index_entries_and_file(clips, store, fake_
     assert delete_clip(store, gone.id) is False
 
 
+def test_deleting_the_last_clip_of_a_session_deletes_the_session(clips, store):
+    sid = store.new_session("Listening", source="audio", started_at=T0.isoformat())
+    a = clips.add(sid, silence(1.0, level=0.05), T0, transcript("first"))
+    b = clips.add(sid, silence(1.0, level=0.05), T0, transcript("second"))
+    chat = store.new_session("chat")   # sessions it did not hold are left alone, empty or not
+    assert delete_clip(store, a.id) and store.session(sid) is not None
+    assert delete_clip(store, b.id) and store.session(sid) is None
+    assert store.session(chat) is not None
+
+
 def test_sweep_removes_files_of_turns_forgotten_elsewhere(clips, store, tmp_path):
     a = add(clips, store, "first")
     b = add(clips, store, "second")
@@ -91,7 +101,7 @@ def test_between_and_for_turns(clips, store):
     assert set(clips.for_turns([a.turn_id, b.turn_id])) == {a.turn_id, b.turn_id}
 
 
-def test_cli_clips_list_and_delete(tmp_path):
+def test_cli_clips_list_play_and_delete(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from assistant.cli import cli
@@ -104,9 +114,20 @@ def test_cli_clips_list_and_delete(tmp_path):
     runner = CliRunner()
     out = runner.invoke(cli, ["--db", str(db), "clips", "list"])
     assert out.exit_code == 0 and "remember the milk" in out.output
+    played = []
+    monkeypatch.setattr("audio.clips.play_clip", lambda path, **kw: played.append(path) or 1.0)
+    out = runner.invoke(cli, ["--db", str(db), "clips", "play", str(clip.id)])
+    assert out.exit_code == 0, out.output
+    local = T0.astimezone()
+    assert out.output.splitlines() == [f"Playing clip {clip.id} (heard {local:%Y-%m-%d %H:%M:%S}, 1 second) from "
+                                       f"{clip.path}", "  remember the milk"]
+    assert played == [clip.path]
     out = runner.invoke(cli, ["--db", str(db), "clips", "delete", str(clip.id), "--yes"])
     assert out.exit_code == 0, out.output
     assert not os.path.exists(clip.path)
+    store = Store(db)
+    assert store.count("sessions") == 0      # its session held nothing else
+    store.close()
     out = runner.invoke(cli, ["--db", str(db), "clips", "play", str(clip.id)])
     assert out.exit_code == 1 and "no clip" in out.output
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from audio import whisper_models
 from audio.errors import AudioFileError, WhisperModelMissing
-from audio.ingest import AlreadyIngested, AudioIngestor
+from audio.ingest import AudioIngestor
 from audio.transcribe import Transcriber, load_audio
 from tests.test_audio_speech import needs_espeak, silence, speak, speak_file, write_wav
 
@@ -66,8 +67,12 @@ def test_file_ingestion_cuts_clips_on_pauses(tmp_path, transcriber, store):
     session = store.session(result.session_id)
     assert session.source == "audio" and session.started_at.startswith("2025-03-04T14:00:00")
     assert progress[-1][0] == progress[-1][1] == pytest.approx(result.duration)
-    with pytest.raises(AlreadyIngested):
-        ing.ingest_file(rec, T0)
+    # The same sound again, from another file and at another time, is skipped.
+    copy = tmp_path / "copy.flac"
+    sf.write(str(copy), sf.read(str(rec), dtype="int16")[0], 16000, format="FLAC")
+    again = ing.ingest_file(copy, T0 + timedelta(hours=3))
+    assert again.duplicate and again.session_id == result.session_id and again.clips == []
+    assert store.count("sessions") == 1 and store.count("audio_clips") == 2
 
 
 def test_silent_file_stores_nothing(tmp_path, transcriber, store):
@@ -98,9 +103,17 @@ def test_cli_listen_file(tmp_path):
                                    "--started-at", "2025-03-04T14:00:00+00:00", "--no-index"])
     assert out.exit_code == 0, out.output
     assert "migration" in out.output.lower()
+    # Ingested twice: skipped, in one sentence, and stored once.
+    again = CliRunner().invoke(cli, ["--db", str(db), "listen", "--file", str(rec),
+                                     "--started-at", "2025-03-04T15:00:00+00:00", "--no-index"])
+    assert again.exit_code == 0, again.output
+    local = datetime(2025, 3, 4, 14, 0, tzinfo=timezone.utc).astimezone()
+    assert again.stdout.strip() == (f"This recording was already ingested (session 1, heard from "
+                                    f"{local:%Y-%m-%d %H:%M}); nothing was stored.")
     store = Store(db)
     (turn,) = store._turns("source = 'audio'", [])
     assert turn.created_at.startswith("2025-03-04T14:00:0")
+    assert store.count("sessions") == 1
     store.close()
 
 
