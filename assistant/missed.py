@@ -101,17 +101,22 @@ class MissedAnswer:
             return
         out = [self.opening()]
         yield out[0] + "\n"
-        model = None
+        model, calls = None, 0
         for m in self.moments:
             if cancel is not None and cancel.is_set():
                 break
             said = None
-            if llm is not None and len(m.text.split()) > SHORTEN_OVER_WORDS and self.shortened < MAX_SHORTENED:
-                model = model or (llm() if callable(llm) and not hasattr(llm, "complete") else llm)
-                t0 = time.perf_counter()
-                said = shorten(model, m.text)
-                self.llm_seconds += time.perf_counter() - t0
-                self.shortened += said is not None
+            if llm is not None and len(m.text.split()) > SHORTEN_OVER_WORDS and calls < MAX_SHORTENED:
+                calls += 1
+                try:
+                    model = model or (llm() if callable(llm) and not hasattr(llm, "complete") else llm)
+                except Exception:   # the model did not load: the words are shown as heard
+                    llm = None
+                else:
+                    t0 = time.perf_counter()
+                    said = shorten(model, m.text)
+                    self.llm_seconds += time.perf_counter() - t0
+                    self.shortened += said is not None
             line = "- " + self.line_head(m) + (said or quote(m.text))
             out.append(line)
             yield line + "\n"

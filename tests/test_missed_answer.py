@@ -168,3 +168,47 @@ def test_a_question_that_may_be_about_chat_goes_to_chat_when_nothing_was_heard(s
     assert prep is not None and "The soup was cold." in "".join(prep.produce(lambda: None, None))
     # A question about the user's absence is answered even when nothing was heard.
     assert missed.prepare(a, None, "what did I miss in the last 5 minutes?", now=NOW, tz=UTC) is not None
+
+
+async def test_the_chat_screen_shows_the_lines_and_never_the_prompt(tmp_path):
+    """The Textual app, as a user sees it: they chatted, went out, came back and asked. The model (a
+    fake here) answers with its instructions' words; the screen shows the timed lines instead."""
+    from assistant.listening import AudioServices
+    from tests.test_ui import SIZE, answered, make_assistant, send
+    from ui.app import AssistantApp
+
+    leaky = "I was busy in a chat with you, listed under 'What the user was doing'. Here is the sentence."
+    a = make_assistant(tmp_path / "data" / "ui.db", FakeLLM([leaky]))
+    now = datetime.now(UTC)
+    sid = a.store.new_session("chat", started_at=(now - timedelta(minutes=40)).isoformat())
+    a.store.add_turn(sid, "user", "I'm going out for lunch.", created_at=(now - timedelta(minutes=30)).isoformat())
+    (clip,) = heard(a.store, tmp_path / "clips", [(10, 20, LONG)], now=now)
+    app = AssistantApp(assistant=a, audio=AudioServices(a, clips_dir=tmp_path / "clips"))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "I'm back. What did I miss?")
+        msg = await answered(pilot)
+        shown = msg.shown_text
+        assert shown.splitlines()[0] == f"Since you left at {missed.hhmm((now - timedelta(minutes=30)).isoformat())}, " \
+                                        "I heard 1 thing:"
+        assert f"- {missed.hhmm(clip.started_at)} Maria: Hello everyone, this is Maria" in shown
+        assert no_prompt_words(shown) and "busy" not in shown and "going out" not in shown
+        assert msg.clip_list is not None and msg.clip_list.clip_ids == [clip.id]
+    a.close()
+
+
+def test_a_model_that_fails_to_load_costs_the_shortening_not_the_answer(store, tmp_path):
+    heard(store, tmp_path, [(30, 20, LONG)])
+
+    def broken():
+        raise RuntimeError("the model file is damaged")
+
+    r = missed.gather(store, "catch me up", now=NOW, embedder=FakeEmbedder(), tz=UTC)
+    lines = list(r.lines(broken))
+    assert lines[1].startswith("- 13:30 Maria: Hello everyone, this is Maria") and r.shortened == 0
+
+
+def test_at_most_a_few_model_calls_for_one_answer(store, tmp_path):
+    heard(store, tmp_path, [(50 - 3 * i, 20, f"Item {i}. " + LONG) for i in range(10)])
+    llm = FakeLLM(["Not a faithful sentence."])
+    r = ask(store, "what did I miss in the last hour?", llm)
+    assert len(r.moments) == 10 and len(llm.prompts) == missed.MAX_SHORTENED
