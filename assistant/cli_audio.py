@@ -135,13 +135,15 @@ def register(cli: click.Group) -> None:
     @cli.command(short_help="Say what was heard in a time window, e.g. \"in the last hour\".")
     @click.argument("question", required=False, default="What did I miss?")
     @click.option("--json", "as_json", is_flag=True, help="Print the window, clips and answer as JSON.")
-    @click.option("--no-model", is_flag=True, help="Only find the window and the clips; do not summarise.")
+    @click.option("--no-model", is_flag=True, help="Do not load the model: long talk is shown as heard, not shortened.")
     @click.option("--now", "now", metavar="ISO8601", help="Answer as if asked at this time (for testing).")
     @click.pass_obj
     @audio_errors
     def missed(obj, question, as_json, no_model, now):
-        """Answer QUESTION about what was heard ("what did I miss in the last hour?",
-        "... since 3pm", "... between 2 and 4", "... while I was away", "... about the budget")."""
+        """Answer QUESTION about what was heard, one timed line per stretch of talk ("what did I miss in
+        the last hour?", "... since 3pm", "... this morning", "I'm back, what did I miss?", "anything
+        happen while I was at lunch?", "did anyone mention the budget?"). "While I was away" and no
+        time at all mean since your last message before you left."""
         from . import missed as missed_mod
         from .cli import model_progress
         from .wiring import build, open_store

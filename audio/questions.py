@@ -49,21 +49,25 @@ _PLACE = re.compile(
 
 # Asking what the user missed; may only be followed by a time, a place, an absence or a topic.
 _SELF = re.compile(
-    r"\bwhat(?:'ve|\s+have|\s+did|\s+do)?\s+i\s+(?:(?:have|'ve)\s+)?(?:miss|missed)\b"
+    r"\bwhat(?:'ve|\s+have|\s+did)\s+i\s+(?:(?:have|'ve)\s+)?(?:miss|missed)\b"
     r"|\b(?:did|have|'ve)\s+i\s+(?:miss|missed)\s+(?:anything|something|much|a\s+lot|any\s+news)\b"
-    r"|\b(?:anything|something|much)\s+(?:that\s+)?i(?:'ve|\s+have|\s+might\s+have|\s+may\s+have)?\s+"
-    r"(?:miss|missed)\b"
+    r"|\b(?:anything|something|much)\s+(?:that\s+)?i(?:'ve|\s+have|\s+might\s+have|\s+may\s+have)?\s+missed\b"
     r"|\bwhat\s+i(?:'ve|\s+have)?\s+missed\b"
     r"|\bcatch\s+me\s+up\b|\bfill\s+me\s+in\b|\b(?:bring|get|keep|put)\s+me\s+up\s+to\s+(?:speed|date)\b"
     r"|\bgive\s+me\s+(?:a|the)\s+(?:recap|rundown|summary|update)\b", re.I)
-# Asking about talk in the room: clear on its own.
+# The end of a short question about visitors or callers ("did anyone call?", "... for me while I was out").
+_END = (r"(?=\s*(?:[?.!,;]|$|(?:me|us|for\s+me|by|here|while|when|whilst|since|today|this|earlier|in\s+the|"
+        r"at\s+the|during)\b))")
+# Asking about talk or visitors in the room: clear on its own.
 _ROOM = re.compile(
     r"\b(?:did|has|have)\s+(?:anyone|anybody|someone|somebody|people)\s+(?:(?:say|said)\s+(?:anything|something|"
-    r"much|a\s+word)|mention(?:ed)?|talk(?:ed)?|ask(?:ed)?\s+(?:for|about|after)|(?:come|came|stop|stopped|drop|"
-    r"dropped|pop|popped)\s+(?:by|in|round|over)|call(?:ed)?|ring|rang|visit(?:ed)?|knock(?:ed)?|look(?:ed)?\s+for|"
-    r"leave|left|spoke|speak|announce(?:d)?|been\s+(?:here|by|in|asking|looking))\b"
+    r"much|a\s+word)|mention(?:ed)?|talk(?:ed)?\s+about|ask(?:ed)?\s+(?:for|about|after)\s+me|"
+    r"(?:come|came|stop|stopped|drop|dropped|pop|popped)\s+(?:by|in|round|over)|"
+    r"(?:call(?:ed)?|ring|rang|visit(?:ed)?|knock(?:ed)?|phone[d]?)" + _END + r"|look(?:ed)?\s+for\s+me|"
+    r"(?:leave|left)\s+(?:a|any)\s+(?:message|note)|been\s+(?:here|by|asking|looking)|announce(?:d)?)\b"
     r"|\bwas\s+(?:anyone|anybody|someone|somebody)\s+(?:here|by|around|asking|looking)\b"
-    r"|\bwho\s+(?:came|stopped|dropped|called|rang|was\s+here|visited|spoke|talked|was\s+talking)\b"
+    r"|\bwho\s+(?:(?:came|stopped|dropped|popped)\s+(?:by|in|round|over)|was\s+here|(?:called|rang|phoned|"
+    r"visited)" + _END + r")"
     r"|\bwhat\s+did\s+you\s+(?:hear|overhear|pick\s+up)\b|\bdid\s+you\s+(?:hear|overhear|pick\s+up)\s+anything\b"
     r"|\bwhat\s+did\s+(?:people|everyone|everybody|anyone|anybody|the\s+others|folks)\s+"
     r"(?:say|talk|discuss|mention|decide)\b"
@@ -79,7 +83,8 @@ _EVENT = re.compile(
     r"|\b(?:what|anything|something)\s+(?:(?:was|got|has\s+been|have\s+been|were|did\s+they)\s+)?"
     r"(?:said|say|discussed|talked\s+about|mentioned|decided|announced)\b"
     r"|\bwhat\s+(?:were|was)\s+(?:they|people)\s+(?:saying|talking|discussing)\b"
-    r"|\bwhat\s+did\s+(?:they|we)\s+(?:say|talk|discuss|mention|decide)\b", re.I)
+    r"|\bwhat\s+did\s+(?:they|we)\s+(?:say|talk|discuss|mention|decide)\b"
+    r"|\bwho\s+(?:spoke|talked|was\s+talking|said|came)\b", re.I)
 
 # Words that may follow a question about what the user missed without changing its sense.
 _ALLOWED = set("""anything something much a lot any important interesting new else here there in so far just now
