@@ -208,7 +208,7 @@ class AudioServices:
         else:
             from memory.store import Store
 
-            store = Store(self.assistant.store.path)
+            store = Store(self.assistant.store.path, worker=True)
         index = None
         embedder = getattr(getattr(self.assistant, "recall", None), "embedder", None)
         if embedder is not None:
@@ -231,7 +231,8 @@ class AudioServices:
         """The stored clip (audio.clips.Clip), or AssistantError when it is gone."""
         from audio.clips import ClipStore
 
-        clip = ClipStore(self.assistant.store).get(clip_id)
+        # the UI's threads read through their own connection, never inside the answer's transaction
+        clip = ClipStore(self.assistant.store.reader()).get(clip_id)
         if clip is None:
             raise AssistantError(f"Clip {clip_id} is no longer stored; it may have been forgotten.")
         return clip

@@ -4,7 +4,8 @@ In the app (`ConsolidationService`): consolidation starts once the user has been
 (every `notify_activity()` pushes the idle job back) and every night at `nightly` ("HH:MM", local time).
 A message from the user sets `preempt`, which stops a run between two units of work; progress goes to
 `on_progress(Progress)` from the worker thread (a UI hands it on with `call_from_thread`). Runs open their
-own database connection, so they never share a transaction with the chat.
+own database connection (a worker's: it repairs nothing, see memory.store.Store), so they never share a
+transaction with the chat.
 
 As a daemon (`run_daemon`, behind `assistant daemon`, e.g. as a systemd user service): the same nightly
 job, plus a check every `check_seconds` that starts a run when the newest turn in the database is older
@@ -131,7 +132,7 @@ def store_runner(db_path: Path, embedder, get_model: Callable[[], object | None]
         model = get_model()
         if model is None:
             return None
-        store = Store(db_path)
+        store = Store(db_path, worker=True)
         try:
             c = Consolidator(store, embedder, model, settings)
             if not c.has_work():
@@ -160,7 +161,7 @@ def start_in_app(assistant, *, idle_minutes: float | None = None, nightly: str |
 
 # -- the daemon ---------------------------------------------------------------------------------------
 def newest_turn_at(db_path: Path) -> str | None:
-    store = Store(db_path)
+    store = Store(db_path, worker=True)
     try:
         row = store.db.execute("SELECT MAX(created_at) FROM turns WHERE source = 'chat'").fetchone()
         return row[0] if row else None
@@ -193,7 +194,7 @@ def run_daemon(opts, *, idle_minutes: float, nightly: str | None, check_seconds:
     idle = timedelta(minutes=idle_minutes)
 
     def run_once(preempt: threading.Event, progress, trigger: str) -> Report | None:
-        store = Store(opts.db)
+        store = Store(opts.db, worker=True)
         started = utcnow()
         done = threading.Event()
 

@@ -118,7 +118,7 @@ class SegmentBank:
             started = min(t.created_at for t in members)
             planned.append((members, topic, self.key_for(started, topic, members)))
         key_vecs = self.embedder.embed([k for _, _, k in planned])
-        with self.store.db.conn:
+        with self.store.write():   # the segments replaced are read under the write lock
             old = [s.id for s in self.segments.for_session(session_id)]
             self.index.remove(old)
             self.segments.delete(old)
@@ -208,14 +208,21 @@ class IncrementalSegmenter:
             units = units[:-1]           # the reply is not there yet
         if not units:
             return 0
-        opens = seg_store.for_session(session_id, status="open")
-        open_seg = opens[-1] if opens else None
-        open_turns = store.turns_by_ids(open_seg.turn_ids) if open_seg else []
-        open_units = exchanges(open_turns)
         vecs = self.bank.embedder.embed([u.text for u in units])
         touched: list[int] = []
-        with store.db.conn:
-            for u, v in zip(units, vecs):
+        with store.write():
+            # Consolidation (another connection) may have segmented these turns since they were read:
+            # read again under the write lock and keep only what is still in no segment.
+            free = {t.id for t in seg_store.unsegmented_turns(session_id)}
+            kept = [(u, v) for u, v in zip(units, vecs) if all(i in free for i in u.turn_ids)]
+            if not kept:
+                return 0
+            units = [u for u, _ in kept]
+            opens = seg_store.for_session(session_id, status="open")
+            open_seg = opens[-1] if opens else None
+            open_turns = store.turns_by_ids(open_seg.turn_ids) if open_seg else []
+            open_units = exchanges(open_turns)
+            for u, v in kept:
                 joined = False
                 if open_seg is not None and len(open_units) < self.max_units \
                         and max(open_seg.turn_ids) < u.turns[0].id:

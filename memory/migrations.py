@@ -22,6 +22,9 @@ def migrate(db, embedding_dim: int = 384) -> list[str]:
     conn = db.conn
     if _all_done(conn):  # the usual open: no write lock taken
         return []
+    unknown = _unknown(conn)
+    if unknown:
+        raise NewerSchemaError(unknown)
     applied = []
     for name, fn in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")
@@ -43,11 +46,32 @@ def migrate(db, embedding_dim: int = 384) -> list[str]:
     return applied
 
 
-def _all_done(conn) -> bool:
+class NewerSchemaError(Exception):
+    """The database holds changes this version does not know (a newer version wrote it)."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+def _done(conn) -> set[str]:
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_migrations'").fetchone():
+        return set()
+    return {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+
+
+def _unknown(conn) -> list[str]:
+    known = {name for name, _ in MIGRATIONS}
+    return sorted(_done(conn) - known)
+
+
+def _all_done(conn) -> bool:
+    done = _done(conn)
+    if not all(name in done for name, _ in MIGRATIONS):
         return False
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    return all(name in done for name, _ in MIGRATIONS)
+    if done - {name for name, _ in MIGRATIONS}:
+        raise NewerSchemaError(_unknown(conn))
+    return True
 
 
 @migration
@@ -345,3 +369,68 @@ def m023_turn_fts_speaker(db, dim):
                    || ': ' || t.text
             FROM turns t WHERE t.id = fts_turn.rowid)
         WHERE rowid IN (SELECT id FROM turns)""")
+
+
+@migration
+def m040_turn_reindex_on_change(db, dim):
+    # A turn whose text changes after it was indexed (an answer completed after another process indexed
+    # its partial text; an edit) leaves the turn index, so that the next `index_pending` embeds and
+    # indexes the new text; the vector mirrors of every process learn of it through a tombstone of a new
+    # generation. A session whose segments hold the turn is segmented again by the next consolidation.
+    db.execute("""
+        CREATE TRIGGER turns_reindex AFTER UPDATE OF text ON turns
+        WHEN OLD.text IS NOT NEW.text AND EXISTS (SELECT 1 FROM codes_turn WHERE id = NEW.id) BEGIN
+            DELETE FROM fts_turn WHERE rowid = NEW.id;
+            DELETE FROM vectors_turn WHERE id = NEW.id;
+            DELETE FROM codes_turn WHERE id = NEW.id;
+            DELETE FROM codes_turn_vectors WHERE id = NEW.id;
+            INSERT INTO meta (key, value) VALUES ('codes_gen:turn', '1')
+                ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+            INSERT INTO codes_turn_gone (id, gen)
+                SELECT NEW.id, CAST(value AS INTEGER) FROM meta WHERE key = 'codes_gen:turn';
+        END""")
+    db.execute("""
+        CREATE TRIGGER turns_resegment AFTER UPDATE OF text ON turns
+        WHEN OLD.text IS NOT NEW.text AND EXISTS (SELECT 1 FROM segment_turns WHERE turn_id = NEW.id) BEGIN
+            DELETE FROM segmentation_log WHERE session_id = NEW.session_id;
+        END""")
+
+
+@migration
+def m041_session_counts(db, dim):
+    # The session list (the chat's sidebar, `assistant sessions`) reads each session's turn count and
+    # last activity from the session row, kept by triggers, instead of grouping every turn.
+    db.execute("ALTER TABLE sessions ADD COLUMN turn_count INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE sessions ADD COLUMN last_at TEXT")
+    db.execute("""
+        UPDATE sessions SET
+            turn_count = (SELECT COUNT(*) FROM turns t WHERE t.session_id = sessions.id),
+            last_at = COALESCE((SELECT MAX(created_at) FROM turns t WHERE t.session_id = sessions.id),
+                               started_at)""")
+    db.execute("CREATE INDEX sessions_last ON sessions(last_at, id)")
+    db.execute("""
+        CREATE TRIGGER sessions_last_new AFTER INSERT ON sessions WHEN NEW.last_at IS NULL BEGIN
+            UPDATE sessions SET last_at = NEW.started_at WHERE id = NEW.id;
+        END""")
+    db.execute("""
+        CREATE TRIGGER sessions_count_add AFTER INSERT ON turns BEGIN
+            UPDATE sessions SET turn_count = turn_count + 1,
+                                last_at = MAX(COALESCE(last_at, started_at), NEW.created_at)
+            WHERE id = NEW.session_id;
+        END""")
+    # The latest time is looked up again only when the latest turn goes (forgetting is rare).
+    db.execute("""
+        CREATE TRIGGER sessions_count_remove AFTER DELETE ON turns BEGIN
+            UPDATE sessions SET turn_count = turn_count - 1,
+                last_at = CASE WHEN OLD.created_at < last_at THEN last_at ELSE COALESCE(
+                    (SELECT MAX(created_at) FROM turns t WHERE t.session_id = OLD.session_id), started_at) END
+            WHERE id = OLD.session_id;
+        END""")
+    db.execute("""
+        CREATE TRIGGER sessions_count_move AFTER UPDATE OF created_at, session_id ON turns BEGIN
+            UPDATE sessions SET
+                turn_count = (SELECT COUNT(*) FROM turns t WHERE t.session_id = sessions.id),
+                last_at = COALESCE((SELECT MAX(created_at) FROM turns t WHERE t.session_id = sessions.id),
+                                   started_at)
+            WHERE id IN (OLD.session_id, NEW.session_id);
+        END""")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from sqlite_utils.utils import sqlite3
 from .clock import utcnow
 from .errors import StoreError
 from .folders import private_dirs
-from .migrations import migrate
+from .migrations import NewerSchemaError, migrate
 
 SOURCES = ("chat", "audio", "import")
 
@@ -50,11 +52,19 @@ def title_from(text: str) -> str:
 
 
 class Store:
-    """One SQLite database file (WAL, mode 0600; folders it has to create are 0700) with sqlite-vec loaded."""
+    """One SQLite database file (WAL, mode 0600; folders it has to create are 0700) with sqlite-vec loaded.
 
-    def __init__(self, path: str | os.PathLike, embedding_dim: int = 384):
+    Two ways to open it. The app's (the default; the chat, `ask`, commands a person runs) migrates and
+    repairs: answers left 'streaming' by a crash are marked interrupted. A worker's (`worker=True`:
+    background consolidation, the daemon's checks, listening's own connection) repairs nothing, because
+    the answer another process is streaming right now looks exactly like one a crash cut off."""
+
+    def __init__(self, path: str | os.PathLike, embedding_dim: int = 384, *, worker: bool = False):
         self.path = Path(path).expanduser()
         self.embedding_dim = embedding_dim
+        self.worker = worker
+        self._reader: Store | None = None
+        self._reader_lock = threading.Lock()
         try:
             private_dirs(self.path.parent)   # only what it creates is made private
             fresh = not self.path.exists()
@@ -74,24 +84,66 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
             migrate(self.db, embedding_dim)
-            self._recover_streaming()
+            if not worker:
+                self._recover_streaming()
+        except NewerSchemaError as e:
+            self._close_quietly()
+            raise StoreError(
+                f"The database at {self.path} was written by a newer version of the assistant (it has "
+                f"changes this version does not know: {e}); update the assistant, or choose another "
+                "database with --db PATH or ASSISTANT_DB.") from None
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            self._close_quietly()
             raise StoreError(
                 f"Cannot open the database at {self.path} ({e}); check that it is the assistant's database "
                 "and that you may write there, or choose another with --db PATH or ASSISTANT_DB."
             ) from e
 
     # -- lifecycle -------------------------------------------------------------------------------
+    def _close_quietly(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.conn.close()
+
     def _recover_streaming(self) -> None:
         """Answers cut off by a crash or kill are kept and marked interrupted."""
         with self.db.conn:
             self.db.execute("UPDATE turns SET status='interrupted' WHERE status='streaming'")
 
+    def reader(self) -> "Store":
+        """A second connection, for threads that only read (the UI, playing a clip) while another thread
+        writes through this one: it sees committed rows only, never a transaction half done."""
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = Store(self.path, self.embedding_dim, worker=True)
+            return self._reader
+
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.db.conn.close()
+            self._reader = None
         try:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.db.conn.close()
+
+    @contextmanager
+    def write(self):
+        """One transaction that holds the write lock from its first statement (BEGIN IMMEDIATE), so
+        that what it reads inside is still true when it writes; inside a transaction already open on
+        this connection, it joins that one."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        conn.commit()
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -119,11 +171,10 @@ class Store:
 
     def sessions(self, limit: int | None = None, where: str = "1", params=()) -> list[Session]:
         """Sessions, most recently active first."""
+        # turn_count and last_at are kept on the row by triggers (migration m041): no scan of the turns
         sql = f"""
-            SELECT s.id, s.title, s.started_at, s.source, COUNT(t.id),
-                   COALESCE(MAX(t.created_at), s.started_at) AS last_at
-            FROM sessions s LEFT JOIN turns t ON t.session_id = s.id
-            WHERE {where} GROUP BY s.id ORDER BY last_at DESC, s.id DESC"""
+            SELECT s.id, s.title, s.started_at, s.source, s.turn_count, s.last_at
+            FROM sessions s WHERE {where} ORDER BY s.last_at DESC, s.id DESC"""
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [Session(*row) for row in self.db.execute(sql, list(params)).fetchall()]

@@ -170,7 +170,7 @@ class ChatScreen(Screen):
         if self.assistant is None:
             return
         try:
-            self.sidebar.show(self.assistant.store.sessions(limit=200), self.session_id)
+            self.sidebar.show(self.assistant.store.reader().sessions(limit=200), self.session_id)
         except USER_ERRORS as e:
             self.notify(error_text(e), severity="error")
 
@@ -304,7 +304,7 @@ class ChatScreen(Screen):
         if self.pending is None or self.assistant is None:
             return False
         session_id, text = self.pending
-        last = self.assistant.store.turns(session_id, limit=1)
+        last = self.assistant.store.reader().turns(session_id, limit=1)
         return bool(last) and last[-1].role == "user" and last[-1].text == text
 
     def stop_for_quit(self) -> None:
@@ -353,7 +353,7 @@ class ChatScreen(Screen):
             return
         if self.assistant is None:
             return
-        turns = self.assistant.store.turns(session_id)
+        turns = self.assistant.store.reader().turns(session_id)
         hidden = max(0, len(turns) - MAX_TURNS_SHOWN)
         widgets = []
         if hidden:
