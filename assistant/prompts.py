@@ -11,16 +11,20 @@ from memory.timelines import TimelineContext, clip_words
 SYSTEM = (
     "You are a helpful personal assistant running privately on the user's own computer. "
     "You remember earlier conversations with the user: relevant memories from them are listed below "
-    "with their dates. Use them when they help answer, treat them as things the user told you, and "
-    "do not mention memories that are not relevant. A memory marked as history was true then but was "
-    "changed later: never present it as the current state. Answer concisely."
+    "with their dates. Use them when they help answer, and do not mention memories that are not relevant. "
+    "In them, \"User:\" lines are what the user said and \"Assistant:\" lines are what you said then: "
+    "your own earlier words are never facts about the user. A memory marked as history was true then but "
+    "was changed later: never present it as the current state. Answer concisely."
 )
+
+
+RUNNING_HEADER = "What was said in earlier conversations (facts, dated, after who said them):"
 
 
 def render_running(text: str | None) -> str:
     if not text:
         return ""
-    return "What you know from all earlier conversations (summary):\n" + text
+    return RUNNING_HEADER + "\n" + text
 
 
 def _history_note(m: Memory, ctx: TimelineContext | None, present: set[int]) -> str:

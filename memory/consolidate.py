@@ -1,12 +1,13 @@
 """Sleep-time consolidation (LightMem): the expensive memory work, run while the user is away.
 
-Steps, in order: index new turns; segment sessions with new turns (memory.bank); summarize sessions,
-several at once; label each new segment's links to earlier memories (timelines); fold new session summaries
-into the running memory M_t; roll days, weeks and months up for the journal.
+Steps, in order: index new turns; segment sessions with new turns (memory.bank); write each session's
+summary: the facts its people stated, kept with who said them (memory.facts); label each new segment's
+links to earlier memories (timelines); fold new session summaries into the running memory M_t; roll days,
+weeks and months up for the journal. Only segmentation (in "llm" mode) and the links ask the model.
 
-Independent prompts (the summaries of several sessions, the pairs of one session, the roll-ups of several
-periods) go to the model together when it can decode them side by side (`complete_many`, `choose_many`):
-on a CPU a pass carrying a token of each of several answers costs little more than a pass carrying one.
+Independent prompts (the pairs of one session) go to the model together when it can decode them side by
+side (`choose_many`): on a CPU a pass carrying a token of each of several prompts costs little more than a
+pass carrying one.
 
 Every unit of work computes outside any transaction (model calls included) and then writes its result and
 its "done" mark in one short transaction, so a kill at any moment loses at most the unit in flight and
@@ -139,16 +140,6 @@ class CountingModel:
         """The model's choose_many() (independent prompts in shared passes); None without one."""
         return self._counted("choose_many", estimate_completion=False, many=True)
 
-    @property
-    def complete_many(self):
-        """The model's complete_many() (answers decoded side by side); None without one."""
-        return self._counted("complete_many", estimate_completion=False, many=True)
-
-    @property
-    def restate(self):
-        """The model's restate() (prompt-lookup decoding); None without one."""
-        return self._counted("restate", estimate_completion=True)
-
     def __getattr__(self, name):
         return getattr(self.model, name)
 
@@ -161,13 +152,12 @@ class Settings:
     min_similarity: float = 0.3     # pairs less similar than this are not labelled (cosine of keys)
     max_pairs: int = 24             # pairs decided per unit (the most similar first; more -> more units)
     pairs_per_call: int = 1         # >1 batches pairs into one call (the 1.5B model collapses on batches)
-    summary_batch: int = 12         # at most this many sessions summarized together (one unit)
-    rollup_batch: int = 8           # journal periods rolled up together (one unit)
-    fold_batch: int = 10            # session summaries folded into M_t per call (19 in one call: the 1.5B
-                                    # model wrote 84 words about the first session only)
-    summary_words: int = 60
-    running_words: int = 160
-    max_session_words: int = 800    # the conversation shown to the per-session call
+    summary_batch: int = 12         # sessions summarized in one unit
+    rollup_batch: int = 8           # journal periods rolled up in one unit
+    fold_batch: int = 10            # session summaries folded into M_t in one unit
+    summary_words: int = 100        # a session's facts (the most telling when there are more)
+    running_words: int = 200        # M_t, in every prompt: about 270 tokens
+    max_session_words: int = 800    # the conversation shown to a batched labelling call
 
 
 class Consolidator:
@@ -347,57 +337,23 @@ class Consolidator:
         return [i for i in sm.SummaryStore(self.store).sessions_needing_summary() if i not in pending_seg]
 
     def summarize_sessions(self, session_ids: list[int], report: Report | None = None) -> None:
-        """One unit: summarize the sessions (decoded together), then write each in its own transaction."""
-        report = report if report is not None else Report()
-        w = self.settings.summary_words
+        """One unit: each session's facts (memory.facts; no model call), then each session written in its
+        own transaction."""
         jobs = []
         for sid in session_ids:
-            seg_ids = [g.id for g in self.bank.segments.for_session(sid, status="final")]
-            infos = segment_infos(self.store, seg_ids)
+            segs = self.bank.segments.for_session(sid, status="final")
+            turns = self.store.turns_by_ids([t for g in segs for t in g.turn_ids])
             log = self.store.db.execute("SELECT last_turn_id FROM segmentation_log WHERE session_id = ?",
                                         [sid]).fetchone()
             sess = self.store.session(sid)
-            when = human_date(sess.started_at) if sess else ""
-            text = f"Conversation of {when}:\n{self._conversation_block(seg_ids, infos)}"
-            msgs = [{"role": "system", "content": SESSION_SYSTEM},
-                    {"role": "user", "content": text + SUMMARY_TASK.format(words=w)}]
-            jobs.append((sid, seg_ids, infos, log[0] if log else None, sess, msgs))
-        # 60 words are about 80 tokens; clean() keeps at most w + 10 words, so longer answers are cut anyway
-        raws = self._complete_many([j[5] for j in jobs], int(w * 1.6) + 14, report)
+            end = max([g.ended_at for g in segs] or [sess.started_at])
+            jobs.append((sid, sess, end, log[0] if log else None,
+                         *sm.session_text(turns, self.settings.summary_words)))
         summaries = sm.SummaryStore(self.store)
-        for (sid, seg_ids, infos, last_turn, sess, _), raw in zip(jobs, raws):
-            text = sm.clean(raw, w + 10) if raw else ""
-            method = "llm"
-            if not text:
-                report.fallbacks["summary"] += 1
-                lines = [l for i in seg_ids for l in infos[i].text.splitlines()]
-                text, method = sm.extractive_summary(lines, w), "extractive"
-            end = max([infos[i].ended_at for i in seg_ids if i in infos] or [sess.started_at])
+        for sid, sess, end, last_turn, text, sources in jobs:
             with self.store.db.conn:
                 summaries.add("session", str(sid), text, sess.started_at, end, sessions=[sid],
-                              last_turn_id=last_turn, method=method, llm_calls=1 if method == "llm" else 0)
-
-    def _complete_many(self, conversations: list[list[dict]], max_tokens: int, report: Report,
-                       one: Callable[[list[dict], int], str] | None = None) -> list[str]:
-        """Plain answers, side by side when the model can (else, or for a single prompt, one at a time
-        through `one`, by default complete()); "" for an answer that failed."""
-        many = getattr(self.model, "complete_many", None)
-        if callable(many) and len(conversations) > 1:
-            try:
-                return many(conversations, max_tokens=max_tokens, checkpoint=self._check_preempt)
-            except Preempted:
-                raise
-            except Exception:
-                report.fallbacks["batch"] += 1      # one at a time instead
-        one = one or (lambda msgs, n: self.model.complete(msgs, max_tokens=n))
-        out = []
-        for msgs in conversations:
-            self._check_preempt()
-            try:
-                out.append(one(msgs, max_tokens))
-            except Exception:
-                out.append("")
-        return out
+                              last_turn_id=last_turn, method="facts", fingerprint=",".join(map(str, sources)))
 
     # -- links, one session a unit ----------------------------------------------------------------
     def _link_sessions(self) -> list[int]:
@@ -497,38 +453,16 @@ class Consolidator:
         plan = sm.plan_fold(summaries, self.settings.fold_batch)
         if plan is None:
             return
-        try:
-            text, method, calls = sm.fold(self.model, plan, self.settings.running_words), "llm", 1
-        except Exception:
-            parts = ([plan.base.text] if plan.base else []) + [x.text for x in plan.new]
-            text, method, calls = sm.clean(" ".join(parts), self.settings.running_words), "concat", 1
-            if report is not None:
-                report.fallbacks["running"] += 1
+        text = sm.fold(plan, self.settings.running_words)
         with self.store.db.conn:
-            sm.write_fold(self.store, plan, text, method, calls)
+            sm.write_fold(self.store, plan, text, "facts", 0)
 
     def roll_up(self, plans: list[sm.RollupPlan], report: Report | None = None) -> None:
-        """One unit: the periods' summaries (those the model writes decoded side by side), then each
-        period written in its own transaction."""
-        report = report if report is not None else Report()
-        plain = [sm.rollup_without_model(p) for p in plans]
-        asked = [i for i, x in enumerate(plain) if x is None]
-        requests = [sm.rollup_request(plans[i]) for i in asked]
-        raws = dict(zip(asked, self._complete_many(
-            [m for m, _ in requests], max((t for _, t in requests), default=0), report,
-            one=lambda msgs, max_tokens: sm.restate(self.model, msgs, max_tokens)))) if asked else {}
-        for i, plan in enumerate(plans):
-            words = sm.ROLLUP_WORDS[plan.kind]
-            text = sm.clean(raws[i], words + 20) if raws.get(i) else ""
-            if plain[i] is not None:
-                res = (plain[i][0], plain[i][1], 0)
-            elif text:
-                res = (text, "llm", 1)
-            else:
-                res = (sm.clean(" ".join(c.text for c in plan.children), words), "concat", 1)
-                report.fallbacks[plan.kind] += 1
+        """One unit: each period's summary (no model call), written in its own transaction."""
+        for plan in plans:
+            text, method = sm.rollup(plan)
             with self.store.db.conn:
-                sm.write_rollup(self.store, plan, *res)
+                sm.write_rollup(self.store, plan, text, method, 0)
 
     # -- run records ------------------------------------------------------------------------------
     def _begin(self, trigger: str) -> int:
@@ -552,9 +486,6 @@ class Consolidator:
 
 SESSION_SYSTEM = ("You keep a concise, factual memory of a person's conversations and relate new memories to "
                   "earlier ones. You never invent details.")
-SUMMARY_TASK = ("\n\nSummarize what this conversation tells about the people in two to four short sentences "
-                "(at most {words} words): events with their dates, plans, preferences, changes; no small talk. "
-                "Plain text.")
 LABEL_TASK = ("\n\nFor each pair below, how does the part of this conversation relate to the earlier memory? "
               "Relations:\n{guide}\nPairs:\n{pairs}\nAnswer with JSON: the relation of each pair.")
 

@@ -434,3 +434,13 @@ def m041_session_counts(db, dim):
                                    started_at)
             WHERE id IN (OLD.session_id, NEW.session_id);
         END""")
+
+
+@migration
+def m050_summaries_of_facts(db, dim):
+    # Summaries are now the facts people stated, kept with who said them (memory.facts), instead of text
+    # the model wrote (which gave the user's facts to others and the assistant's words to the user).
+    # Every summary made before is set aside so that the next consolidation rebuilds them all; the old
+    # running memory is blanked, so that the new one does not start from it.
+    db.execute("UPDATE summaries SET status = 'superseded' WHERE status = 'current' AND kind != 'running'")
+    db.execute("UPDATE summaries SET status = 'stale', text = '' WHERE kind = 'running'")

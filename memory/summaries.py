@@ -1,12 +1,12 @@
-"""Recursive summaries (Wang et al., "Recursively summarizing enables long-term dialogue memory").
+"""Recursive summaries (Wang et al., "Recursively summarizing enables long-term dialogue memory"), made of
+facts that keep who said what (memory.facts).
 
-- Session summaries: one per session (made by the consolidation's per-session call, which also labels links).
-- The running memory M_t = summarize(M_{t-1}, new session summaries): always in the prompt; each fold is a
-  new row, the previous one is kept as superseded history.
-- Day, week and month summaries build on each other (sessions -> day -> ISO week -> month) for the journal;
-  a period with a single input takes that input's text as it is, and one whose inputs together hold at
-  most JOIN_WORDS words (about two session summaries) joins them in date order: no model call, since a
-  summary would hardly be shorter than what it summarizes.
+- Session summaries: the facts the session's people stated (never the assistant's words), one a line.
+- The running memory M_t = f(M_{t-1}, new session summaries): always in the prompt; dated facts within a
+  word budget; each fold is a new row, the previous one is kept as superseded history.
+- Day, week and month summaries build on each other (sessions -> day -> ISO week -> month) for the journal:
+  a day lists its sessions' facts; a week or month its inputs' dated facts, the most telling of them when
+  they do not fit.
 
 A rebuilt summary supersedes the old row, which stays. Forgetting a turn marks every summary that saw its
 session stale and blanks its text (a trigger, see migration m021); consolidation rebuilds what is missing.
@@ -14,13 +14,11 @@ session stale and blanks its text (a trigger, see migration m021); consolidation
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable, Sequence
 
 from .clock import human_date, parse, utcnow
-from .protocols import LanguageModel
 from .store import Store
 
 KINDS = ("session", "running", "day", "week", "month")
@@ -193,54 +191,51 @@ class SummaryStore:
         return [s for s in self.list("session") if s.id not in done]
 
 
-# -- prompts ---------------------------------------------------------------------------------------------
-SUMMARY_SYSTEM = "You keep a concise, factual memory of a person's conversations. You never invent details."
-
-FOLD_INSTRUCTIONS = """Current memory of the conversations so far:
-{previous}
-
-New conversation summaries:
-{new}
-
-Write the updated memory in at most {words} words: keep the durable facts about the people (names, events
-with their dates, plans, preferences, relationships), replace facts that changed by their new version (say
-what it was before when that matters), drop small talk. Plain text, no preamble."""
-
-ROLLUP_INSTRUCTIONS = """Summaries for {title}:
-{children}
-
-Write a journal entry for {title} in at most {words} words: what happened and what was discussed, with
-dates where they matter. Plain text, no preamble."""
-
-
-def fold_messages(previous: str | None, new: Sequence[tuple[str, str]], words: int = 180) -> list[dict]:
-    body = "\n".join(f"- [{when}] {text}" for when, text in new)
-    text = FOLD_INSTRUCTIONS.format(previous=previous or "(nothing yet)", new=body, words=words)
-    return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": text}]
-
-
-def rollup_messages(title: str, children: Sequence[tuple[str, str]], words: int) -> list[dict]:
-    body = "\n".join(f"- [{when}] {text}" for when, text in children)
-    return [{"role": "system", "content": SUMMARY_SYSTEM},
-            {"role": "user", "content": ROLLUP_INSTRUCTIONS.format(title=title, children=body, words=words)}]
-
-
-def clean(text: str, max_words: int) -> str:
-    """One paragraph of at most `max_words` words (models sometimes add a preamble or run on)."""
-    text = " ".join(text.replace("**", "").split())
-    for lead in ("Updated memory:", "Memory:", "Summary:", "Journal entry:"):
-        if text.lower().startswith(lead.lower()):
-            text = text[len(lead):].strip()
-    words = text.split()
-    return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
-
-
-# -- units of work (each: compute outside, then one short transaction) ---------------------------------
-ROLLUP_WORDS = {"day": 100, "week": 90, "month": 120}
-JOIN_WORDS = 150
+# -- the texts ---------------------------------------------------------------------------------------
+# Every summary is a list of facts, one a line, each in the words of the person who said it (memory.facts):
+# a session's are its facts; the running memory, weeks and months keep dated lines ("[8 May 2023] ...")
+# of their inputs; a day is its sessions' facts. Nothing here is written by the model, so no summary can
+# give one person's fact to another, take the assistant's words for the user's, or invent a time of day.
+ROLLUP_WORDS = {"day": None, "week": 90, "month": 120}    # None: a day keeps every fact of its sessions
 CHILD = {"day": "session", "week": "day", "month": "week"}
 
 
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def dated(when: str, line: str) -> str:
+    """A line with its date in front (kept as it is when it has one)."""
+    return line if line.startswith("[") else f"[{when}] {line}"
+
+
+def session_text(turns, max_words: int) -> tuple[str, list[int]]:
+    """A session's summary (its facts, one a line, within `max_words`) and the turns they came from."""
+    from .facts import candidates, keep
+
+    facts = candidates(turns)
+    texts = [f.line for f in facts]
+    kept = [facts[i] for i in keep(texts, [0] * len(texts), max_words)]
+    return "\n".join(f.line for f in kept), [f.turn_id for f in kept]
+
+
+def select_lines(items: Sequence[tuple[str, str]], max_words: int | None) -> list[str]:
+    """Dated lines from (group, line) pairs in time order, at most `max_words` words (every group keeps
+    its most telling facts first), each fact once: a fact said again keeps its latest date."""
+    from .facts import keep, split_line
+
+    last: dict[str, int] = {}
+    for i, (_, line) in enumerate(items):
+        _, who, words = split_line(line)
+        last[f"{who}|{words}"] = i
+    items = [items[i] for i in sorted(last.values())]
+    if max_words is None:
+        return [line for _, line in items]
+    idx = keep([line for _, line in items], [g for g, _ in items], max_words)
+    return [items[i][1] for i in idx]
+
+
+# -- units of work (each: compute outside, then one short transaction) ---------------------------------
 @dataclass
 class FoldPlan:
     base: Summary | None
@@ -255,36 +250,26 @@ def plan_fold(summaries: SummaryStore, batch: int = 6) -> FoldPlan | None:
     return FoldPlan(summaries.running_base(), pending[:batch])
 
 
-def restate(model: LanguageModel, messages: list[dict], max_tokens: int) -> str:
-    """Summaries of summaries repeat their inputs' words: a model with restate() (prompt-lookup decoding)
-    writes them in fewer passes (1.3x faster a call, tests/bench/restate.py)."""
-    restate = getattr(model, "restate", None)
-    if callable(restate):
-        return restate(messages, max_tokens=max_tokens)
-    return model.complete(messages, max_tokens=max_tokens)
+def fold(plan: FoldPlan, words: int = 200) -> str:
+    """M_t = f(M_{t-1}, new session summaries): the memory's dated facts and the new ones, in time order,
+    within `words` words; when they do not fit, each day keeps its most telling facts first and the oldest
+    days give up facts first."""
+    old = lines(plan.base.text) if plan.base else []
+    new = [dated(human_date(s.period_start), line) for s in plan.new for line in lines(s.text)]
+    items = sorted(((_day_of(line), line) for line in old + new), key=lambda item: item[0])
+    return "\n".join(select_lines(items, words))
 
 
-def lead(text: str, words: int) -> str:
-    """The opening sentences of `text` that fit in `words` words (at least the first one, clipped)."""
-    out: list[str] = []
-    used = 0
-    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
-        n = len(sentence.split())
-        if out and used + n > words:
-            break
-        out.append(sentence if n <= words else " ".join(sentence.split()[:words]) + " …")
-        used += n
-    return " ".join(out)
+def _day_of(line: str) -> str:
+    """The ISO day of a line's "[8 May 2023]" ("" when it has none)."""
+    from datetime import datetime
 
+    from .facts import split_line
 
-def fold(model: LanguageModel, plan: FoldPlan, words: int = 180, equal_shares: bool = True) -> str:
-    """M_t = summarize(M_{t-1}, new summaries): one model call. Each new summary comes in with an equal
-    share of the memory's room (its opening sentences): given more, the small model copies the first
-    summaries until it runs out of words, and the later ones are lost."""
-    share = max(20, int(words * 1.25) // len(plan.new))
-    new = [(human_date(s.period_start), lead(s.text, share) if equal_shares else s.text) for s in plan.new]
-    raw = restate(model, fold_messages(plan.base.text if plan.base else None, new, words), int(words * 1.8) + 40)
-    return clean(raw, words + 20)
+    try:
+        return datetime.strptime(split_line(line)[0], "%d %b %Y").date().isoformat()
+    except ValueError:
+        return ""
 
 
 def write_fold(store: Store, plan: FoldPlan, text: str, method: str = "llm", llm_calls: int = 1) -> int:
@@ -331,26 +316,15 @@ def plan_rollups(summaries: SummaryStore, kind: str) -> list[RollupPlan]:
     return out
 
 
-def _child_when(plan: RollupPlan, child: Summary) -> str:
-    return human_date(child.period_start) if plan.kind != "month" else period_title("week", child.key)
-
-
-def rollup_without_model(plan: RollupPlan) -> tuple[str, str] | None:
-    """(text, method) for a period that needs no model call: one input is copied; inputs that together
-    fit the period's length are joined in date order. None when the model must write it."""
-    if len(plan.children) == 1:
-        return plan.children[0].text, "copy"
-    if sum(len(c.text.split()) for c in plan.children) <= JOIN_WORDS:
-        return " ".join(f"[{_child_when(plan, c)}] {c.text}" for c in plan.children), "join"
-    return None
-
-
-def rollup_request(plan: RollupPlan) -> tuple[list[dict], int]:
-    """The model call that writes `plan`'s period: (messages, max_tokens)."""
-    words = ROLLUP_WORDS[plan.kind]
-    children = [(_child_when(plan, c), c.text) for c in plan.children]
-    # clean() keeps words + 20 words, about 1.35 tokens a word
-    return rollup_messages(period_title(plan.kind, plan.key), children, words), int(words * 1.6) + 20
+def rollup(plan: RollupPlan) -> tuple[str, str]:
+    """(text, method) of a period: a day lists its sessions' facts; a week or month its days' dated facts
+    when they fit ("join", or "copy" from one input), else the most telling of them ("select")."""
+    items = [(c.period_start, line if plan.kind == "day" else dated(human_date(c.period_start), line))
+             for c in plan.children for line in lines(c.text)]
+    kept = select_lines(items, ROLLUP_WORDS[plan.kind])
+    if len(kept) < len(items):
+        return "\n".join(kept), "select"
+    return "\n".join(kept), "copy" if len(plan.children) == 1 else "join"
 
 
 def write_rollup(store: Store, plan: RollupPlan, text: str, method: str, llm_calls: int) -> int:
@@ -359,9 +333,3 @@ def write_rollup(store: Store, plan: RollupPlan, text: str, method: str, llm_cal
     return sm.add(plan.kind, plan.key, text, start, end, sessions=sm.sessions_of([c.id for c in plan.children]),
                   inputs=[c.id for c in plan.children], fingerprint=plan.fingerprint, method=method,
                   llm_calls=llm_calls)
-
-
-def extractive_summary(lines: Sequence[str], max_words: int = 60) -> str:
-    """A no-model fallback: the opening words of the longest lines, in order."""
-    ranked = sorted(range(len(lines)), key=lambda i: -len(lines[i].split()))[:4]
-    return clean(" ".join(lines[i] for i in sorted(ranked)), max_words)

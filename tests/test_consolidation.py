@@ -138,11 +138,14 @@ def run_preempted_during(store, llm, when):
 def test_preempt_from_another_thread_while_a_model_call_runs(store, tmp_path):
     more_sessions(store)
     llm = SchemaLLM()
-    # the user sends a message while the first call runs
+    # the user sends a message while the first call runs (the first link label: summaries need no model)
     c, rep = run_preempted_during(store, llm, lambda messages, schema: True)
-    # the sessions' summary unit stops at its next model call and writes nothing
-    assert rep.status == "preempted" and rep.units["summary"] == 0 and llm.calls == 1
-    assert store.count("summaries") == 0
+    # the link unit in flight (the first session with earlier memories) stops at its next model call and
+    # writes nothing; the sessions before it had no pairs to ask about
+    assert rep.status == "preempted" and llm.calls == 1 and rep.units["summary"] == 1
+    linked = store.db.execute("SELECT COUNT(DISTINCT s.session_id) FROM link_log g "
+                              "JOIN segments s ON s.id = g.segment_id").fetchone()[0]
+    assert linked == rep.units["link"] < 6 and store.count("links") == 0
     assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
@@ -172,27 +175,22 @@ class BatchingLLM(SchemaLLM):
         super().__init__()
         self.batches = []
 
-    def complete_many(self, conversations, max_tokens=512, checkpoint=None):
-        self.batches.append(("complete", len(conversations)))
-        out = []
-        for msgs in conversations:
-            checkpoint()
-            out.append(self.complete(msgs, max_tokens=max_tokens))
-        return out
-
     def choose_many(self, conversations, options, prefix="", checkpoint=None):
         from memory.timelines import PAIR_SCHEMA
 
         self.batches.append(("choose", len(conversations)))
-        return [json.loads(self.complete(m, schema=PAIR_SCHEMA))["relation"] for m in conversations]
+        out = []
+        for msgs in conversations:
+            checkpoint()
+            out.append(json.loads(self.complete(msgs, schema=PAIR_SCHEMA))["relation"])
+        return out
 
 
 def test_independent_prompts_go_to_the_model_together(store, tmp_path):
     more_sessions(store)
     llm = BatchingLLM()
     rep = consolidator(store, llm, summary_batch=4).run()
-    assert rep.status == "done" and rep.units["summary"] == 2
-    assert [n for k, n in llm.batches if k == "complete"][:2] == [3, 3]      # 6 sessions, at most 4 a unit
+    assert rep.status == "done" and rep.units["summary"] == 2                 # 6 sessions, at most 4 a unit
     assert any(k == "choose" and n > 1 for k, n in llm.batches)               # a session's pairs together
     assert rep.llm_calls == len(llm.prompts)                                  # one call per prompt
     reference = Store(tmp_path / "ref.db")
@@ -204,10 +202,13 @@ def test_independent_prompts_go_to_the_model_together(store, tmp_path):
 def test_preempt_inside_a_batch_drops_the_unit(store, tmp_path):
     more_sessions(store)
     llm = BatchingLLM()
-    # the user types while the third summary is decoded
-    c, rep = run_preempted_during(store, llm, lambda messages, schema: len(llm.prompts) == 2)
-    assert rep.status == "preempted" and rep.units["summary"] == 0
-    assert store.count("summaries") == 0
+    # the user types while the first prompt of a session's batch of pairs is evaluated
+    batched = lambda messages, schema: any(k == "choose" and n > 1 for k, n in llm.batches)  # noqa: E731
+    c, rep = run_preempted_during(store, llm, batched)
+    assert rep.status == "preempted"
+    linked = store.db.execute("SELECT COUNT(DISTINCT s.session_id) FROM link_log g "
+                              "JOIN segments s ON s.id = g.segment_id").fetchone()[0]
+    assert linked == rep.units["link"]            # the batch's session wrote nothing
     assert_finishes_like_a_clean_run(c, store, tmp_path)
 
 
@@ -267,7 +268,7 @@ def test_a_failing_model_call_falls_back_and_the_unit_still_completes(store):
     story(store)
     llm = SchemaLLM(fail_first=1)
     rep = consolidator(store, llm).run()
-    assert rep.status == "done" and rep.fallbacks["summary"] == 1
+    assert rep.status == "done" and rep.fallbacks["links"] == 1           # that pair is "None"
     assert store.count("link_log") == 3
     assert store.db.execute("SELECT COUNT(*) FROM summaries WHERE kind = 'session' AND status = 'current'"
                             ).fetchone()[0] == 3
@@ -285,7 +286,7 @@ KILL_POINTS = [
     # Each kill is a fresh run over what the previous ones left, so occurrences count from there.
     ("INSERT INTO vectors_turn", 3, "indexing turns: inside the batch's transaction"),
     ("INSERT INTO segment_turns", 2, "segmenting a session: inside its transaction"),
-    ("MODEL CALL", 2, "the summary unit's 2nd model call (no transaction open)"),
+    ("MODEL CALL", 2, "a link unit's 2nd model call (no transaction open)"),
     ("VALUES ('session'", 2, "the summary unit: inside, at its 2nd session"),
     ("INSERT OR IGNORE INTO links", 1, "a link unit: inside, at its first link"),
     ("INSERT OR REPLACE INTO link_log", 2, "a link unit: inside, marking segments linked"),

@@ -1,4 +1,5 @@
-"""Recursive summaries: session summaries, the running memory M_t, day/week/month roll-ups, staleness."""
+"""Recursive summaries: session summaries, the running memory M_t, day/week/month roll-ups, staleness.
+All of them are facts kept with who said them (memory.facts; tests/test_facts.py covers the facts)."""
 from __future__ import annotations
 
 from memory import summaries as sm
@@ -20,18 +21,18 @@ def test_each_session_gets_a_summary_and_the_running_memory_folds_them(store):
     ss = SummaryStore(store)
     for sid in ids.values():
         s = ss.current("session", str(sid))
-        assert s is not None and s.text and s.method == "llm"
+        assert s is not None and s.text.startswith("Caroline: ") and s.method == "facts"
     running = ss.history("running", sm.RUNNING_KEY)
     assert [r.status for r in running] == ["superseded", "current"]     # M_1 (2 sessions), M_2 (+1)
     m1, m2 = running
     assert "nurse" in m1.text and "teacher" not in m1.text
     assert m2.text.startswith(m1.text) and "teacher" in m2.text           # M_2 = f(M_1, new)
-    fold_prompt = next(p for p in llm.prompts if "Current memory" in p[-1]["content"]
-                       and m1.text in p[-1]["content"])
-    assert "teacher" in fold_prompt[-1]["content"]
+    assert m1.text.splitlines()[0] == "[8 May 2023] Caroline: I started a new job as a nurse at the city hospital."
     assert ss.running().id == m2.id
     assert ss.unfolded() == []
     assert sm.SummaryStore(store).folded_inputs(m2.id) == {ss.current("session", str(s)).id for s in ids.values()}
+    # summaries, folds and roll-ups are not written by the model: only the links asked it
+    assert all(p[-1]["content"].startswith("How does a newer memory") for p in llm.prompts)
 
 
 def test_a_new_session_folds_into_the_running_memory_without_redoing_the_old(store):
@@ -61,41 +62,54 @@ def _four_sessions(store):
     return a, b
 
 
-def test_periods_whose_inputs_fit_are_joined_without_the_model(store):
+def test_periods_whose_facts_fit_keep_them_all(store):
     _four_sessions(store)
     c, rep, llm = _consolidate(store)
     ss = SummaryStore(store)
     d8 = ss.current("day", "2023-05-08")
     assert d8.method == "join"
-    first, second = (ss.current("session", str(i)).text for i in ss.sessions_of([d8.id]))
-    assert d8.text.startswith("[") and first in d8.text and second in d8.text
-    assert d8.text.index("Morning run") < d8.text.index("lasagna")                  # in date order
-    assert ss.current("week", "2023-W19").method == "join"
-    assert not any("journal entry" in p[-1]["content"] for p in llm.prompts)
+    first, second = (ss.current("session", str(i)).text for i in sorted(ss.sessions_of([d8.id])))
+    assert d8.text == first + "\n" + second                                      # in time order, undated
+    assert ss.current("day", "2023-05-10").method == "copy"
+    w19 = ss.current("week", "2023-W19")                                          # 8-14 May: both days
+    assert w19.method == "join" and "[10 May 2023] Caroline: Started reading a novel about sailing." in w19.text
+    assert "[8 May 2023] Caroline: Evening: cooked lasagna for the family." in w19.text
+    may, june = ss.current("month", "2023-05"), ss.current("month", "2023-06")
+    assert "lasagna" in may.text and "Lisbon" not in may.text and "Lisbon" in june.text
+    assert llm.prompts == [] or all("How does a newer memory" in p[-1]["content"] for p in llm.prompts)
 
 
-def test_day_week_month_roll_up(store, monkeypatch):
-    single = lambda plan: (plan.children[0].text, "copy") if len(plan.children) == 1 else None  # noqa: E731
-    monkeypatch.setattr(sm, "rollup_without_model", single)      # never join: the model writes them
+def test_a_period_whose_facts_do_not_fit_keeps_the_most_telling_of_each_day(store, monkeypatch):
+    monkeypatch.setitem(sm.ROLLUP_WORDS, "week", 30)
+    _four_sessions(store)
+    add_session(store, day(9), [("Caroline", "Great!"), ("Melanie", "Hi"),
+                                ("Caroline", "My dentist appointment is on Friday 12 May at 9.")])
+    _consolidate(store)
+    ss = SummaryStore(store)
+    w19 = ss.current("week", "2023-W19")
+    assert w19.method == "select" and len(w19.text.split()) <= 30
+    kept = w19.text.splitlines()
+    days = {d.key: d.text.splitlines() for d in ss.list("day")}
+    assert all(any(line.endswith(f) for f in days["2023-05-08"] + days["2023-05-09"] + days["2023-05-10"])
+               for line in kept)                                       # facts as they were, dated
+    assert "[9 May 2023] Caroline: My dentist appointment is on Friday 12 May at 9." in kept   # dates count
+    assert any(line.startswith("[10 May 2023]") for line in kept)      # each day keeps its best fact first
+    assert any(line.startswith("[8 May 2023]") for line in kept)
+    assert "Great!" not in w19.text and "Hi" not in days["2023-05-09"]
+
+
+def test_a_new_session_rebuilds_its_day_week_and_month_and_old_versions_stay(store):
     a, b = _four_sessions(store)
     c, rep, llm = _consolidate(store)
     ss = SummaryStore(store)
-    d8 = ss.current("day", "2023-05-08")
-    assert d8.method == "llm" and "Morning run" in d8.text and "lasagna" in d8.text   # two sessions: one call
-    assert ss.current("day", "2023-05-10").method == "copy"                         # one session: its text
-    w19 = ss.current("week", "2023-W19")                                            # 8-14 May: both days
-    assert w19.method == "llm" and "lasagna" in w19.text and "sailing" in w19.text
-    assert ss.current("week", "2023-W22").method == "copy"                          # 29 May - 4 June
-    may, june = ss.current("month", "2023-05"), ss.current("month", "2023-06")
-    assert "lasagna" in may.text and "Lisbon" not in may.text
-    assert "Lisbon" in june.text
+    may = ss.current("month", "2023-05")
     assert ss.sessions_of([may.id]) == {a, b, ss.sessions_of([ss.current("day", "2023-05-10").id]).pop()}
-    # a new session on 10 May rebuilds that day, its week and its month; old versions stay
     add_session(store, day(10, hour=18), [("Caroline", "Finished the sailing novel already."),
                                           ("Melanie", "Fast reader!")])
     rep = c.run()
     assert (rep.units["day"], rep.units["week"], rep.units["month"]) == (1, 1, 1)
-    assert ss.current("day", "2023-05-10").method == "llm"
+    assert ss.current("day", "2023-05-10").method == "join"
+    assert "Finished the sailing novel" in ss.current("month", "2023-05").text
     assert [s.status for s in ss.history("week", "2023-W19")] == ["superseded", "current"]
     assert c.pending() == {k: 0 for k in c.pending()}
 
@@ -128,54 +142,25 @@ def test_period_keys_and_titles():
     assert sm.period_bounds("week", "2023-W19") == ("2023-05-08", "2023-05-15")
     assert sm.period_bounds("month", "2023-12") == ("2023-12-01", "2024-01-01")
     assert sm.period_title("day", "2023-05-08") == "Monday 8 May 2023"
-    assert sm.clean("Updated memory: **Caroline** is  a nurse.", 10) == "Caroline is a nurse."
 
 
-def test_folds_and_rollups_go_through_restate_when_the_model_has_it(store):
-    """Summaries of summaries use the model's restate() (prompt-lookup decoding); session summaries, which
-    are abstractive, stay on complete(). Both are counted in the run's calls."""
-    class RestatingLLM(SchemaLLM):
-        def __init__(self):
-            super().__init__()
-            self.restated = []
-
-        def restate(self, messages, max_tokens=512):
-            self.restated.append(messages[-1]["content"])
-            return self.complete(messages, max_tokens=max_tokens)
-
-    story(store)
-    llm = RestatingLLM()
-    c, rep, _ = _consolidate(store, llm, fold_batch=2)
-    assert rep.status == "done"
-    assert any(t.startswith("Current memory") for t in llm.restated)
-    assert not any("Summarize what this conversation" in t for t in llm.restated)
-    assert rep.llm_calls == len(llm.prompts)     # restate() delegates to complete() here: counted once
-
-
-def test_lead_keeps_whole_opening_sentences_within_the_words():
-    text = "Anna moved to Lisbon in May. She started a job at a bakery. Her brother visited in June!"
-    assert sm.lead(text, 13) == "Anna moved to Lisbon in May. She started a job at a bakery."
-    assert sm.lead(text, 12) == "Anna moved to Lisbon in May."
-    assert sm.lead(text, 100) == text
-    assert sm.lead(text, 3) == "Anna moved to …"     # the first sentence, clipped, rather than nothing
-
-
-def test_each_new_summary_gets_an_equal_share_of_the_fold(store):
-    from tests.fakes import FakeLLM
-
-    long = " ".join(f"Sentence {i} about session {{n}} has more words in it." for i in range(12))
+def test_the_running_memory_keeps_its_words_with_each_session_keeping_its_most_telling_facts(store):
     ids = []
-    for n in range(10):
-        sid = store.new_session(title="t", started_at=f"2024-03-{n + 1:02d}T10:00:00+00:00")
-        ids.append(sm.SummaryStore(store).add("session", str(sid), long.format(n=n), f"2024-03-{n + 1:02d}T10:00:00+00:00",
-                                              f"2024-03-{n + 1:02d}T11:00:00+00:00", sessions=[sid]))
-    llm = FakeLLM(["The memory."])
+    for n in range(6):
+        when = f"2024-03-{n + 1:02d}T10:00:00+00:00"
+        sid = store.new_session(title="t", started_at=when)
+        text = (f"User: I met Anna on day {n + 1}.\nUser: It was a long and quiet walk along the grey river.\n"
+                f"User: I really think that it was a good walk.")
+        ids.append(sm.SummaryStore(store).add("session", str(sid), text, when, when, sessions=[sid]))
     plan = sm.plan_fold(sm.SummaryStore(store), batch=10)
-    assert len(plan.new) == 10
-    sm.fold(llm, plan, words=160)
-    prompt = llm.prompts[-1][-1]["content"]
-    lines = [line for line in prompt.splitlines() if line.startswith("- [")]
-    assert len(lines) == 10
-    # 160 x 1.25 / 10 = 20 words each: the first two sentences (10 words each), never the whole summary
-    assert all(len(line.split("] ", 1)[1].split()) == 20 for line in lines)
-    assert "session 9" in lines[-1] and "Sentence 2" not in prompt
+    text = sm.fold(plan, words=60)
+    kept = text.splitlines()
+    assert len(text.split()) <= 60
+    assert [line for line in kept if "I met Anna" in line] == [f"[{d} Mar 2024] User: I met Anna on day {d}."
+                                                              for d in range(1, 7)]   # dated, named: all
+    assert kept == sorted(kept, key=sm._day_of)                                      # in time order
+    # a fact said again is kept once, with its latest date
+    plan2 = sm.FoldPlan(sm.Summary(0, "running", "main", "[1 Mar 2024] User: I am a nurse.", "", "", None, "",
+                                   "current", "facts", ""), [sm.SummaryStore(store).get(ids[-1])])
+    plan2.new[0].text = "User: I am a nurse."
+    assert sm.fold(plan2, words=60) == "[6 Mar 2024] User: I am a nurse."

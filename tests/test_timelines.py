@@ -242,6 +242,7 @@ def test_the_hot_path_puts_the_running_memory_and_timelines_in_the_prompt(store)
     the history mark, with no model call beyond the answer."""
     from assistant.config import Config
     from assistant.core import Assistant
+    from assistant.prompts import RUNNING_HEADER
     from memory.bank import SegmentRecall
     from tests.fakes import FakeLLM
 
@@ -253,8 +254,8 @@ def test_the_hot_path_puts_the_running_memory_and_timelines_in_the_prompt(store)
     prep = a.prepare(None, "Is Caroline still a nurse at the hospital job?")
     system = prep.messages[0]["content"]
     assert prep.messages[-1] == {"role": "user", "content": "Is Caroline still a nurse at the hospital job?"}
-    assert "What you know from all earlier conversations" in system
-    assert system.index("What you know") < system.index("Memories from earlier")
+    assert RUNNING_HEADER in system
+    assert system.index(RUNNING_HEADER) < system.index("Memories from earlier")
     assert "(history: changed on 20 Jun 2023" in system
     assert "-(Changed)->" in system
     assert chat.prompts == []            # recall, timelines and the summary cost no model call
@@ -265,6 +266,7 @@ def test_timeline_refinement_is_one_extra_call_when_configured(store):
     """timeline_refine = true: the recalled chains go to the model once, and its notes replace them."""
     from assistant.config import Config
     from assistant.core import Assistant
+    from assistant.prompts import RUNNING_HEADER
     from memory.bank import SegmentRecall
     from tests.fakes import FakeLLM
 

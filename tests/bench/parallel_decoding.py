@@ -3,9 +3,9 @@
     python tests/bench/parallel_decoding.py --data ../shared/data/locomo/locomo_dev.json [--conv conv-26]
         [--sessions 8] [--model qwen-1.5b] [--gpu-layers auto] [--json OUT]
 
-The prompts are built like the consolidation's session-summary prompts (same system message and task,
-the session's turns as one part, at most 60 words a turn) for the first N sessions of a LoCoMo
-conversation. Both sides run in one process on the
+The prompts ask for a short summary of each of the first N sessions of a LoCoMo conversation (the
+session's turns as one part, at most 60 words a turn): a dialogue-summary workload, as consolidation's
+session summaries were made before they became the facts people stated. Both sides run in one process on the
 same loaded model, one after the other; the sequential side uses the chat context, as consolidation did
 before. Also reported: the time of one decoding pass by the number of sequences it carries (prompts of 500
 tokens resident), which is what makes side-by-side decoding pay on a CPU. Run by hand, not by pytest.
@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def session_prompts(data: str, conv: str, n: int, words: int = 60) -> list[list[dict]]:
-    from memory.consolidate import SESSION_SYSTEM, SUMMARY_TASK
+SESSION_SYSTEM = ("You keep a concise, factual memory of a person's conversations and relate new memories to "
+                  "earlier ones. You never invent details.")
+SUMMARY_TASK = ("\n\nSummarize what this conversation tells about the people in two to four short sentences "
+                "(at most {words} words): events with their dates, plans, preferences, changes; no small talk. "
+                "Plain text.")
 
+
+def session_prompts(data: str, conv: str, n: int, words: int = 60) -> list[list[dict]]:
     sample = next(s for s in json.load(open(data)) if s["sample_id"] == conv)["conversation"]
     out = []
     for i in range(1, n + 1):

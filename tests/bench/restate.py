@@ -4,8 +4,9 @@ consolidation's summaries of summaries, side by side, interleaved.
 
     python tests/bench/restate.py [--db PATH] [--model qwen-1.5b] [--prompts 4] [--json OUT]
 
-The prompts are real: folds of the running memory and week roll-ups built from the session summaries of a
-consolidated database (by default the one tests/bench/consolidation_cost.py leaves for conv-26). Each
+The prompts ask the model to fold session summaries into one memory and to write a week's journal entry
+from them, with the session summaries of a consolidated database (by default the one
+tests/bench/consolidation_cost.py leaves for conv-26): a workload that repeats its prompt's words. Each
 prompt is decoded both ways from a cold context (the prompt is evaluated each time), and the report gives
 seconds, generated tokens, passes, accepted draft tokens and whether the two texts are the same.
 """
@@ -22,6 +23,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+FOLD = """Current memory of the conversations so far:
+(nothing yet)
+
+New conversation summaries:
+{new}
+
+Write the updated memory in at most {words} words: keep the durable facts about the people (names, events
+with their dates, plans, preferences, relationships), replace facts that changed by their new version (say
+what it was before when that matters), drop small talk. Plain text, no preamble."""
+WEEK = """Summaries for the week:
+{new}
+
+Write a journal entry for the week in at most {words} words: what happened and what was discussed, with
+dates where they matter. Plain text, no preamble."""
+
+
+def messages(template: str, items, words: int) -> list[dict]:
+    body = "\n".join(f"- [{when}] {text}" for when, text in items)
+    return [{"role": "system", "content": "You keep a concise, factual memory of a person's conversations."},
+            {"role": "user", "content": template.format(new=body, words=words)}]
 
 
 def main():
@@ -46,9 +69,8 @@ def main():
     prompts = []
     for i in range(0, len(sessions), 6):     # folds of six summaries and journal weeks of three
         chunk = sessions[i:i + 6]
-        prompts.append(("fold", sm.fold_messages(None, [(human_date(s.period_start), s.text) for s in chunk], 160)))
-        prompts.append(("week", sm.rollup_messages("the week", [(human_date(s.period_start), s.text)
-                                                                 for s in chunk[:3]], sm.ROLLUP_WORDS["week"])))
+        prompts.append(("fold", messages(FOLD, [(human_date(s.period_start), s.text) for s in chunk], 160)))
+        prompts.append(("week", messages(WEEK, [(human_date(s.period_start), s.text) for s in chunk[:3]], 90)))
     prompts = prompts[: args.prompts]
     model = LlamaCppModel(resolve_model(args.model), name=args.model, n_ctx=4096, temperature=0.0,
                           gpu_layers=args.gpu_layers if args.gpu_layers == "auto" else int(args.gpu_layers))

@@ -1,0 +1,235 @@
+"""Facts: what a conversation's people said about themselves and others, in their own words, each tied to
+the turn it came from.
+
+A small model asked to summarize a chat mixes up who is who (the user's allergy given to the user's
+sister), takes the assistant's suggestions for the user's plans, or pastes the transcript back; asked for
+facts as JSON with the turn and the person (under a grammar), the 1.5B model copied each user turn whole,
+questions included, with "who": "user" for all. So the memory's summaries are not written by the model:
+they are *selected* from what people said.
+
+- Sources: only turns of people. The user's chat turns, named speakers of imported conversations and
+  what was heard in the room are sources; the assistant's turns never are.
+- Candidates: the sentences of those turns, minus questions, requests to the assistant, greetings and
+  thanks, and sentences too short to stand alone. A sentence that opens with a pronoun ("She has ...")
+  stays with the sentence before it, so that "she" keeps its name.
+- Stored: one line a fact, the words as said after who said them ("User: I'm allergic to penicillin.",
+  "Caroline: I started a new job.", "Heard in the room: ..."), the way recalled conversation lines look in
+  the chat prompt. The subject of every fact is the one its speaker gave it: nobody's fact moves to
+  someone else.
+- Shown to the user (`for_user`, the journal): the user's lines in the second person ("You're allergic
+  to penicillin."; "My sister Anna has a dentist appointment" -> "Your sister Anna has a dentist
+  appointment"), the user's "you" (the assistant) as "the assistant"; other people's lines after their
+  name, as they said them.
+- When the facts do not fit their room, the least telling ones are dropped (`keep`): every fact kept is
+  one somebody said, with its speaker; nothing is written, moved or invented.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from .store import Turn
+
+USER = "User"
+HEARD = "Heard in the room"
+_ABBREV = "".join(rf"(?<!\b{a}\.)" for a in ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "etc"))
+_SPLIT = re.compile(_ABBREV + r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+# Words that carry no fact by themselves: a sentence made only of these is small talk.
+_STOP = set("""a an the and or but so if then than to of in on at by for with from about as into over
+after before up down out off again just also too very really quite pretty i i'm i've i'll i'd me my mine
+myself we we're we've our ours us you you're your yours it it's its this that these those there here is
+am are was were be been being do does did have has had will would can could should shall may might must
+not no yes yeah yep ok okay oh ah well hi hello hey thanks thank please sure great good nice cool
+awesome wow lol haha fine alright right sounds sound lovely glad happy sorry bye goodbye see later
+what which who how why when where let let's love like idea one thing things lot bit kind""".split())
+
+_GREETING = re.compile(r"^(hi|hello|hey|good (morning|afternoon|evening|night)|thanks|thank you|bye|"
+                       r"goodbye|see you|ok|okay|sure|yes|no|yeah|great|cool|nice|wow)\b", re.I)
+# Reactions to what the other one said, however long.
+_REACTION = re.compile(r"^(congratulations|congrats|good luck|well done|(sorry|glad|happy) to hear)\b", re.I)
+# Requests to the assistant, not statements about anyone.
+_REQUEST = re.compile(r"^(please|can you|could you|would you|will you|tell me|help me|give me|show me|"
+                      r"remind me|suggest|recommend|explain|write|list|find|let me know)\b", re.I)
+_PRONOUN_START = re.compile(r"^(she|he|they|it|his|her|their|its|this|that|there)\b", re.I)
+_FILLERS = re.compile(r",?\s*\b(as you know|you know|you see|mind you|thank you)\b,?", re.I)
+
+# The user's first person becomes the second person; the user's "you" (the assistant) is named.
+_TO_ASSISTANT = {"you": "the assistant", "your": "the assistant's", "yours": "the assistant's",
+                 "yourself": "the assistant", "you're": "the assistant is", "you've": "the assistant has",
+                 "you'll": "the assistant will", "you'd": "the assistant would"}
+_TO_USER = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i'm": "you're",
+            "i've": "you've", "i'll": "you'll", "i'd": "you'd", "we": "you", "us": "you", "our": "your",
+            "ours": "yours", "ourselves": "yourselves", "we're": "you're", "we've": "you've",
+            "we'll": "you'll", "we'd": "you'd"}
+_AFTER_I = {"am": "are", "was": "were", "wasn't": "weren't"}
+_TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
+
+
+@dataclass
+class Fact:
+    """One statement a person made, as the memory shows it."""
+
+    turn_id: int
+    speaker: str            # USER, a speaker's name, or HEARD
+    said: str               # the words as said (one sentence, or two when the second needs the first)
+
+    @property
+    def line(self) -> str:
+        """The fact as stored: "Speaker: words"."""
+        return f"{self.speaker}: {self.said}"
+
+
+def speaker_of(turn: Turn) -> str | None:
+    """Who said `turn`: USER, a name, HEARD (room audio with no name), or None for the assistant, whose
+    words are never a source of facts."""
+    name = (turn.speaker or "").strip()
+    if name.lower() == "assistant" or (turn.role == "assistant" and not name):
+        return None
+    if name and name.lower() != "user":
+        return name
+    return HEARD if turn.source == "audio" else USER
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SPLIT.split(text.strip()) if s and s.strip()]
+
+
+def is_statement(sentence: str) -> bool:
+    """A sentence that can carry a fact: not a question, request, greeting or bare reaction."""
+    s = sentence.strip().strip("\"'“”")
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(s)]
+    if len(words) < 2 or s.endswith("?"):
+        return False
+    if _REQUEST.match(s) or _REACTION.match(s) or (_GREETING.match(s) and len(words) <= 4):
+        return False
+    return any(len(w) >= 3 and w not in _STOP for w in words)
+
+
+def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
+    """The statements of the people in `turns`, in order; the assistant's turns are skipped."""
+    out: list[Fact] = []
+    for t in turns:
+        who = speaker_of(t)
+        if who is None or not t.text:
+            continue
+        prev: Fact | None = None
+        joined = 0
+        for s in sentences(_FILLERS.sub("", t.text)):
+            if not is_statement(s):
+                prev = None
+                continue
+            if prev is not None and _PRONOUN_START.match(s) and joined < max_joined - 1:
+                prev.said = f"{prev.said} {s}"      # "She ..." stays with the name it refers to
+                joined += 1
+                continue
+            prev = Fact(t.id, who, s)
+            joined = 0
+            out.append(prev)
+    return out
+
+
+def _swap(token: str, table: dict[str, str]) -> str | None:
+    low = token.lower().replace("’", "'")
+    return table.get(low)
+
+
+def to_second_person(sentence: str) -> str:
+    """The user's sentence as the memory says it to the user: I/me/my -> you/you/your (we/us/our too),
+    "I am" -> "you are", "I was" -> "you were"; the user's "you" is the assistant."""
+    tokens = _TOKEN.split(sentence)
+    words = _TOKEN.findall(sentence)
+    out: list[str] = []
+    prev_low = ""
+    for w in words:
+        low = w.lower().replace("’", "'")
+        if low in _TO_ASSISTANT:
+            new = _TO_ASSISTANT[low]
+        elif w == "US":                              # the country, not "us"
+            new = w
+        elif low in _TO_USER:
+            new = _TO_USER[low]
+        elif low in _AFTER_I and prev_low in ("i", "we"):
+            new = _AFTER_I[low]
+        else:
+            new = w
+        out.append(new)
+        prev_low = low
+    text = "".join(t + (out[i] if i < len(out) else "") for i, t in enumerate(tokens))
+    for i, ch in enumerate(text):             # the first letter upper-case, as a sentence starts
+        if ch.isalpha():
+            return text[:i] + ch.upper() + text[i + 1:]
+    return text
+
+
+def for_user(line: str) -> str:
+    """A stored line as the user reads it: their own facts in the second person, others' after their
+    name; a date in front stays."""
+    date, speaker, words = split_line(line)
+    text = to_second_person(words) if speaker == USER else (f"{speaker}: {words}" if speaker else words)
+    return f"[{date}] {text}" if date else text
+
+
+# -- choosing what to keep ------------------------------------------------------------------------------
+# The 1.5B model cannot choose: asked for the numbers of the facts worth keeping it answered "1, 2, 3, 4, 5,
+# 6" for every conversation, and its yes/no rating put "you're allergic to penicillin" among small talk.
+# When facts do not fit, these cues decide instead; they only ever drop a fact, never change one.
+_DATED = re.compile(r"\d|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
+                    r"april|may|june|july|august|september|october|november|december|today|tonight|"
+                    r"tomorrow|yesterday|weekend|next|last|birthday|anniversary|appointment)\b", re.I)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+_FIRST_PERSON = re.compile(r"\b(I|my|I'm|I've|we|our)\b")
+_ADDRESS = re.compile(r"\b(you|your|you're|you've|you'll|yourself)\b", re.I)
+
+
+def split_line(line: str) -> tuple[str, str, str]:
+    """A memory line "[date] Speaker: words" as (date, speaker or "", words); missing parts are ""."""
+    date, rest = "", line.strip()
+    m = re.match(r"^\[([^\]]+)\]\s*", rest)
+    if m:
+        date, rest = m.group(1), rest[m.end():]
+    m = re.match(r"^([A-Z][\w .'-]{0,40}):\s+", rest)
+    if m:
+        return date, m.group(1), rest[m.end():]
+    return date, "", rest
+
+
+def importance(line: str) -> int:
+    """How much a memory line is worth keeping (higher is more): dates and numbers, names, a person
+    speaking of themselves; less for words addressed to the other party (compliments, thanks)."""
+    _, speaker, words = split_line(line)
+    score = 2 * bool(_DATED.search(words))
+    score += min(2, len({n for n in _NAME.findall(words) if n != "I"}))
+    score += bool(_FIRST_PERSON.search(words))     # the speaker about themselves
+    score -= 2 * bool(_ADDRESS.search(words))      # to whoever they talk to (the assistant, a friend)
+    return score - words.rstrip().endswith("!")
+
+
+def keep(lines: Sequence[str], groups: Sequence, max_words: int) -> list[int]:
+    """Indexes of the lines to keep within `max_words`, in their order: every group (a session, a day)
+    keeps its most important line before any keeps its second, the newest group first."""
+    lengths = [len(line.split()) for line in lines]
+    if sum(lengths) <= max_words:
+        return list(range(len(lines)))
+    by_group: dict = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    for members in by_group.values():
+        members.sort(key=lambda i: (-importance(lines[i]), i))
+    order: list[int] = []
+    depth = 0
+    while len(order) < len(lines):
+        for g in sorted(by_group, reverse=True):
+            if depth < len(by_group[g]):
+                order.append(by_group[g][depth])
+        depth += 1
+    kept: list[int] = []
+    used = 0
+    for i in order:
+        if kept and used + lengths[i] > max_words:
+            continue
+        kept.append(i)
+        used += lengths[i]
+    return sorted(kept)
