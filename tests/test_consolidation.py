@@ -286,8 +286,8 @@ KILL_POINTS = [
     # Each kill is a fresh run over what the previous ones left, so occurrences count from there.
     ("INSERT INTO vectors_turn", 3, "indexing turns: inside the batch's transaction"),
     ("INSERT INTO segment_turns", 2, "segmenting a session: inside its transaction"),
-    ("MODEL CALL", 2, "a link unit's 2nd model call (no transaction open)"),
     ("VALUES ('session'", 2, "the summary unit: inside, at its 2nd session"),
+    ("MODEL CALL", 2, "a link unit's 2nd model call (no transaction open)"),
     ("INSERT OR IGNORE INTO links", 1, "a link unit: inside, at its first link"),
     ("INSERT OR REPLACE INTO link_log", 2, "a link unit: inside, marking segments linked"),
     ("SQL COMMIT", 4, "a unit's COMMIT as it starts"),
@@ -386,8 +386,8 @@ def test_kill_9_at_any_point_resumes_without_loss_or_duplicates(tmp_path):
 
 @pytest.mark.real
 def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder):
-    """The whole run through llama.cpp (qwen-0.5b) and the real embedder: summaries decoded side by side,
-    links labelled in shared passes, a user message preempting the model mid-batch, then resuming."""
+    """The whole run through llama.cpp (qwen-0.5b) and the real embedder: links labelled in shared passes,
+    a user message preempting the model mid-batch, then resuming; summaries from the sessions' facts."""
     from assistant.llm import LlamaCppModel
     from assistant.models import MODELS, resolve_model
 
@@ -398,29 +398,34 @@ def test_consolidation_with_the_real_model_and_embedder(tmp_path, real_embedder)
     more_sessions(store)
     preempt = threading.Event()
     calls = []
-    original = model.complete_many
+    original = model.choose_many
 
-    def complete_many(conversations, max_tokens=512, checkpoint=None):
+    def choose_many(conversations, options, prefix="", checkpoint=None):
         def check():
             calls.append(1)
-            if len(calls) == 20:          # twenty passes into the first batch: the user types
+            if len(calls) == 2:           # two passes into the first batch of pairs: the user types
                 preempt.set()
             checkpoint()
-        return original(conversations, max_tokens=max_tokens, checkpoint=check)
+        return original(conversations, options, prefix=prefix, checkpoint=check)
 
-    model.complete_many = complete_many
+    model.choose_many = choose_many
     c = Consolidator(store, real_embedder, model)
     rep = c.run(preempt=preempt)
-    assert rep.status == "preempted" and store.count("summaries") == 0
+    assert rep.status == "preempted" and preempt.is_set()
+    assert store.db.execute("SELECT COUNT(*) FROM links WHERE later_id NOT IN (SELECT segment_id FROM link_log)"
+                            ).fetchone()[0] == 0          # the unit in flight wrote nothing
+    linked = store.db.execute("SELECT COUNT(DISTINCT s.session_id) FROM link_log g "
+                              "JOIN segments s ON s.id = g.segment_id").fetchone()[0]
+    assert linked == rep.units["link"] < 6
     preempt.clear()
     rep = c.run(preempt=preempt)
     assert rep.status == "done" and rep.remaining == {}
     ss = store.db.execute("SELECT method, text FROM summaries WHERE kind = 'session' AND status = 'current'").fetchall()
-    assert len(ss) == 6 and all(m == "llm" and t.strip() for m, t in ss)
+    assert len(ss) == 6 and all(m == "facts" and t.startswith("Caroline: ") for m, t in ss)
     assert rep.pairs > 0 and sum(rep.labels.values()) == rep.pairs
     assert store.db.execute("SELECT COUNT(*) FROM link_log").fetchone()[0] == store.count("segments")
     running = store.db.execute("SELECT text FROM summaries WHERE kind = 'running' AND status = 'current'").fetchone()
-    assert running and running[0].strip()
+    assert running and "Caroline: I started a new job as a nurse" in running[0]
     assert model._parallel is None                # a run frees the side-by-side context's cache
     assert c.run().llm_calls == 0
 
