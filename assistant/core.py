@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from memory.recall import Memory
 from memory.store import Store
@@ -48,14 +48,23 @@ class PreparedTurn:
     produce: Callable[[Callable[[], ChatModel], threading.Event | None], Iterable[str]] | None = None
 
 
-class Assistant:
-    """Wires store, recall and model into answering a turn. The model may arrive later (`set_model`)."""
+# A route takes a message before the chat does (e.g. "what did I miss"): it returns the prepared turn
+# when the message is its own (having stored it), else None. Routes are handed in by the wiring, so
+# the core knows none of them.
+Route = Callable[["Assistant", "int | None", str], "PreparedTurn | None"]
 
-    def __init__(self, store: Store, recall, config: Config, model: ChatModel | None = None):
+
+class Assistant:
+    """Wires store, recall and model into answering a turn. The model may arrive later (`set_model`).
+    `routes` are tried in order before a message is answered as chat."""
+
+    def __init__(self, store: Store, recall, config: Config, model: ChatModel | None = None,
+                 routes: Sequence[Route] = ()):
         self.store = store
         self.recall = recall
         self.config = config
         self.model = model
+        self.routes = list(routes)
         self._model_ready = threading.Event()
         if model is not None:
             self._model_ready.set()
@@ -89,11 +98,10 @@ class Assistant:
 
     def prepare(self, session_id: int | None, text: str) -> PreparedTurn:
         """Store the user's message (committed first), then recall and build the prompt."""
-        from . import missed
-
-        routed = missed.prepare(self, session_id, text)  # "what did I miss ..." questions
-        if routed is not None:
-            return routed
+        for route in self.routes:
+            routed = route(self, session_id, text)
+            if routed is not None:
+                return routed
         if session_id is None:
             session_id = self.new_session(title=_title_from(text))
         elif not (self.store.session(session_id) or None):

@@ -14,6 +14,7 @@ from . import models
 from .config import Config
 from .core import Assistant
 from .llm import load_model
+from .routes import default_routes
 
 
 @dataclass
@@ -35,7 +36,7 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     load="background" returns at once and loads it in a thread (the UI's way)."""
     store = open_store(opts.db)
     embedder = embedder or SentenceTransformerEmbedder()
-    assistant = Assistant(store, None, opts.config, model=model)
+    assistant = Assistant(store, None, opts.config, model=model, routes=default_routes())
     assistant.recall = SegmentRecall(store, embedder, count_tokens=assistant.count_tokens)
     if model is not None:
         return assistant

@@ -11,6 +11,7 @@ import pytest
 
 from assistant import missed
 from assistant.config import Config
+from assistant.routes import default_routes
 from assistant.core import Assistant
 from audio.ingest import AudioIngestor
 from audio.transcribe import Transcriber
@@ -132,7 +133,7 @@ def test_cli_missed_json(scenario):
 def test_route_inside_the_assistant(scenario):
     store, embedder, clips, _ = scenario
     llm = FakeLLM(["unused"])
-    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
+    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm, routes=default_routes())
     pieces = []
     routed = missed.route(assistant, None, "What did I miss in the last hour?", now=NOW, tz=UTC,
                           on_token=pieces.append)
@@ -151,7 +152,7 @@ def test_prepare_hook_for_assistant_prepare(scenario):
     """What Assistant.prepare / the TUI use: a PreparedTurn that Assistant.generate streams as usual."""
     store, embedder, clips, _ = scenario
     llm = FakeLLM(["unused"])
-    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
+    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm, routes=default_routes())
     prep = missed.prepare(assistant, None, "what did I miss since 3pm?", now=NOW, tz=UTC)
     assert prep.missed.window.start == NOW.replace(hour=15)
     assert [m.id for m in prep.memories] == [clips["migration"].id, clips["lunch"].id]
@@ -165,6 +166,6 @@ def test_prepare_hook_for_assistant_prepare(scenario):
 def test_route_when_nothing_was_heard(scenario):
     store, embedder, _, _ = scenario
     llm = FakeLLM(["unused"])
-    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm)
+    assistant = Assistant(store, TurnRecall(store, embedder), Config(), model=llm, routes=default_routes())
     routed = missed.route(assistant, None, "what did I miss in the last 2 minutes?", now=NOW, tz=UTC)
     assert routed.answer.text == "Nothing was heard between 15:58 and 16:00." and llm.prompts == []

@@ -96,3 +96,32 @@ def test_unknown_session_is_a_clear_error(store):
     a, _ = make(store)
     with pytest.raises(AssistantError, match="no session 999"):
         a.answer(999, "hi")
+
+
+def test_routes_take_a_message_before_the_chat_and_the_core_imports_none(store):
+    import ast
+    from pathlib import Path
+
+    import assistant.core as core
+    from assistant.core import PreparedTurn
+
+    seen = []
+
+    def shouting(a, session_id, text):
+        seen.append(text)
+        if not text.isupper():
+            return None
+        sid = a.new_session()
+        turn = a.store.add_turn(sid, "user", text)
+        return PreparedTurn(sid, turn, [], [], [], 0.0, produce=lambda model, cancel: iter(["NO SHOUTING"]))
+
+    llm = FakeLLM(["a calm reply"])
+    a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=llm, routes=[shouting])
+    assert a.answer(None, "HELLO").text == "NO SHOUTING"
+    assert a.answer(None, "hello").text == "a calm reply"
+    assert seen == ["HELLO", "hello"] and len(llm.prompts) == 1
+    imported = {n.module or "" for n in ast.walk(ast.parse(Path(core.__file__).read_text()))
+                if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(ast.parse(Path(core.__file__).read_text()))
+                 if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m.endswith(("missed", "routes")) for m in imported)

@@ -10,6 +10,7 @@ import pytest
 
 from assistant import missed
 from assistant.config import Config
+from assistant.routes import default_routes
 from assistant.core import Assistant
 from audio.clips import ClipStore
 from audio.transcribe import SAMPLE_RATE, Segment, Transcript
@@ -148,7 +149,8 @@ def test_the_answer_streams_through_the_assistant_without_waiting_for_the_model(
     """The chat screen's path: Assistant.prepare routes the question, Assistant.generate streams the
     lines; a model that is still loading is not waited for when nothing needs shortening."""
     (clip,) = heard(store, tmp_path, [(10, 3, "Lunch is at noon.")], now=datetime.now(UTC))
-    a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=None)   # the model never loads
+    # the model never loads
+    a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=None, routes=default_routes())
     prep = a.prepare(None, "I'm back. What did I miss?")
     pieces = []
     answer = a.generate(prep, on_token=pieces.append)
@@ -160,7 +162,8 @@ def test_the_answer_streams_through_the_assistant_without_waiting_for_the_model(
 
 
 def test_a_question_that_may_be_about_chat_goes_to_chat_when_nothing_was_heard(store, tmp_path):
-    a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=FakeLLM(["unused"]))
+    a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=FakeLLM(["unused"]),
+                  routes=default_routes())
     assert missed.prepare(a, None, "what happened at lunch?", now=NOW, tz=UTC) is None
     assert store.count("turns") == 0
     heard(store, tmp_path, [(90, 3, "The soup was cold.")])

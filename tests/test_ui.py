@@ -6,6 +6,7 @@ import time
 import pytest
 
 from assistant.config import Config
+from assistant.routes import default_routes
 from assistant.core import Assistant
 from assistant.errors import GenerationError, ModelError
 from memory.recall import TurnRecall
@@ -23,7 +24,7 @@ SIZE = (110, 36)
 
 def make_assistant(db, model=None, config=None) -> Assistant:
     store = Store(db)
-    a = Assistant(store, None, config or Config(), model=model)
+    a = Assistant(store, None, config or Config(), model=model, routes=default_routes())
     a.recall = TurnRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
     return a
 
