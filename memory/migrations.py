@@ -444,3 +444,32 @@ def m050_summaries_of_facts(db, dim):
     # running memory is blanked, so that the new one does not start from it.
     db.execute("UPDATE summaries SET status = 'superseded' WHERE status = 'current' AND kind != 'running'")
     db.execute("UPDATE summaries SET status = 'stale', text = '' WHERE kind = 'running'")
+
+
+@migration
+def m060_turn_memories(db, dim):
+    # The memories shown to the model with a user's message, as the model read them, in order. A session's
+    # later prompts show them again at the same place (the prompt only grows, so llama.cpp reuses what it
+    # has evaluated), and a memory already shown is not shown twice. `turn_memory_sources` lists the turns
+    # each one was drawn from: forgetting any of them removes the memory here too.
+    db.execute("""
+        CREATE TABLE turn_memories (
+            id INTEGER PRIMARY KEY,
+            user_turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            unit_id INTEGER,
+            text TEXT NOT NULL,
+            UNIQUE (user_turn_id, position)
+        )""")
+    db.execute("""
+        CREATE TABLE turn_memory_sources (
+            memory_id INTEGER NOT NULL REFERENCES turn_memories(id) ON DELETE CASCADE,
+            turn_id INTEGER NOT NULL,
+            PRIMARY KEY (memory_id, turn_id)
+        )""")
+    db.execute("CREATE INDEX turn_memory_sources_turn ON turn_memory_sources(turn_id)")
+    db.execute("""
+        CREATE TRIGGER turn_memories_forget BEFORE DELETE ON turns BEGIN
+            DELETE FROM turn_memories WHERE id IN (SELECT memory_id FROM turn_memory_sources WHERE turn_id = OLD.id);
+        END""")
