@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from memory.attached import Attached, AttachedStore
 from memory.recall import Memory
 from memory.store import Store
 from memory.store import title_from as _title_from  # (also used by the "what did I miss" route)
@@ -13,7 +14,7 @@ from memory.summaries import SummaryStore
 from memory.timelines import TimelineContext, recall_with_timelines
 from memory.timelines import refine as refine_timelines
 
-from . import prompts
+from . import layout, prompts
 from .config import Config
 from .llm import ChatModel, GenerationStats
 
@@ -32,6 +33,16 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     stats: GenerationStats = field(default_factory=GenerationStats)
     recall_seconds: float = 0.0
+
+
+@dataclass
+class _Composed:
+    messages: list[dict]
+    memories: list[Memory]
+    attached: list[Attached]
+    notices: list[str]
+    recall_seconds: float
+    timelines: TimelineContext | None
 
 
 @dataclass
@@ -69,6 +80,8 @@ class Assistant:
         if model is not None:
             self._model_ready.set()
         self._model_error: BaseException | None = None
+        self._compose_lock = threading.Lock()   # the chat and its look-ahead share one connection
+        self._counts: dict[str, int] = {}
 
     # -- model lifecycle (the UI loads the model in the background) ---------------------------
     def set_model(self, model: ChatModel) -> None:
@@ -108,27 +121,40 @@ class Assistant:
             from .errors import AssistantError
 
             raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
-        recent = self.store.turns(session_id, limit=self.config.recent_turns)
+        earlier = self.store.turns(session_id)
         user_turn_id = self.store.add_turn(session_id, "user", text)
         if self.store.session(session_id).title is None:
             self.store.set_title(session_id, _title_from(text))
         model = self.wait_for_model()
+        with self._compose_lock:
+            turn = self._compose(model, earlier, text, exclude={user_turn_id})
+            AttachedStore(self.store).add(user_turn_id, turn.attached)
+        return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories, turn.notices,
+                            turn.recall_seconds, turn.timelines)
+
+    def _compose(self, model: ChatModel, earlier: list, text: str, exclude: set[int]) -> "_Composed":
+        """The prompt for `text` after a session's `earlier` turns (see assistant/layout.py)."""
+        count = self._counter(model)
+        system = prompts.chat_system_message(self.config.system_prompt, running=self._running())
+        limit = model.n_ctx - self.config.max_answer_tokens - count(system["content"]) - 16
+        keep = self.config.recent_turns
+        attached = AttachedStore(self.store).for_turns([t.id for t in earlier if t.role == "user"])
+        before = layout.window(earlier, attached, count, limit, keep)
         notices: list[str] = []
 
         t0 = time.perf_counter()
-        # Segment hits grow into timelines at the same budget; no model call unless refinement is on.
+        # Segment hits grow into timelines at the same budget; no model call unless refinement is on. What
+        # the window already shows is not recalled again.
         memories, timeline_ctx = recall_with_timelines(
             self.recall, self.store, text, self.config.recall_budget_tokens,
-            exclude_turn_ids={t.id for t in recent} | {user_turn_id})
-        running = SummaryStore(self.store).running()
+            exclude_turn_ids=before.turn_ids() | exclude)
         recall_seconds = time.perf_counter() - t0
         refined = ""
         if self.config.timeline_refine and timeline_ctx.timelines:
             refined = refine_timelines(model, text, timeline_ctx.render())
+        items = prompts.attachments(memories, timeline_ctx, refined)
 
-        system = prompts.system_message(memories, self.config.system_prompt, timelines=timeline_ctx,
-                                        running=running.text if running else None, refined=refined)
-        room = model.n_ctx - self.config.max_answer_tokens - self._tokens(model, system["content"]) - 16
+        room = limit - count(prompts.with_memories("", items)) - layout.MESSAGE_OVERHEAD
         user_text = text
         user_tokens = model.count_tokens(text)
         if user_tokens > room * 3 // 4:
@@ -136,19 +162,26 @@ class Assistant:
             notices.append(
                 f"Your message has {user_tokens} tokens, more than fits the model's context; it is stored "
                 f"whole, but only its first {room * 3 // 4} tokens were shown to the model.")
-        room -= model.count_tokens(user_text) + 8
-        history: list[dict] = []
-        for t in reversed(recent):
-            if t.role not in ("user", "assistant") or not t.text:
-                continue
-            cost = model.count_tokens(t.text) + 8
-            if cost > room:
-                break
-            history.insert(0, {"role": t.role, "content": t.text})
-            room -= cost
-        messages = [system, *_alternate(history + [{"role": "user", "content": user_text}])]
-        return PreparedTurn(session_id, user_turn_id, messages, memories, notices, recall_seconds,
-                            timeline_ctx)
+        new_content = prompts.with_memories(user_text, items)
+        win = layout.window(earlier, attached, count, limit, keep,
+                            new_cost=count(new_content) + layout.MESSAGE_OVERHEAD)
+        return _Composed(layout.messages(system, win, new_content), memories, items, notices, recall_seconds,
+                         timeline_ctx)
+
+    def _running(self) -> str | None:
+        running = SummaryStore(self.store).running()
+        return running.text if running else None
+
+    def _counter(self, model: ChatModel) -> Callable[[str], int]:
+        """Token counts of texts, remembered: the window is replayed over the whole session each turn."""
+        def count(text: str) -> int:
+            n = self._counts.get(text)
+            if n is None:
+                if len(self._counts) > 4096:
+                    self._counts.clear()
+                n = self._counts[text] = model.count_tokens(text)
+            return n
+        return count
 
     def answer(self, session_id: int | None, text: str, *,
                on_token: Callable[[str], None] | None = None,
@@ -183,28 +216,11 @@ class Assistant:
                       status == "interrupted", prep.memories, prep.notices,
                       model.last_stats if model is not None else GenerationStats(), prep.recall_seconds)
 
-    @staticmethod
-    def _tokens(model: ChatModel, text: str) -> int:
-        return model.count_tokens(text)
-
     def close(self) -> None:
         embedder = getattr(self.recall, "embedder", None)
         if hasattr(embedder, "close"):
             embedder.close()
         self.store.close()
-
-
-def _alternate(history: list[dict]) -> list[dict]:
-    """Chat templates want user/assistant alternation: merge neighbours of the same role."""
-    out: list[dict] = []
-    for m in history:
-        if out and out[-1]["role"] == m["role"]:
-            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n\n" + m["content"]}
-        else:
-            out.append(dict(m))
-    while out and out[0]["role"] == "assistant":
-        out.pop(0)
-    return out
 
 
 def _trim_to_tokens(model: ChatModel, text: str, limit: int) -> str:

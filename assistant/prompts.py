@@ -1,21 +1,33 @@
 """Prompt text: the system prompt and how the running memory, recalled memories and their timelines are
-rendered into it."""
+rendered.
+
+In the chat (assistant/layout.py) the system message holds what stays the same for a whole day: the
+instructions, the date, pinned facts and the running memory; the memories recalled for a message come
+with that message, between <memories> tags, and stay there. `system_message` renders the older one-shot
+form (memories listed in the system message), which the benchmarks compare against.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Sequence
 
+from memory.attached import Attached
 from memory.clock import human_date
 from memory.recall import Memory
 from memory.timelines import TimelineContext, clip_words
 
-SYSTEM = (
+_INSTRUCTIONS = (
     "You are a helpful personal assistant running privately on the user's own computer. "
-    "You remember earlier conversations with the user: relevant memories from them are listed below "
-    "with their dates. Use them when they help answer, and do not mention memories that are not relevant. "
-    "In them, \"User:\" lines are what the user said and \"Assistant:\" lines are what you said then: "
-    "your own earlier words are never facts about the user. A memory marked as history was true then but "
-    "was changed later: never present it as the current state. Answer concisely."
+    "You remember earlier conversations with the user: {where}. Use them when they help answer, and do "
+    "not mention memories that are not relevant. In them, \"User:\" lines are what the user said and "
+    "\"Assistant:\" lines are what you said then: your own earlier words are never facts about the user. "
+    "A memory marked as history was true then but was changed later: never present it as the current "
+    "state. Answer concisely."
 )
+SYSTEM = _INSTRUCTIONS.format(
+    where="memories from them that may be relevant come with the user's messages, between <memories> "
+          "and </memories>, with their dates")
+SYSTEM_LISTED = _INSTRUCTIONS.format(where="relevant memories from them are listed below with their dates")
 
 
 RUNNING_HEADER = "What was said in earlier conversations (facts, dated, after who said them):"
@@ -39,14 +51,17 @@ def _history_note(m: Memory, ctx: TimelineContext | None, present: set[int]) -> 
     return note + ")"
 
 
+def _memory_text(m: Memory, timelines: TimelineContext | None, present: set[int]) -> str:
+    head = f"[{human_date(m.started_at)}]" + (f" {m.topic}" if m.topic else "")
+    return f"{head}{_history_note(m, timelines, present)}\n{m.text}"
+
+
 def render_memories(memories: list[Memory], timelines: TimelineContext | None = None) -> str:
     if not memories:
         return ""
     present = {m.id for m in memories if m.kind == "segment"}
     lines = ["Memories from earlier conversations (oldest first):"]
-    for m in sorted(memories, key=lambda m: m.started_at):
-        head = f"[{human_date(m.started_at)}]" + (f" {m.topic}" if m.topic else "")
-        lines.append(f"{head}{_history_note(m, timelines, present)}\n{m.text}")
+    lines += [_memory_text(m, timelines, present) for m in sorted(memories, key=lambda m: m.started_at)]
     return "\n\n".join(lines)
 
 
@@ -59,13 +74,17 @@ def render_timelines(timelines: TimelineContext | None, refined: str = "") -> st
             "earlier one):\n" + timelines.render())
 
 
+def _today(now: datetime | None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"Today is {now.strftime('%A, %d %B %Y')}."
+
+
 def system_message(memories: list[Memory], extra: str = "", now: datetime | None = None, *,
                    timelines: TimelineContext | None = None, running: str | None = None,
                    refined: str = "") -> dict:
-    """The system message: instructions, date, the running memory (a stable prefix across turns), then
-    the memories recalled for this message and how they connect."""
-    now = now or datetime.now(timezone.utc)
-    parts = [SYSTEM, f"Today is {now.strftime('%A, %d %B %Y')}."]
+    """The one-shot system message: instructions, date, the running memory, then the memories recalled
+    for one question and how they connect (the benchmarks' form; the chat attaches memories to messages)."""
+    parts = [SYSTEM_LISTED, _today(now)]
     if extra:
         parts.append(extra)
     for block in (render_running(running), render_memories(memories, timelines),
@@ -73,3 +92,46 @@ def system_message(memories: list[Memory], extra: str = "", now: datetime | None
         if block:
             parts.append(block)
     return {"role": "system", "content": "\n\n".join(parts)}
+
+
+def render_pinned(facts: Sequence[str]) -> str:
+    if not facts:
+        return ""
+    return "Facts the user asked you to keep in mind:\n" + "\n".join(f"- {f}" for f in facts)
+
+
+def chat_system_message(extra: str = "", now: datetime | None = None, *, running: str | None = None,
+                        pinned: Sequence[str] = ()) -> dict:
+    """The chat's system message: only what stays the same all day (instructions, the date, pinned facts,
+    the running memory), so that every prompt of every session begins with the same tokens."""
+    parts = [SYSTEM, _today(now), extra, render_pinned(pinned), render_running(running)]
+    return {"role": "system", "content": "\n\n".join(p for p in parts if p)}
+
+
+def attachments(memories: list[Memory], timelines: TimelineContext | None = None,
+                refined: str = "") -> list[Attached]:
+    """The memories recalled for one message as they are attached to it: each memory (oldest first, with
+    its history note), then how they connect. Each carries the turns it was drawn from."""
+    present = {m.id for m in memories if m.kind == "segment"}
+    infos = timelines.infos if timelines is not None else {}
+    out = []
+    for m in sorted(memories, key=lambda m: m.started_at):
+        sources = list(m.turn_ids)
+        if timelines is not None and m.kind == "segment" and timelines.is_history(m.id):
+            later = infos.get(timelines.changed[m.id].later_id)
+            sources += later.turn_ids if later is not None and later.id not in present else []
+        out.append(Attached(m.kind, m.id, _memory_text(m, timelines, present), sources))
+    chains = render_timelines(timelines, refined)
+    if chains and out:
+        members = {i for t in (timelines.timelines if timelines is not None else []) for i in t.members}
+        sources = [t for m in memories for t in m.turn_ids] + [t for i in members if i in infos
+                                                               for t in infos[i].turn_ids]
+        out.append(Attached("timelines", None, chains, sources))
+    return out
+
+
+def with_memories(text: str, attached: Sequence[Attached]) -> str:
+    """A user's message as the model reads it, with the memories attached to it."""
+    if not attached:
+        return text
+    return "<memories>\n" + "\n\n".join(a.text for a in attached) + "\n</memories>\n\n" + text

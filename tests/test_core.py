@@ -35,8 +35,10 @@ def test_fact_from_an_earlier_session_is_recalled_into_the_prompt(store):
     first = a.answer(None, "My sister's name is Maya and she lives in Lisbon.")
     second = a.answer(None, "What is my sister's name?")
     assert second.session_id != first.session_id
-    system = llm.prompts[-1][0]["content"]
-    assert "My sister's name is Maya" in system
+    asked = llm.prompts[-1][-1]["content"]    # attached to the message it was recalled for
+    assert "My sister's name is Maya" in asked.split("</memories>")[0]
+    assert asked.endswith("What is my sister's name?")
+    assert "Maya" not in llm.prompts[-1][0]["content"]
     assert any(m.session_id == first.session_id for m in second.memories)
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from assistant.config import Config
 from assistant.core import Assistant
+from memory.clock import human_date
 from memory.recall import TurnRecall
 
 pytestmark = pytest.mark.real
@@ -18,12 +19,12 @@ def test_fact_told_in_one_session_is_recalled_in_a_new_one(store, real_embedder,
     a.answer(other, "What's the weather like on Mars?")
 
     prep = a.prepare(None, "What is my sister's name?")
-    system = prep.messages[0]["content"]
-    assert "My sister's name is Maya." in system
+    memories = prep.messages[-1]["content"].split("</memories>")[0]
+    assert "My sister's name is Maya." in memories
     top = prep.memories[0]
     assert top.session_id == first.session_id and "Maya" in top.text
-    # the dated header is there for the model to reason about time
-    assert "Memories from earlier conversations" in system
+    # each memory is dated for the model to reason about time
+    assert f"[{human_date(top.started_at)}]" in memories
     answer = a.generate(prep)
     assert answer.text and not answer.interrupted
     assert answer.stats.completion_tokens > 0

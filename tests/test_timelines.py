@@ -253,11 +253,12 @@ def test_the_hot_path_puts_the_running_memory_and_timelines_in_the_prompt(store)
     a = Assistant(store, SegmentRecall(store, FakeEmbedder()), Config(recall_budget_tokens=400), model=chat)
     prep = a.prepare(None, "Is Caroline still a nurse at the hospital job?")
     system = prep.messages[0]["content"]
-    assert prep.messages[-1] == {"role": "user", "content": "Is Caroline still a nurse at the hospital job?"}
-    assert RUNNING_HEADER in system
-    assert system.index(RUNNING_HEADER) < system.index("Memories from earlier")
-    assert "(history: changed on 20 Jun 2023" in system
-    assert "-(Changed)->" in system
+    asked = prep.messages[-1]
+    assert asked["role"] == "user" and asked["content"].endswith("</memories>\n\nIs Caroline still a nurse at the hospital job?")
+    assert RUNNING_HEADER in system                                     # the running memory stays on top
+    memories = asked["content"].split("</memories>")[0]                 # recalled ones come with the message
+    assert "(history: changed on 20 Jun 2023" in memories
+    assert "-(Changed)->" in memories
     assert chat.prompts == []            # recall, timelines and the summary cost no model call
     assert prep.timelines is not None and prep.timelines.timelines
 
@@ -277,5 +278,5 @@ def test_timeline_refinement_is_one_extra_call_when_configured(store):
                   Config(recall_budget_tokens=400, timeline_refine=True), model=chat)
     prep = a.prepare(None, "Is Caroline still a nurse at the hospital job?")
     assert len(chat.prompts) == 1 and "-(Changed)->" in chat.prompts[0][-1]["content"]
-    system = prep.messages[0]["content"]
-    assert "notes for this question):\nCaroline was a nurse until June 2023" in system
+    asked = prep.messages[-1]["content"]
+    assert "notes for this question):\nCaroline was a nurse until June 2023" in asked.split("</memories>")[0]
