@@ -120,7 +120,7 @@ def tui(obj: Ctx):
               help="Continue this session instead of starting a new one.")
 @click.option("--show-memories", is_flag=True, help="Print the memories recall used, on stderr.")
 @click.option("--max-tokens", type=click.IntRange(1), metavar="N", help="Longest answer, in tokens.")
-@click.option("--stats", "stats_json", is_flag=True, help="Print timing figures as JSON on stderr.")
+@click.option("--stats", "stats_json", is_flag=True, help="Print timing figures and prompt tokens (evaluated, reused from the cache) as JSON on stderr.")
 @click.pass_obj
 def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_tokens: int | None,
         stats_json: bool):
@@ -160,7 +160,10 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
         import json
 
         st = answer.stats
-        click.echo(json.dumps({"session": answer.session_id, "completion_tokens": st.completion_tokens,
+        click.echo(json.dumps({"session": answer.session_id, "prompt_tokens": st.prompt_tokens,
+                               "prompt_tokens_reused": st.reused_tokens,
+                               "prompt_tokens_evaluated": st.evaluated_tokens,
+                               "completion_tokens": st.completion_tokens,
                                "time_to_first_token": st.time_to_first_token,
                                "generation_seconds": st.generation_seconds,
                                "tokens_per_second": st.tokens_per_second,

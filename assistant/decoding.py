@@ -59,8 +59,10 @@ def prefill(llm, prompt: Sequence[int]) -> np.ndarray:
     return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
 
 
-def generate(llm, prompt: Sequence[int], max_tokens: int, stats: LookupStats | None = None) -> list[int]:
+def generate(llm, prompt: Sequence[int], max_tokens: int, stats: LookupStats | None = None,
+             checkpoint=None) -> list[int]:
     """Greedy continuation of `prompt` (token ids), stopping at an end-of-generation token or `max_tokens`.
+    `checkpoint`, called before every pass, may raise to abandon the call.
 
     A draft that is wholly rejected pauses drafting for a while (1, 2, 4 ... 16 tokens): abstractive text
     (a dialogue summarized) rarely repeats its prompt, and a rejected draft costs a wider pass for nothing."""
@@ -85,6 +87,8 @@ def generate(llm, prompt: Sequence[int], max_tokens: int, stats: LookupStats | N
         else:
             proposal = draft(prompt + out, min(DRAFT_TOKENS, max_tokens - len(out)))
         batch = [nxt] + proposal
+        if checkpoint is not None:
+            checkpoint()
         n_past = llm.n_tokens
         if n_past + len(batch) > n_ctx:
             break

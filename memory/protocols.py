@@ -21,9 +21,10 @@ class LanguageModel(Protocol):
     def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 512) -> str: ...
 
 
-class Preempted(Exception):
+class Preempted(BaseException):
     """The user came back while a unit of consolidation was in flight: the unit is dropped (nothing of it
-    was written)."""
+    was written). Not an Exception: the fallbacks around model calls (`except Exception`) must let it
+    through, or a unit cut short would be written with its fallback instead of being done again."""
 
 
 class TokenCounter(Protocol):
