@@ -45,6 +45,21 @@ class Session:
     last_at: str | None = None
 
 
+class TransactionConnection(sqlite3.Connection):
+    """A connection whose `with conn:` block is one transaction from its first statement.
+
+    Python's sqlite3 opens a transaction only at the first INSERT/UPDATE/DELETE it sees itself, and
+    sqlite-utils' `Database.execute` commits a write at once when no transaction is open: a block whose
+    first write went through `db.execute` was committed statement by statement (a crash or a full disk
+    half way left half of it). Here the block begins with BEGIN IMMEDIATE (the write lock, waited for up
+    to the busy timeout), and a block inside an open transaction joins it as before."""
+
+    def __enter__(self):
+        if not self.in_transaction:
+            self.execute("BEGIN IMMEDIATE")
+        return super().__enter__()
+
+
 def title_from(text: str) -> str:
     """A session's title from its first message: its opening words."""
     words = text.strip().split()
@@ -70,7 +85,8 @@ class Store:
             fresh = not self.path.exists()
             old_umask = os.umask(0o077)
             try:
-                conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+                conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
+                                       factory=TransactionConnection)
             finally:
                 os.umask(old_umask)
             if fresh:

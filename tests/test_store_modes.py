@@ -97,3 +97,19 @@ def test_status_changes_alone_do_not_touch_the_index(tmp_path):
     assert app.get_meta("codes_gen:turn") == gen
     assert TurnIndex(app, FakeEmbedder()).index_pending() == 0
     app.close()
+
+
+def test_a_with_block_is_one_transaction_even_through_sqlite_utils(tmp_path):
+    """sqlite-utils commits a write at once when no transaction is open; a `with conn:` block must still
+    be all or nothing (an import cut off half way by a full disk kept half of it)."""
+    import pytest
+
+    store = Store(tmp_path / "a.db")
+    with pytest.raises(RuntimeError):
+        with store.db.conn:
+            sid = store.db.execute("INSERT INTO sessions (title, started_at) VALUES ('x', '2026-01-01')").lastrowid
+            store.db.execute("INSERT INTO turns (session_id, role, text, created_at) VALUES (?, 'user', 'hi', "
+                             "'2026-01-01')", [sid])
+            raise RuntimeError("cut off")
+    assert store.count("sessions") == 0 and store.count("turns") == 0
+    store.close()
