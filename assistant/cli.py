@@ -67,6 +67,23 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+def database_error_text(e: BaseException, obj=None) -> str:
+    """One sentence for an error SQLite raised while the command wrote: what happened, what to do."""
+    try:
+        where = f"the database at {obj.db}" if obj is not None else "the database"
+    except Exception:   # noqa: BLE001 - the path itself may be what is wrong
+        where = "the database"
+    text = str(e)
+    if "full" in text:
+        return (f"Could not write {where}: the disk is full. Free some space and run the command again; "
+                "what was not written is not half written.")
+    if "locked" in text or "busy" in text:
+        return f"Could not write {where}: another program kept it locked; try again in a moment."
+    if "readonly" in text or "read-only" in text:
+        return f"Could not write {where}: it is read-only; check its permissions."
+    return f"Could not use {where} ({text}); check the disk and the file, then try again."
+
+
 class AppGroup(click.Group):
     """Turns the app's errors into one sentence on stderr instead of a traceback."""
 
@@ -79,10 +96,15 @@ class AppGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        from sqlite_utils.utils import sqlite3
+
         try:
             return super().invoke(ctx)
         except USER_ERRORS as e:
             click.echo(f"Error: {e}", err=True)
+            ctx.exit(1)
+        except sqlite3.DatabaseError as e:   # a full disk, a disk error, a lock held too long
+            click.echo(f"Error: {database_error_text(e, ctx.obj)}", err=True)
             ctx.exit(1)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from memory.clock import to_iso
 from memory.store import Store
 
-from .clips import Clip, ClipStore, drop_session_if_empty
+from .clips import Clip, ClipStore, delete_clip, drop_session_if_empty
+from .errors import AudioFileError
 from .transcribe import SAMPLE_RATE, Segment, Transcriber, Transcript, load_audio
 from .vad import Utterance, VadSettings
 
@@ -124,6 +125,8 @@ class AudioIngestor:
         t0 = time.perf_counter()
         path = Path(path)
         audio = load_audio(path)
+        if not len(audio):
+            raise AudioFileError(f"{path} holds no sound (it is 0 seconds long); nothing was stored.")
         duration = len(audio) / SAMPLE_RATE
         external_id = f"audio:{audio_digest(audio)}"
         existing = self.store.session_by_external_id(external_id)
@@ -131,7 +134,11 @@ class AudioIngestor:
             return IngestResult(existing, duration=duration, duplicate=True, seconds=time.perf_counter() - t0)
         opts = self.settings.faster_whisper_options()
         chunks = get_speech_timestamps(audio, VadOptions(**opts))
-        session_id = self.start_session(started, title or f"Recording {path.name}", external_id)
+        # Until the whole recording is stored the session is marked unfinished: a run cut off (a kill, a
+        # crash) is then done again from the start instead of passing for a complete one.
+        unfinished = UNFINISHED + external_id
+        self._forget_unfinished(unfinished)
+        session_id = self.start_session(started, title or f"Recording {path.name}", unfinished)
         result = IngestResult(session_id, duration=duration,
                               speech_seconds=sum(c["end"] - c["start"] for c in chunks) / SAMPLE_RATE)
         if progress:
@@ -183,9 +190,26 @@ class AudioIngestor:
         result.transcribe_seconds = time.perf_counter() - t0
         if self.index is not None and result.clips:
             self.index()
+        with self.store.db.conn:
+            self.store.db.execute("UPDATE sessions SET external_id = ? WHERE id = ?", [external_id, session_id])
         self.end_session(session_id)
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _forget_unfinished(self, unfinished: str) -> None:
+        """Forget what an ingest of the same recording that was cut off had stored (clips and files)."""
+        session_id = self.store.session_by_external_id(unfinished)
+        if session_id is None:
+            return
+        ids = [r[0] for r in self.store.db.execute("SELECT id FROM audio_clips WHERE session_id = ?",
+                                                   [session_id]).fetchall()]
+        for clip_id in ids:
+            delete_clip(self.store, clip_id)
+        with self.store.db.conn:
+            self.store.db.execute("DELETE FROM sessions WHERE id = ?", [session_id])
+
+
+UNFINISHED = "unfinished:"   # external_id prefix of a recording's session while it is being ingested
 
 
 JOIN_GAP_S = 0.6          # silence put between utterances transcribed together

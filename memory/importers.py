@@ -20,6 +20,7 @@ from .errors import ImportFormatError
 from .store import Store, title_from
 
 ROLES = ("user", "assistant", "system")
+MAX_TURN_CHARS = 200_000   # one turn longer than this is a file of another kind, or pasted by mistake
 
 
 @dataclass
@@ -239,7 +240,7 @@ def parse_jsonl(path: str | Path) -> list[ImportedSession]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            _fail(path, where, f"not valid JSON ({e.msg} at column {e.colno})")
+            _fail(path, where, f"not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})")
         if not isinstance(obj, dict):
             _fail(path, where, "expected a JSON object")
         sid = obj.get("session")
@@ -251,6 +252,9 @@ def parse_jsonl(path: str | Path) -> list[ImportedSession]:
         text = obj.get("text")
         if not isinstance(text, str) or not text.strip():
             _fail(path, where, "missing or empty 'text'")
+        if len(text) > MAX_TURN_CHARS:
+            _fail(path, where, f"'text' has {len(text):,} characters, more than the {MAX_TURN_CHARS:,} one turn "
+                               "may hold; split it into several turns")
         when = _iso(obj.get("time"), where, path)
         speaker = obj.get("speaker")
         if speaker is not None and not isinstance(speaker, str):
@@ -316,7 +320,24 @@ def write(store: Store, sessions: Iterable[ImportedSession],
     return report
 
 
-PARSERS = {"locomo": parse_locomo, "chatgpt": parse_chatgpt, "jsonl": parse_jsonl}
+def _checked(parse: Callable[[str | Path], list[ImportedSession]]):
+    """A parser that also refuses a file holding no turns, or a turn too long to be one."""
+    def checked(path: str | Path) -> list[ImportedSession]:
+        sessions = parse(path)
+        if not any(s.turns for s in sessions):
+            raise ImportFormatError(f"{path} holds no conversations; check that it is the right file. "
+                                    "Nothing was imported.")
+        for i, s in enumerate(sessions, 1):
+            for j, t in enumerate(s.turns, 1):
+                if len(t.text) > MAX_TURN_CHARS:
+                    _fail(path, f"conversation {i}, message {j}", f"the text has {len(t.text):,} characters, "
+                          f"more than the {MAX_TURN_CHARS:,} one turn may hold")
+        return sessions
+    checked.__doc__ = parse.__doc__
+    return checked
+
+
+PARSERS = {"locomo": _checked(parse_locomo), "chatgpt": _checked(parse_chatgpt), "jsonl": _checked(parse_jsonl)}
 
 
 def import_file(store: Store, kind: str, path: str | Path,
