@@ -219,4 +219,7 @@ def talk_window(text: str, now: datetime, after_days: int = 3) -> DateWindow | N
         a, b = min(a, anchor), max(b, anchor)
     after = after_days if (b - a).days < 28 else 7
     end = min(_midnight(b, now) + timedelta(days=1 + after), _midnight(now.date(), now) + timedelta(days=1))
-    return DateWindow(_midnight(a, now) - timedelta(days=1), end, phrase.strip())
+    start = _midnight(a, now) - timedelta(days=1)
+    if start >= end:   # days still to come ("in January 2031"): nothing can have been said in them yet
+        return None
+    return DateWindow(start, end, phrase.strip())
