@@ -24,8 +24,20 @@ class Options:
     config: Config
 
 
-def open_store(db: Path) -> Store:
-    return Store(db)
+def open_store(db: Path, *, quiet: bool = False) -> Store:
+    """The database, opened as the app does at its start (migrated, repaired), with its folders and files
+    made private again if something widened them (`store.notices` says what; printed unless quiet)."""
+    import sys
+
+    from .privacy import make_private
+
+    notices = make_private(db)   # first: SQLite gives the files it creates beside it the database's mode
+    store = Store(db)
+    store.notices = notices
+    if not quiet:
+        for notice in store.notices:
+            print(f"Note: {notice}", file=sys.stderr)
+    return store
 
 
 def build(opts: Options, *, embedder=None, model=None, load: str = "now",
@@ -34,7 +46,7 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
           on_model_error: Callable[[BaseException], None] | None = None) -> Assistant:
     """An Assistant over `opts.db`. load="now" loads the model before returning;
     load="background" returns at once and loads it in a thread (the UI's way)."""
-    store = open_store(opts.db)
+    store = open_store(opts.db, quiet=load == "background")   # the UI shows store.notices itself
     embedder = embedder or SentenceTransformerEmbedder()
     assistant = Assistant(store, None, opts.config, model=model, routes=default_routes())
     assistant.recall = SegmentRecall(store, embedder, count_tokens=assistant.count_tokens)

@@ -78,6 +78,7 @@ class Store:
         self.path = Path(path).expanduser()
         self.embedding_dim = embedding_dim
         self.worker = worker
+        self.notices: list[str] = []   # what opening it repaired, for the user (see assistant.privacy)
         self._reader: Store | None = None
         self._reader_lock = threading.Lock()
         try:

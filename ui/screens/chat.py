@@ -137,6 +137,8 @@ class ChatScreen(Screen):
     @on(AssistantReady)
     def _assistant_ready(self) -> None:
         self.refresh_sessions()
+        for notice in getattr(self.assistant.store, "notices", []):   # e.g. permissions made private again
+            self.notify(notice, title="Privacy", severity="warning", timeout=15)
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
