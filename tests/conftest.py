@@ -20,7 +20,7 @@ def _point_home_at(home: Path, setenv) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_home(tmp_path_factory):
+def session_home(tmp_path_factory, no_network):
     """A home for the whole run, set before any session-scoped fixture: a model joined by one
     (e.g. qwen-0.5b) lands here, never in the user's real data folder."""
     home = tmp_path_factory.mktemp("session-home")
@@ -35,6 +35,42 @@ def session_home(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network():
+    """Nothing in the suite may open a connection beyond this machine (the remote-engine tests talk to a
+    server on loopback): a connection to another address, or a name looked up, fails the test at once."""
+    import ipaddress
+    import socket
+
+    def local(host) -> bool:
+        if host in ("localhost", "", None):
+            return True
+        try:
+            return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    def guarded(real):
+        def connect(sock, address, *args):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
+                raise OSError(f"the test suite opens no network connection (tried {address[0]})")
+            return real(sock, address, *args)
+        return connect
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not local(host if not isinstance(host, bytes) else host.decode()):
+            raise OSError(f"the test suite looks up no names on the network (tried {host})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+    socket.socket.connect, socket.socket.connect_ex = guarded(real_connect), guarded(real_connect_ex)
+    socket.getaddrinfo = getaddrinfo
+    yield
+    socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
+    socket.getaddrinfo = real_getaddrinfo
 
 
 @pytest.fixture(autouse=True)
