@@ -144,17 +144,25 @@ def store_runner(db_path: Path, embedder, get_model: Callable[[], object | None]
     return run_once
 
 
+def background(model):
+    """The chat's model as consolidation should use it: below the chat, giving way when an answer waits, on a
+    context of its own so the chat's cached prompt stays (models without those abilities as they are)."""
+    view = getattr(model, "background", None)
+    return view() if callable(view) else model
+
+
 def start_in_app(assistant, *, idle_minutes: float | None = None, nightly: str | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_done: Callable[[Report], None] | None = None) -> ConsolidationService:
     """Background consolidation for a running app: call `service.notify_activity()` on each message the
     user sends; `service.preempt` is the Event that stops a run; `on_progress` gets Progress from the
-    worker thread. Shares the app's model (runs wait while it answers) and embedder."""
+    worker thread. Shares the app's model (a run gives way within a fraction of a second when an answer
+    wants it) and embedder."""
     cfg = assistant.config
     idle = idle_minutes if idle_minutes is not None else getattr(cfg, "consolidate_idle_minutes", DEFAULT_IDLE_MINUTES)
     at = nightly if nightly is not None else getattr(cfg, "consolidate_at", DEFAULT_NIGHTLY)
     embedder = getattr(assistant.recall, "embedder", None)
-    run_once = store_runner(assistant.store.path, embedder, lambda: assistant.model, settings_from(cfg))
+    run_once = store_runner(assistant.store.path, embedder, lambda: background(assistant.model), settings_from(cfg))
     return ConsolidationService(run_once, idle_minutes=idle, nightly=at or None, on_progress=on_progress,
                                 on_done=on_done).start()
 
