@@ -157,6 +157,9 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
         obj.config.max_answer_tokens = max_tokens
     with model_progress() as progress:
         assistant = build(obj.options(), progress=progress)
+    # The beginning every prompt shares: loaded from beside the database (or evaluated and saved there for
+    # the next time) while the embedder is still loading.
+    prefix = assistant.warm()
     cancel = threading.Event()
     # A kill (SIGTERM) unwinds like Ctrl+C so the partial answer is finalised on disk.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -185,6 +188,8 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
         click.echo(json.dumps({"session": answer.session_id, "prompt_tokens": st.prompt_tokens,
                                "prompt_tokens_reused": st.reused_tokens,
                                "prompt_tokens_evaluated": st.evaluated_tokens,
+                               "prefix_tokens": prefix.prompt_tokens if prefix else 0,
+                               "prefix_tokens_evaluated": prefix.evaluated_tokens if prefix else 0,
                                "completion_tokens": st.completion_tokens,
                                "time_to_first_token": st.time_to_first_token,
                                "generation_seconds": st.generation_seconds,

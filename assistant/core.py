@@ -80,8 +80,9 @@ class Assistant:
         if model is not None:
             self._model_ready.set()
         self._model_error: BaseException | None = None
-        self._compose_lock = threading.Lock()   # the chat and its look-ahead share one connection
+        self._compose_lock = threading.Lock()   # the answer and the look-ahead share one connection
         self._counts: dict[str, int] = {}
+        self.prefix_cache = None   # a PrefixCache: the beginning of every prompt, saved across processes
 
     # -- model lifecycle (the UI loads the model in the background) ---------------------------
     def set_model(self, model: ChatModel) -> None:
@@ -115,16 +116,17 @@ class Assistant:
             routed = route(self, session_id, text)
             if routed is not None:
                 return routed
-        if session_id is None:
-            session_id = self.new_session(title=_title_from(text))
-        elif not (self.store.session(session_id) or None):
-            from .errors import AssistantError
+        with self._compose_lock:
+            if session_id is None:
+                session_id = self.new_session(title=_title_from(text))
+            elif not (self.store.session(session_id) or None):
+                from .errors import AssistantError
 
-            raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
-        earlier = self.store.turns(session_id)
-        user_turn_id = self.store.add_turn(session_id, "user", text)
-        if self.store.session(session_id).title is None:
-            self.store.set_title(session_id, _title_from(text))
+                raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
+            earlier = self.store.turns(session_id)
+            user_turn_id = self.store.add_turn(session_id, "user", text)
+            if self.store.session(session_id).title is None:
+                self.store.set_title(session_id, _title_from(text))
         model = self.wait_for_model()
         with self._compose_lock:
             turn = self._compose(model, earlier, text, exclude={user_turn_id})
@@ -135,11 +137,7 @@ class Assistant:
     def _compose(self, model: ChatModel, earlier: list, text: str, exclude: set[int]) -> "_Composed":
         """The prompt for `text` after a session's `earlier` turns (see assistant/layout.py)."""
         count = self._counter(model)
-        system = prompts.chat_system_message(self.config.system_prompt, running=self._running())
-        limit = model.n_ctx - self.config.max_answer_tokens - count(system["content"]) - 16
-        keep = self.config.recent_turns
-        attached = AttachedStore(self.store).for_turns([t.id for t in earlier if t.role == "user"])
-        before = layout.window(earlier, attached, count, limit, keep)
+        system, attached, limit, before = self._window(model, earlier)
         notices: list[str] = []
 
         t0 = time.perf_counter()
@@ -163,10 +161,60 @@ class Assistant:
                 f"Your message has {user_tokens} tokens, more than fits the model's context; it is stored "
                 f"whole, but only its first {room * 3 // 4} tokens were shown to the model.")
         new_content = prompts.with_memories(user_text, items)
-        win = layout.window(earlier, attached, count, limit, keep,
+        win = layout.window(earlier, attached, count, limit, self.config.recent_turns,
                             new_cost=count(new_content) + layout.MESSAGE_OVERHEAD)
         return _Composed(layout.messages(system, win, new_content), memories, items, notices, recall_seconds,
                          timeline_ctx)
+
+    # -- ahead of the Enter key ------------------------------------------------------------------
+    def warm(self, session_id: int | None = None) -> GenerationStats | None:
+        """Evaluate now what the next prompt of `session_id` (None: a new session) begins with: the system
+        message and the session's window. For a new session that beginning is loaded from the prefix cache,
+        or saved there once evaluated. Gives way to an answer; None without a model that can do this."""
+        return self.evaluate_ahead(self.ahead(session_id), cache=session_id is None)
+
+    def prefetch(self, session_id: int | None, draft: str) -> GenerationStats | None:
+        """Recall for a draft of the next message and evaluate the prompt it would get, storing nothing: if
+        the message sent is the draft, only the answer is left to compute. Gives way to an answer."""
+        return self.evaluate_ahead(self.ahead(session_id, draft))
+
+    def ahead(self, session_id: int | None, draft: str | None = None) -> list[int] | None:
+        """The tokens to evaluate ahead: the next prompt up to where a new message begins, or (with `draft`)
+        the whole prompt for that draft. Reads the database (and recalls for a draft); no model call."""
+        model = self.model
+        if model is None or not callable(getattr(model, "warm", None)) or (draft is not None and not draft.strip()):
+            return None
+        with self._compose_lock:
+            if session_id is not None and self.store.session(session_id) is None:
+                return None
+            earlier = self.store.turns(session_id) if session_id is not None else []
+            if draft is not None:
+                return model.tokens(self._compose(model, earlier, draft, exclude=set()).messages)
+            system, _, _, win = self._window(model, earlier)
+        probe = layout.messages(system, win, "")
+        return model.stable_tokens(probe, len(probe) - 1)
+
+    def evaluate_ahead(self, tokens: list[int] | None, cache: bool = False) -> GenerationStats | None:
+        """Evaluate `tokens` into the model's chat cache (see `ahead`); with `cache`, through the prefix cache."""
+        model = self.model
+        if not tokens or model is None:
+            return None
+        store = self.prefix_cache if cache else None
+        if store is not None and model.cached(tokens) < len(tokens) and store.load(model, tokens):
+            return GenerationStats(prompt_tokens=len(tokens), reused_tokens=len(tokens))
+        stats = model.warm(tokens=tokens)
+        if store is not None and model.cached(tokens) == len(tokens):
+            store.save(model, tokens)
+        return stats
+
+    def _window(self, model: ChatModel, earlier: list):
+        """(system message, memories attached to `earlier` messages, the window's limit in tokens, the window
+        over `earlier` turns before a new message)."""
+        count = self._counter(model)
+        system = prompts.chat_system_message(self.config.system_prompt, running=self._running())
+        limit = model.n_ctx - self.config.max_answer_tokens - count(system["content"]) - 16
+        attached = AttachedStore(self.store).for_turns([t.id for t in earlier if t.role == "user"])
+        return system, attached, limit, layout.window(earlier, attached, count, limit, self.config.recent_turns)
 
     def _running(self) -> str | None:
         running = SummaryStore(self.store).running()

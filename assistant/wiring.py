@@ -14,6 +14,7 @@ from . import models
 from .config import Config
 from .core import Assistant
 from .llm import load_model
+from .prefix_cache import PrefixCache
 from .routes import default_routes
 
 
@@ -50,6 +51,7 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     embedder = embedder or SentenceTransformerEmbedder()
     assistant = Assistant(store, None, opts.config, model=model, routes=default_routes())
     assistant.recall = SegmentRecall(store, embedder, count_tokens=assistant.count_tokens)
+    assistant.prefix_cache = PrefixCache.beside(opts.db)
     if model is not None:
         return assistant
 

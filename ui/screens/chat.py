@@ -17,6 +17,7 @@ from assistant.errors import USER_ERRORS
 from assistant.text import plural
 
 from ..controls import ListeningControl, TidyControl, VoiceControl
+from ..lookahead import LookAhead
 from ..widgets.clips import ClipList
 from ..widgets.messages import AssistantMessage, UserMessage, Welcome
 from ..widgets.prompt import PromptInput
@@ -90,6 +91,7 @@ class ChatScreen(Screen):
         self.pending: tuple[int, str] | None = None  # (session, text) of the message being answered
         self.closing = False            # the app is quitting: workers stop touching the UI
         self.reply: AssistantMessage | None = None
+        self.look_ahead = LookAhead(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -149,6 +151,8 @@ class ChatScreen(Screen):
         reply = self.reply
         if self.answering and reply is not None and reply.state_text == "waiting for model…":
             reply.set_state("recalling memories…")
+        if not self.answering:
+            self.look_ahead.warm(self.session_id)
 
     def _idle_state(self) -> str:
         """What the status says when no answer is running."""
@@ -177,6 +181,11 @@ class ChatScreen(Screen):
             self.notify(error_text(e), severity="error")
 
     # -- sending and answering ------------------------------------------------------------------
+    @on(PromptInput.Paused)
+    def _draft_paused(self, event: PromptInput.Paused) -> None:
+        if not self.answering:
+            self.look_ahead.draft(self.session_id, event.text)
+
     @on(PromptInput.Submitted)
     async def _submitted(self, event: PromptInput.Submitted) -> None:
         if self.answering:
@@ -190,6 +199,7 @@ class ChatScreen(Screen):
         if not text or self.answering:
             return
         self.app.tidy.activity()   # a running consolidation stops between units of work
+        self.look_ahead.sent()
         for w in self.chat.query(Welcome):
             w.remove()
         reply = AssistantMessage(streaming=True, state=self._waiting_state())
@@ -326,6 +336,7 @@ class ChatScreen(Screen):
         self.chat.mount(Welcome())
         self.sidebar.options.highlighted = 0
         self.prompt.focus()
+        self.look_ahead.warm(None)
 
     def action_toggle_sessions(self) -> None:
         sidebar = self.sidebar
@@ -376,6 +387,7 @@ class ChatScreen(Screen):
         self.chat.scroll_end(animate=False)
         self.refresh_sessions()
         self.prompt.focus()
+        self.look_ahead.warm(session_id)
 
     # -- listening to the room (ctrl+l) --------------------------------------------------------------
     def action_toggle_listening(self) -> None:
