@@ -269,6 +269,10 @@ class LlamaCppModel:
             return common if llm.n_tokens == len(tokens) and not llm._requires_eval else common - 1
         return common
 
+    def cached(self, tokens: list[int]) -> int:
+        """How many of `tokens` the chat's cache holds now (an answer starting with them skips those)."""
+        return max(0, self._reusable(tokens))
+
     def stream(self, messages: list[dict], max_tokens: int = 512,
                cancel: threading.Event | None = None, **sampling) -> Iterator[str]:
         tokens = self.tokens(messages)
