@@ -118,8 +118,9 @@ def _stamp_ok(path: Path, spec: ModelSpec, stamp: Path) -> bool:
 def _write_stamp(path: Path, spec: ModelSpec, stamp: Path) -> None:
     st = path.stat()
     private_dirs(stamp.parent)
-    stamp.write_text(
-        json.dumps({"sha256": spec.sha256, "size": st.st_size, "mtime": st.st_mtime_ns}))
+    fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)   # private, like all in the data folder
+    with open(fd, "w") as f:
+        f.write(json.dumps({"sha256": spec.sha256, "size": st.st_size, "mtime": st.st_mtime_ns}))
 
 
 def join_parts(spec: ModelSpec, dest: Path, progress: Progress | None = None) -> Path:
