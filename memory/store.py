@@ -20,6 +20,11 @@ from .errors import StoreError
 from .folders import private_dirs
 from .migrations import NewerSchemaError, migrate
 
+try:
+    import fcntl
+except ImportError:   # not POSIX: no other process is told; a start repairs every answer
+    fcntl = None
+
 SOURCES = ("chat", "audio", "import")
 
 
@@ -60,6 +65,65 @@ class TransactionConnection(sqlite3.Connection):
         return super().__enter__()
 
 
+class LiveAnswers:
+    """The answers this Store is streaming, shown to other processes by a shared lock on
+    '<db>.answers.lock' (the OS drops it when the process dies, however it dies). An app's start marks
+    'streaming' answers interrupted only when it can take that lock exclusively: when no process is
+    streaming, every answer still marked so was cut off."""
+
+    def __init__(self, db_path: Path):
+        self.path = Path(str(db_path) + ".answers.lock")
+        self.ids: set[int] = set()
+        self.fd: int | None = None
+        self._lock = threading.Lock()
+
+    def hold(self) -> None:
+        """Before a streaming answer is written (waits only while another start repairs, a moment)."""
+        with self._lock:
+            if self.fd is None and fcntl is not None:
+                old = os.umask(0o077)
+                try:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                finally:
+                    os.umask(old)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                self.fd = fd
+
+    def started(self, turn_id: int) -> None:
+        with self._lock:
+            self.ids.add(turn_id)
+
+    def ended(self, turn_id: int | None = None, *, all_: bool = False) -> None:
+        with self._lock:
+            self.ids.discard(turn_id)
+            if all_:
+                self.ids.clear()
+            if not self.ids and self.fd is not None:
+                os.close(self.fd)      # releases the lock
+                self.fd = None
+
+    @contextmanager
+    def none_streaming(self):
+        """Yields True while it holds the lock exclusively (no process streams an answer)."""
+        if fcntl is None:
+            yield True
+            return
+        old = os.umask(0o077)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        finally:
+            os.umask(old)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+
 def title_from(text: str) -> str:
     """A session's title from its first message: its opening words."""
     words = text.strip().split()
@@ -81,6 +145,7 @@ class Store:
         self.notices: list[str] = []   # what opening it repaired, for the user (see assistant.privacy)
         self._reader: Store | None = None
         self._reader_lock = threading.Lock()
+        self.live = LiveAnswers(self.path)
         try:
             private_dirs(self.path.parent)   # only what it creates is made private
             fresh = not self.path.exists()
@@ -123,9 +188,12 @@ class Store:
             db.conn.close()
 
     def _recover_streaming(self) -> None:
-        """Answers cut off by a crash or kill are kept and marked interrupted."""
-        with self.db.conn:
-            self.db.execute("UPDATE turns SET status='interrupted' WHERE status='streaming'")
+        """Answers cut off by a crash or kill are kept and marked interrupted (not while another process
+        streams one: then the next start does it)."""
+        with self.live.none_streaming() as alone:
+            if alone:
+                with self.db.conn:
+                    self.db.execute("UPDATE turns SET status='interrupted' WHERE status='streaming'")
 
     def reader(self) -> "Store":
         """A second connection, for threads that only read (the UI, playing a clip) while another thread
@@ -136,6 +204,7 @@ class Store:
             return self._reader
 
     def close(self) -> None:
+        self.live.ended(all_=True)
         if self._reader is not None:
             self._reader.db.conn.close()
             self._reader = None
@@ -205,11 +274,20 @@ class Store:
                  status: str = "complete", created_at: str | None = None,
                  speaker: str | None = None, external_id: str | None = None) -> int:
         """Insert and commit one turn; returns its id. Committed before this returns."""
-        with self.db.conn:
-            cur = self.db.execute(
-                "INSERT INTO turns (session_id, role, speaker, text, created_at, source, status,"
-                " external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [session_id, role, speaker, text, created_at or utcnow(), source, status, external_id])
+        if status == "streaming":
+            self.live.hold()
+        try:
+            with self.db.conn:
+                cur = self.db.execute(
+                    "INSERT INTO turns (session_id, role, speaker, text, created_at, source, status,"
+                    " external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [session_id, role, speaker, text, created_at or utcnow(), source, status, external_id])
+        except BaseException:
+            if status == "streaming":
+                self.live.ended()
+            raise
+        if status == "streaming":
+            self.live.started(cur.lastrowid)
         return cur.lastrowid
 
     def update_turn(self, turn_id: int, text: str, status: str | None = None) -> None:
@@ -219,6 +297,8 @@ class Store:
                                 [text, status, turn_id])
             else:
                 self.db.execute("UPDATE turns SET text = ? WHERE id = ?", [text, turn_id])
+        if status and status != "streaming":
+            self.live.ended(turn_id)
 
     def turn(self, turn_id: int) -> Turn | None:
         rows = self._turns("id = ?", [turn_id])

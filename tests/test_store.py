@@ -50,7 +50,7 @@ def test_streaming_answer_recovered_as_interrupted(tmp_path):
     s = Store(path)
     sid = s.new_session()
     tid = s.add_turn(sid, "assistant", "half an ans", status="streaming")
-    s.db.conn.close()  # as if the process died
+    s.close()  # as if the process died (its lock on the streaming answer goes with it)
     s2 = Store(path)
     assert s2.turn(tid).status == "interrupted"
     assert s2.turn(tid).text == "half an ans"

@@ -1,6 +1,8 @@
 """The two ways to open the database: the app's repairs what a crash left, a worker's (background
 consolidation, the daemon's checks, listening) changes nothing another process may be in the middle of.
 A turn whose text changes after it was indexed is indexed again."""
+from pathlib import Path
+
 import numpy as np
 
 from assistant.scheduler import newest_turn_at
@@ -28,9 +30,10 @@ def test_a_workers_open_leaves_the_answer_another_process_streams(tmp_path):
     worker = Store(path, worker=True)         # background consolidation, listening
     assert app.turn(answer).status == "streaming"
     worker.close()
-    Store(path).close()                       # the app's own start repairs it (the answer is cut off)
-    assert app.turn(answer).status == "interrupted"
-    app.close()
+    app.close()                               # the chat ends without finishing the answer
+    again = Store(path)                       # the app's next start repairs it
+    assert again.turn(answer).status == "interrupted"
+    again.close()
 
 
 def test_listening_does_not_index_an_answer_still_streaming(tmp_path):
@@ -113,3 +116,32 @@ def test_a_with_block_is_one_transaction_even_through_sqlite_utils(tmp_path):
             raise RuntimeError("cut off")
     assert store.count("sessions") == 0 and store.count("turns") == 0
     store.close()
+
+
+def test_another_apps_start_leaves_a_live_answer_alone_but_repairs_a_killed_one(tmp_path):
+    """`assistant sessions` run while the chat streams an answer is an app's start too: it must not
+    mark that answer interrupted. An answer whose process was killed is marked so at the next start."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "a.db"
+    app, _, answer = _live_answer(path)
+    Store(path).close()                        # another app's start, while the answer streams
+    assert app.turn(answer).status == "streaming"
+    app.update_turn(answer, "The capital is Canberra.", status="complete")
+    app.close()
+    killed = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from memory.store import Store
+        s = Store({str(path)!r})
+        sid = s.new_session("x")
+        print(s.add_turn(sid, "assistant", "half an ans", status="streaming"), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    r = subprocess.run([sys.executable, "-c", killed], capture_output=True, text=True, timeout=120)
+    cut = int(r.stdout.split()[0])
+    s = Store(path)
+    assert s.turn(cut).status == "interrupted" and s.turn(answer).status == "complete"
+    s.close()
