@@ -211,3 +211,15 @@ def test_the_sound_queue_is_bounded_and_says_when_it_drops(tmp_path):
     assert len(listener.errors) == 1 and "behind" in str(listener.errors[0])
     gate.set()
     listener.stop()
+
+
+def test_chat_consolidation_and_listening_write_at_once_and_nothing_is_lost(tmp_path):
+    """A few seconds of the stress run (python -m tests.stress --minutes 5 for the figure): on the old
+    code the chat died within seconds with UNIQUE constraint failed: segment_turns.turn_id."""
+    from tests.stress import run
+
+    r = run(tmp_path / "data" / "stress.db", 6.0)
+    assert r["written"]["user turns"] > 0 and r["written"]["clips"] > 0 and r["written"]["consolidations"] > 0
+    assert not r["errors"], r["errors"]
+    assert not r["lost"], r
+    assert not r["problems"], r["problems"]
