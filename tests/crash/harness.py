@@ -141,6 +141,25 @@ def state(db: Path) -> dict:
         conn.close()
 
 
+def landed(db: Path) -> dict:
+    """Where a kill landed: how much of the work was in the database."""
+    if not db.exists():
+        return {"database": 0}
+    conn = open_db(db)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'turns'").fetchone():
+            return {"database": 1, "schema": 0}
+        q = {"turns": "SELECT COUNT(*) FROM turns", "streaming": "SELECT COUNT(*) FROM turns WHERE status = 'streaming'",
+             "indexed": "SELECT COUNT(*) FROM codes_turn", "segments": "SELECT COUNT(*) FROM segments",
+             "links": "SELECT COUNT(*) FROM link_log", "summaries": "SELECT COUNT(*) FROM summaries",
+             "clips": "SELECT COUNT(*) FROM audio_clips"}
+        return {k: conn.execute(v).fetchone()[0] for k, v in q.items()}
+    except Exception as e:   # noqa: BLE001 - a database too damaged to count is reported as such
+        return {"error": str(e)}
+    finally:
+        conn.close()
+
+
 def differences(a: dict, b: dict) -> list[str]:
     return [f"{k}: {len(a.get(k, []))} vs {len(b.get(k, []))}" if len(a.get(k, [])) != len(b.get(k, []))
             else f"{k}: same count, different content" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
@@ -173,6 +192,7 @@ class Kill:
     same_end_state: bool | None = None
     orphan_files: int = 0
     missing_acknowledged: list[str] = field(default_factory=list)
+    landed: dict = field(default_factory=dict)   # what the database held right after the kill
 
 
 def env_for(home: Path) -> dict:
@@ -264,6 +284,7 @@ def kill_once(op: Operation, work: Path, home: Path, at: float, of: float, ref: 
     out, err, _, exited = run(command(op, db, args), env, work, kill_at=at)
     k = Kill(op.name, round(at, 2), round(of, 2), exited)
     k.problems = check(db)
+    k.landed = landed(db)
     present = user_turns(db)
     k.missing_acknowledged = [t for t in op.acknowledged(out, err) if t not in present]
     if op.after_kill is not None:
