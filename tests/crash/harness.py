@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3 as _std_sqlite3  # noqa: F401  (the app's driver is pysqlite3; see open_db)
 import subprocess
 import sys
 import time
@@ -302,7 +301,7 @@ def kill_once(op: Operation, work: Path, home: Path, at: float, of: float, ref: 
 
 
 def kill_points(seed: int, n: int, of: float) -> list[float]:
-    """n moments in (0, of], seeded; the first at a tenth of the run, the rest uniform."""
+    """n moments between 2% and 100% of `of` seconds, uniform, seeded."""
     rng = random.Random(seed)
     return [round(rng.uniform(0.02, 1.0) * of, 2) for _ in range(n)]
 
