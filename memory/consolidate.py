@@ -317,9 +317,13 @@ class Consolidator:
     def _index(self, ti, ids: list[int]) -> None:
         from .index import IndexRow
 
+        from .segments import turn_line
+
         turns = [t for t in self.store.turns_by_ids(ids)]
         vecs = self.embedder.embed([t.text for t in turns])
-        ti.hybrid.add([IndexRow(t.id, v, t.text, t.created_at, t.source, t.session_id) for t, v in zip(turns, vecs)])
+        # as the chat's TurnIndex does: BM25 sees "Speaker: text" (questions name people)
+        ti.hybrid.add([IndexRow(t.id, v, turn_line(t), t.created_at, t.source, t.session_id)
+                       for t, v in zip(turns, vecs)])
 
     def _segment(self, session_id: int, report: Report) -> None:
         from .bank import segment_pending

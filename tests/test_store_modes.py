@@ -145,3 +145,18 @@ def test_another_apps_start_leaves_a_live_answer_alone_but_repairs_a_killed_one(
     s = Store(path)
     assert s.turn(cut).status == "interrupted" and s.turn(answer).status == "complete"
     s.close()
+
+
+def test_consolidation_indexes_turns_as_the_chat_does(tmp_path):
+    """BM25 matches "Speaker: text" (questions name people), whoever indexed the turn."""
+    from memory.consolidate import Consolidator
+    from tests.test_consolidation_fakes import SchemaLLM
+
+    store = Store(tmp_path / "a.db")
+    sid = store.new_session("Chat")
+    turn = store.add_turn(sid, "user", "I adopted a beagle last week.", speaker="Caroline")
+    Consolidator(store, FakeEmbedder(), SchemaLLM()).run()
+    assert store.db.execute("SELECT text FROM fts_turn WHERE rowid = ?", [turn]).fetchone()[0] == \
+        "Caroline: I adopted a beagle last week."
+    assert [h[0] for h in HybridIndex(store, "turn").bm25("What did Caroline adopt?", 5)] == [turn]
+    store.close()
