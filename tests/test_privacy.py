@@ -77,3 +77,16 @@ def test_the_suite_opens_no_connection_beyond_this_machine():
     client = socket.create_connection(server.getsockname(), timeout=2)
     client.close()
     server.close()
+
+
+async def test_the_chat_shows_what_was_made_private(tmp_path):
+    from tests.fakes import FakeLLM
+    from tests.test_ui import make_assistant, notifications, wait_until
+    from ui.app import AssistantApp
+
+    a = make_assistant(tmp_path / "data" / "ui.db", FakeLLM())
+    a.store.notices = ["/somewhere/assistant.db could be read by others (mode 644); it is private again (600)."]
+    app = AssistantApp(assistant=a, consolidation=False)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: any("private again" in n for n in notifications(app)), what="the notice")
+    a.close()
