@@ -200,10 +200,17 @@ def test_the_sound_queue_is_bounded_and_says_when_it_drops(tmp_path):
 
     from audio.capture import Listener
 
-    gate = threading.Event()
-    listener = Listener(lambda u, at: None, on_tick=lambda s: gate.wait(10), max_queued_seconds=1.0)
+    gate, stuck = threading.Event(), threading.Event()
+
+    def tick(status):
+        stuck.set()
+        gate.wait(10)
+
+    listener = Listener(lambda u, at: None, on_tick=tick, max_queued_seconds=1.0)
     listener.start(open_stream=False)
     block = np.zeros((1600, 1), np.float32)
+    listener.callback(block, 1600, None, None)
+    assert stuck.wait(10)   # transcription holds its first block and is stuck from here on
     for _ in range(40):   # 4 s of sound while transcription is stuck
         listener.callback(block, 1600, None, None)
     assert listener._queue.qsize() <= 10
