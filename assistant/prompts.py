@@ -30,7 +30,8 @@ SYSTEM = _INSTRUCTIONS.format(
 SYSTEM_LISTED = _INSTRUCTIONS.format(where="relevant memories from them are listed below with their dates")
 
 
-RUNNING_HEADER = "What was said in earlier conversations (facts, dated, after who said them):"
+RUNNING_HEADER = ("Facts from earlier conversations, dated, in the words of whoever said them (\"User:\" lines "
+                  "are the user you are talking to):")
 
 
 def render_running(text: str | None) -> str:
