@@ -13,7 +13,9 @@ from typing import Sequence
 
 from memory.attached import Attached
 from memory.clock import human_date
+from memory.facts import for_user
 from memory.recall import Memory
+from memory.summaries import lines
 from memory.timelines import TimelineContext, clip_words
 
 _INSTRUCTIONS = (
@@ -30,14 +32,17 @@ SYSTEM = _INSTRUCTIONS.format(
 SYSTEM_LISTED = _INSTRUCTIONS.format(where="relevant memories from them are listed below with their dates")
 
 
-RUNNING_HEADER = ("Facts from earlier conversations, dated, in the words of whoever said them (\"User:\" lines "
-                  "are the user you are talking to):")
+RUNNING_HEADER = ("What the user and others said in earlier conversations, dated and told back to the user "
+                  "(\"you\" and \"your\" here are the user; other people's words follow their name):")
 
 
 def render_running(text: str | None) -> str:
+    """The running memory as the user would read it (memory.facts.for_user): the model then answers in the
+    right voice ("You're allergic to penicillin"); given the stored "User: I'm allergic ..." it answered
+    "I'm allergic to penicillin" as if of itself."""
     if not text:
         return ""
-    return RUNNING_HEADER + "\n" + text
+    return RUNNING_HEADER + "\n" + "\n".join(for_user(line) for line in lines(text))
 
 
 def _history_note(m: Memory, ctx: TimelineContext | None, present: set[int]) -> str:
