@@ -9,8 +9,9 @@ they are *selected* from what people said.
 
 - Sources: only turns of people. The user's chat turns, named speakers of imported conversations and
   what was heard in the room are sources; the assistant's turns never are.
-- Candidates: the sentences of those turns, minus questions, requests to the assistant, greetings and
-  thanks, and sentences too short to stand alone. A sentence that opens with a pronoun ("She has ...")
+- Candidates: the sentences of those turns (a clause with a subject of its own, after ", and", ", but"
+  or ";", is a sentence of its own), minus questions, requests to the assistant, greetings and thanks,
+  and sentences too short to stand alone. A sentence that opens with a pronoun ("She has ...")
   stays with the sentence before it, so that "she" keeps its name.
 - Stored: one line a fact, the words as said after who said them ("User: I'm allergic to penicillin.",
   "Caroline: I started a new job.", "Heard in the room: ..."), the way recalled conversation lines look in
@@ -108,6 +109,26 @@ def is_statement(sentence: str) -> bool:
     return any(len(w) >= 3 and w not in _STOP for w in words)
 
 
+# ", but my brother Tom is ..." / "; I ...": a clause with a subject of its own is a fact of its own.
+_VERB = (r"(?:is|are|was|were|has|have|had|will|would|can|could|does|did|works|lives|likes|loves|wants|"
+         r"plans|got|gets|goes|went|moved|started|said|called|bought|needs|thinks|knows)")
+_CLAUSE = re.compile(r"(?:,\s*(?:and|but|while|whereas|although|though)|;)\s+(?=(?:I|I'm|I've|I'll|I'd|we|"
+                     r"we're|we've)\b|(?:[Mm]y|[Oo]ur|[A-Z][a-z]+)(?:\s+[A-Za-z']+){0,3}?\s+" + _VERB + r"\b)")
+
+
+def clauses(sentence: str) -> list[str]:
+    """A sentence cut where a clause with its own subject begins ("I'm allergic to penicillin, but my
+    brother Tom is allergic to peanuts" -> two sentences), so that each fact is about one person."""
+    parts = [p.strip() for p in _CLAUSE.split(sentence) if p.strip()]
+    if len(parts) < 2:
+        return [sentence]
+    out = []
+    for i, p in enumerate(parts):
+        p = p[0].upper() + p[1:] if i else p
+        out.append(p if p[-1] in ".!?" else p + ".")
+    return out
+
+
 def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
     """The statements of the people in `turns`, in order; the assistant's turns are skipped."""
     out: list[Fact] = []
@@ -117,7 +138,7 @@ def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
             continue
         prev: Fact | None = None
         joined = 0
-        for s in sentences(_FILLERS.sub("", t.text)):
+        for s in [c for s in sentences(_FILLERS.sub("", t.text)) for c in clauses(s)]:
             if not is_statement(s):
                 prev = None
                 continue
@@ -129,11 +150,6 @@ def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
             joined = 0
             out.append(prev)
     return out
-
-
-def _swap(token: str, table: dict[str, str]) -> str | None:
-    low = token.lower().replace("’", "'")
-    return table.get(low)
 
 
 def to_second_person(sentence: str) -> str:
