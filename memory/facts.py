@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .store import Turn
 
@@ -45,7 +45,10 @@ myself we we're we've our ours us you you're your yours it it's its this that th
 am are was were be been being do does did have has had will would can could should shall may might must
 not no yes yeah yep ok okay oh ah well hi hello hey thanks thank please sure great good nice cool
 awesome wow lol haha fine alright right sounds sound lovely glad happy sorry bye goodbye see later
-what which who how why when where let let's love like idea one thing things lot bit kind""".split())
+what which who how why when where let let's love like idea one thing things lot bit kind agree totally
+absolutely definitely exactly true mean means hope guess nope indeed truly super amazing incredible
+wonderful fantastic beautiful sweet proud appreciate excited such much more most all any some still even
+always ever that's there's here's what's it'll that'll yup gonna wanna""".split())
 
 _GREETING = re.compile(r"^(hi|hello|hey|good (morning|afternoon|evening|night)|thanks|thank you|bye|"
                        r"goodbye|see you|ok|okay|sure|yes|no|yeah|great|cool|nice|wow)\b", re.I)
@@ -129,16 +132,32 @@ def clauses(sentence: str) -> list[str]:
     return out
 
 
+def _vocatives(names: set[str]) -> Callable[[str], str]:
+    """What strips the names of the people talking from where they are only called ("Hey Caroline, ...",
+    "..., Mel!"): a call is not a fact. Names match by their first three letters ("Mel" for Melanie)."""
+    stems = sorted({n[:3] for n in names if len(n) >= 3 and n[0].isupper()})
+    if not stems:
+        return lambda s: s
+    name = r"(?:" + "|".join(map(re.escape, stems)) + r")[a-z]*"
+    lead = re.compile(r"^(?:(?:hey|hi|hello|oh|wow|yeah|thanks|aw+)\s+)?" + name + r"\s*[,!]\s*", re.I)
+    tail = re.compile(r",\s*" + name + r"\s*(?=[.!?]*$)")
+    def uncall(s: str) -> str:
+        s = tail.sub("", lead.sub("", s))
+        return s[:1].upper() + s[1:]
+    return uncall
+
+
 def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
     """The statements of the people in `turns`, in order; the assistant's turns are skipped."""
     out: list[Fact] = []
+    uncall = _vocatives({t.speaker.strip() for t in turns if t.speaker and t.speaker.strip()})
     for t in turns:
         who = speaker_of(t)
         if who is None or not t.text:
             continue
         prev: Fact | None = None
         joined = 0
-        for s in [c for s in sentences(_FILLERS.sub("", t.text)) for c in clauses(s)]:
+        for s in [c for s in sentences(_FILLERS.sub("", t.text)) for c in clauses(uncall(s))]:
             if not is_statement(s):
                 prev = None
                 continue
@@ -192,7 +211,7 @@ def for_user(line: str) -> str:
 # The 1.5B model cannot choose: asked for the numbers of the facts worth keeping it answered "1, 2, 3, 4, 5,
 # 6" for every conversation, and its yes/no rating put "you're allergic to penicillin" among small talk.
 # When facts do not fit, these cues decide instead; they only ever drop a fact, never change one.
-_DATED = re.compile(r"\d|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
+_DATED = re.compile(r"\b\d+(?:st|nd|rd|th|am|pm)?\b(?!%)|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
                     r"april|may|june|july|august|september|october|november|december|today|tonight|"
                     r"tomorrow|yesterday|weekend|next|last|birthday|anniversary|appointment)\b", re.I)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
@@ -232,11 +251,14 @@ def keep(lines: Sequence[str], groups: Sequence, max_words: int) -> list[int]:
     by_group: dict = {}
     for i, g in enumerate(groups):
         by_group.setdefault(g, []).append(i)
-    for members in by_group.values():
-        members.sort(key=lambda i: (-importance(lines[i]), i))
+    score = [importance(line) for line in lines]
+    for g, members in list(by_group.items()):   # words addressed to someone go first when room is short
+        by_group[g] = sorted((i for i in members if score[i] >= 0), key=lambda i: (-score[i], i))
+        if not by_group[g]:
+            del by_group[g]
     order: list[int] = []
     depth = 0
-    while len(order) < len(lines):
+    while len(order) < sum(map(len, by_group.values())):
         for g in sorted(by_group, reverse=True):
             if depth < len(by_group[g]):
                 order.append(by_group[g][depth])

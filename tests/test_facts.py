@@ -169,6 +169,15 @@ def test_candidates_are_statements_and_a_pronoun_keeps_its_name():
         "My sister Anna called. She has a dentist appointment on Friday.", "I love hiking."]
 
 
+def test_calling_someone_by_name_is_not_a_fact():
+    turns = [Turn(1, 1, "user", "Hey Melanie, I adopted a dog named Rex. Totally agree, Mel.", "t", "import",
+                  speaker="Caroline"),
+             Turn(2, 1, "assistant", "That's great, Caroline! I ran a race last Saturday, Caro.", "t", "import",
+                  speaker="Melanie")]
+    assert [f.line for f in F.candidates(turns)] == ["Caroline: I adopted a dog named Rex.",
+                                                     "Melanie: I ran a race last Saturday."]
+
+
 def test_keep_fits_the_words_and_prefers_dated_named_facts():
     lines_ = ["User: That was a really fun thing.", "User: My dentist appointment is on 12 May.",
               "User: I like tea.", "User: You are so kind!"]
