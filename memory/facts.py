@@ -101,13 +101,21 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SPLIT.split(text.strip()) if s and s.strip()]
 
 
+# Words a request often starts with before its verb: "Sure, and please suggest ..."
+_LEAD = re.compile(r"^(?:(?:sure|ok|okay|yes|yeah|well|so|and|also|oh|alright|right|now|then)\b[,!]?\s*)+",
+                   re.I)
+
+
 def is_statement(sentence: str) -> bool:
     """A sentence that can carry a fact: not a question, request, greeting or bare reaction."""
     s = sentence.strip().strip("\"'“”")
     words = [w.lower().replace("’", "'") for w in _WORD.findall(s)]
     if len(words) < 2 or s.endswith("?"):
         return False
-    if _REQUEST.match(s) or _REACTION.match(s) or (_GREETING.match(s) and len(words) <= 4):
+    if _GREETING.match(s) and len(words) <= 4:
+        return False
+    s = _LEAD.sub("", s)
+    if _REQUEST.match(s) or _REACTION.match(s) or re.search(r"\bplease\b", s, re.I):
         return False
     return any(len(w) >= 3 and w not in _STOP for w in words)
 
@@ -119,10 +127,28 @@ _CLAUSE = re.compile(r"(?:,\s*(?:and|but|while|whereas|although|though)|;)\s+(?=
                      r"we're|we've)\b|(?:[Mm]y|[Oo]ur|[A-Z][a-z]+)(?:\s+[A-Za-z']+){0,3}?\s+" + _VERB + r"\b)")
 
 
+# "My sister is a pilot and I work as a nurse": "and"/"but" with no comma starts a clause of its own
+# only after a clause that has its own verb ("Tom and I went" stays whole).
+_AND_CLAUSE = re.compile(r"\s+(?:and|but)\s+(?=(?:I|I'm|I've|I'll|I'd|we|we're|we've)\s+[a-z]|"
+                         r"(?:[Mm]y|[Oo]ur)(?:\s+[A-Za-z']+){1,3}?\s+" + _VERB + r"\b)")
+_HAS_VERB = re.compile(r"\b(?:am|is|are|was|were|have|has|had|works?|lives?|likes?|loves?)\b", re.I)
+
+
+def _split_and(part: str) -> list[str]:
+    pieces = _AND_CLAUSE.split(part)
+    out = [pieces[0]]
+    for p in pieces[1:]:
+        if _HAS_VERB.search(out[-1]):
+            out.append(p)
+        else:
+            out[-1] = out[-1] + " and " + p
+    return out
+
+
 def clauses(sentence: str) -> list[str]:
     """A sentence cut where a clause with its own subject begins ("I'm allergic to penicillin, but my
     brother Tom is allergic to peanuts" -> two sentences), so that each fact is about one person."""
-    parts = [p.strip() for p in _CLAUSE.split(sentence) if p.strip()]
+    parts = [q.strip() for p in _CLAUSE.split(sentence) for q in _split_and(p) if q.strip()]
     if len(parts) < 2:
         return [sentence]
     out = []

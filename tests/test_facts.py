@@ -156,7 +156,11 @@ def test_a_clause_with_a_subject_of_its_own_is_a_fact_of_its_own():
     assert F.clauses("I'm allergic to penicillin, but my brother Tom is allergic to peanuts.") == [
         "I'm allergic to penicillin.", "My brother Tom is allergic to peanuts."]
     assert F.clauses("It rained; we stayed home.") == ["It rained.", "We stayed home."]
+    # "and" with no comma, after a clause with its own verb
+    assert F.clauses("My sister Anna is a pilot and I work as a nurse at the children's hospital.") == [
+        "My sister Anna is a pilot.", "I work as a nurse at the children's hospital."]
     for whole in ("My sister Anna and I went to Paris.", "I visited London and Paris last year.",
+                  "Tom and I went to Paris.",
                   "I like tea, and coffee too.", "My sister Anna called, and she has a dentist appointment."):
         assert F.clauses(whole) == [whole]
 
@@ -167,6 +171,14 @@ def test_candidates_are_statements_and_a_pronoun_keeps_its_name():
                            "I love hiking, you know.", "t")
     assert [f.said for f in F.candidates([t])] == [
         "My sister Anna called. She has a dentist appointment on Friday.", "I love hiking."]
+
+
+@pytest.mark.parametrize("request_", ["Sure, and please suggest three restaurant names for my birthday.",
+                                      "Okay so recommend a book for my flight.",
+                                      "I'd like you to please list some gift ideas for my mother."])
+def test_a_request_after_a_lead_word_or_with_please_is_not_a_fact(request_):
+    assert not F.is_statement(request_)
+    assert F.is_statement("So I moved to Lisbon in May.")
 
 
 def test_calling_someone_by_name_is_not_a_fact():
