@@ -536,6 +536,7 @@ async def test_typing_in_the_clip_list_goes_to_the_message_box(db, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "what did I miss in the last hour?")
         await answered(pilot)
+        assert app.chat.status.tokens_per_second is None   # written without the model: no speed shown
         await pilot.press("ctrl+o")
         assert isinstance(app.focused, ClipList)
         # the next question is typed at once: nothing is lost and "?" is not the help key here

@@ -272,7 +272,8 @@ class ChatScreen(Screen):
         tps = answer.stats.tokens_per_second
         await reply.finish(interrupted=answer.interrupted, tokens_per_second=tps)
         reply.set_memories(answer.memories)
-        self.status.tokens_per_second = tps
+        if tps:   # an answer written without the model (what did I miss) has no speed to show
+            self.status.tokens_per_second = tps
         for notice in answer.notices:
             self.notify(notice, severity="warning", timeout=10)
 
