@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from memory.attached import Attached, AttachedStore
+from memory import relevance
 from memory.recall import Memory
 from memory.store import Store
 from memory.store import title_from as _title_from  # (also used by the "what did I miss" route)
@@ -142,10 +143,13 @@ class Assistant:
 
         t0 = time.perf_counter()
         # Segment hits grow into timelines at the same budget; no model call unless refinement is on. What
-        # the window already shows is not recalled again.
-        memories, timeline_ctx = recall_with_timelines(
-            self.recall, self.store, text, self.config.recall_budget_tokens,
-            exclude_turn_ids=before.turn_ids() | exclude)
+        # the window already shows is not recalled again, and only memories close to the message are kept.
+        memories, timeline_ctx = [], TimelineContext()
+        if relevance.calls_for_memory(text):       # a greeting or a thanks recalls nothing
+            memories, timeline_ctx = recall_with_timelines(
+                self.recall, self.store, text, self.config.recall_budget_tokens,
+                exclude_turn_ids=before.turn_ids() | exclude,
+                keep=lambda found: relevance.earning(self.recall, text, found))
         recall_seconds = time.perf_counter() - t0
         refined = ""
         if self.config.timeline_refine and timeline_ctx.timelines:

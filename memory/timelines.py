@@ -726,15 +726,19 @@ HOT_PATH_PARAMS = TimelineParams(expand_top=3, max_added=0, always_current=True)
 
 
 def recall_with_timelines(recall, store: Store, query: str, budget_tokens: int,
-                          params: TimelineParams | None = None, **kw):
+                          params: TimelineParams | None = None, keep: Callable[[list], list] | None = None, **kw):
     """(memories, TimelineContext) for the hot path, whatever recall it is given: a segment recall is
-    expanded into timelines at the same budget; any other recall is used as it is."""
+    expanded into timelines at the same budget; any other recall is used as it is. `keep` may leave out
+    memories before the chains among them are drawn."""
     if hasattr(recall, "rank") and hasattr(recall, "pack") and hasattr(recall, "turn_index"):
         tr = TimelineRecall(recall, params or HOT_PATH_PARAMS)
         memories = tr.search(query, budget_tokens, **kw)
-        return memories, context_for(store, memories, tr.last_timelines)
-    memories = recall.search(query, budget_tokens, **kw)
-    timelines = getattr(recall, "last_timelines", None)
+        timelines = tr.last_timelines
+    else:
+        memories = recall.search(query, budget_tokens, **kw)
+        timelines = getattr(recall, "last_timelines", None)
+    if keep is not None:
+        memories = keep(memories)
     return memories, context_for(store, memories, timelines)
 
 
