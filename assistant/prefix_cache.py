@@ -22,9 +22,9 @@ class PrefixCache:
 
     @classmethod
     def beside(cls, db: Path) -> "PrefixCache":
-        """The cache of the database `db`: a folder next to it, named after it (as SQLite's -wal file is)."""
+        """The cache of the database `db`: a folder next to it, named after it (as its clips' folder is)."""
         db = Path(db)
-        return cls(db.parent / f"{db.name}-prompt-cache")
+        return cls(db.parent / f"{db.stem}-prompt-cache")
 
     @staticmethod
     def usable(model) -> bool:

@@ -34,7 +34,7 @@ async def test_enter_after_a_pause_in_typing_leaves_nothing_to_evaluate(tmp_path
     app = AssistantApp(assistant=assistant)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.chat.status.device == "CPU", what="the model")
-        folder = opts.db.parent / "real.db-prompt-cache"
+        folder = opts.db.parent / "real-prompt-cache"
         # once the model is up, the beginning shared by every prompt is evaluated and saved beside the database
         await wait_until(pilot, lambda: folder.is_dir() and any(folder.iterdir()), timeout=120,
                          what="the saved beginning")
@@ -70,7 +70,7 @@ def test_ask_loads_the_saved_beginning_in_a_new_process(tmp_path):
     assert second["prefix_tokens_evaluated"] == 0                  # loaded, not evaluated
     assert second["prompt_tokens_reused"] >= second["prefix_tokens"]
     assert second["prompt_tokens_evaluated"] == second["prompt_tokens"] - second["prompt_tokens_reused"]
-    folder = db.parent / "ask.db-prompt-cache"
+    folder = db.parent / "ask-prompt-cache"
     (saved,) = list(folder.iterdir())
 
     # a new running memory changes the beginning: evaluated again, and the old state replaced
