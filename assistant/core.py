@@ -198,15 +198,17 @@ class Assistant:
         probe = layout.messages(system, win, "")
         return model.stable_tokens(probe, len(probe) - 1)
 
-    def evaluate_ahead(self, tokens: list[int] | None, cache: bool = False) -> GenerationStats | None:
-        """Evaluate `tokens` into the model's chat cache (see `ahead`); with `cache`, through the prefix cache."""
+    def evaluate_ahead(self, tokens: list[int] | None, cache: bool = False,
+                       cancel: threading.Event | None = None) -> GenerationStats | None:
+        """Evaluate `tokens` into the model's chat cache (see `ahead`); with `cache`, through the prefix cache.
+        Stops when `cancel` is set."""
         model = self.model
         if not tokens or model is None:
             return None
         store = self.prefix_cache if cache else None
         if store is not None and model.cached(tokens) < len(tokens) and store.load(model, tokens):
             return GenerationStats(prompt_tokens=len(tokens), reused_tokens=len(tokens))
-        stats = model.warm(tokens=tokens)
+        stats = model.warm(tokens=tokens, cancel=cancel)
         if store is not None and model.cached(tokens) == len(tokens):
             store.save(model, tokens)
         return stats

@@ -305,15 +305,16 @@ class LlamaCppModel:
                 chunks.close()
                 self.last_stats = stats
 
-    def warm(self, messages: list[dict] | None = None, tokens: list[int] | None = None) -> GenerationStats:
+    def warm(self, messages: list[dict] | None = None, tokens: list[int] | None = None,
+             cancel: threading.Event | None = None) -> GenerationStats:
         """Evaluate a prompt into the chat's cache ahead of time, without answering, so that an answer
         that starts with it evaluates only the rest. Gives way as soon as an answer (or a newer warm) waits,
-        keeping what it evaluated. Returns the prompt's tokens, reused and (in `completion_tokens`: none)."""
+        or `cancel` is set, keeping what it evaluated. Returns the prompt's tokens and those it found held."""
         tokens = self.tokens(messages) if tokens is None else tokens
         stats = GenerationStats(prompt_tokens=len(tokens))
         if not tokens or len(tokens) >= self.n_ctx:
             return stats
-        with self._call("chat", priority=WARM):
+        with self._call("chat", priority=WARM, cancel=cancel):
             llm = self.llm
             reuse = self._reusable(tokens)
             stats.reused_tokens = max(0, reuse)

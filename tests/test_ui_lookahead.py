@@ -37,7 +37,7 @@ class WarmingLLM(FakeLLM):
             n += 1
         return n
 
-    def warm(self, messages=None, tokens=None):
+    def warm(self, messages=None, tokens=None, cancel=None):
         tokens = self.tokens(messages) if tokens is None else tokens
         self.warmed.append(tokens)
         self.held = list(tokens)

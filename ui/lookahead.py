@@ -5,6 +5,7 @@ worker (one at a time: a newer one replaces an older one) and gives way to an an
 costs only the head start."""
 from __future__ import annotations
 
+import threading
 import traceback
 from typing import Callable
 
@@ -13,6 +14,7 @@ class LookAhead:
     def __init__(self, screen) -> None:
         self.screen = screen
         self._draft: tuple[int | None, str] | None = None   # the draft evaluated last
+        self._stop = threading.Event()                       # the app is closing
 
     def _assistant(self):
         a = self.screen.assistant
@@ -23,7 +25,8 @@ class LookAhead:
         a = self._assistant()
         if a is not None:
             self._draft = None
-            self._run(lambda: a.ahead(session_id), lambda tokens: a.evaluate_ahead(tokens, cache=session_id is None))
+            self._run(lambda: a.ahead(session_id),
+                      lambda tokens: a.evaluate_ahead(tokens, cache=session_id is None, cancel=self._stop))
 
     def draft(self, session_id: int | None, text: str) -> None:
         """Recall for the draft `text` and evaluate the prompt it would get."""
@@ -32,7 +35,11 @@ class LookAhead:
         if a is None or not key[1] or key == self._draft:
             return
         self._draft = key
-        self._run(lambda: a.ahead(session_id, text), a.evaluate_ahead)
+        self._run(lambda: a.ahead(session_id, text), lambda tokens: a.evaluate_ahead(tokens, cancel=self._stop))
+
+    def stop(self) -> None:
+        """The app is closing: evaluation ahead stops at its next chunk of tokens."""
+        self._stop.set()
 
     def sent(self) -> None:
         """A message was sent: the next draft is new, even with the same words."""
@@ -40,6 +47,8 @@ class LookAhead:
 
     def _run(self, plan: Callable, evaluate: Callable) -> None:
         app = self.screen.app
+        if self._stop.is_set():
+            return
 
         def work() -> None:
             try:

@@ -289,6 +289,11 @@ class ChatScreen(Screen):
             self.status.state = self._idle_state()
         self.refresh_bindings()
         self.refresh_sessions()
+        if self.prompt.text.strip():      # typed while the answer streamed: take the draft up now
+            self.look_ahead.draft(self.session_id, self.prompt.text)
+
+    def on_unmount(self) -> None:
+        self.look_ahead.stop()
 
     # -- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters) -> bool | None:
