@@ -142,7 +142,8 @@ def tui(obj: Ctx):
               help="Continue this session instead of starting a new one.")
 @click.option("--show-memories", is_flag=True, help="Print the memories recall used, on stderr.")
 @click.option("--max-tokens", type=click.IntRange(1), metavar="N", help="Longest answer, in tokens.")
-@click.option("--stats", "stats_json", is_flag=True, help="Print timing figures and prompt tokens (evaluated, reused from the cache) as JSON on stderr.")
+@click.option("--stats", "stats_json", is_flag=True,
+              help="Print timing figures and prompt tokens (evaluated, reused from the cache) as JSON on stderr.")
 @click.pass_obj
 def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_tokens: int | None,
         stats_json: bool):

@@ -153,6 +153,7 @@ class LlamaCppModel:
             if self.gpu_layers_setting else 0
         self.n_layers = n_layer
         self.last_stats = GenerationStats()
+        self.last_background_stats = GenerationStats()
         self._gate = _Gate()           # one call at a time, the chat first
         self._local = threading.local()   # the priority of calls made from this thread
         self._formatter = None         # the chat template as a formatter
@@ -216,6 +217,14 @@ class LlamaCppModel:
         finally:
             self._side = [llm._ctx, llm.input_ids, llm.n_tokens]
             llm._ctx, llm.input_ids, llm.n_tokens, llm._requires_eval = chat
+
+    def _record(self, stats: GenerationStats) -> None:
+        """The figures of the call that ends: background work keeps its own, so that it never overwrites an
+        answer's."""
+        if getattr(self._local, "priority", CHAT) == BACKGROUND:
+            self.last_background_stats = stats
+        else:
+            self.last_stats = stats
 
     def background(self) -> "BackgroundModel":
         """This model for work that can wait (consolidation): it gives way to the chat (Preempted)."""
@@ -387,7 +396,7 @@ class LlamaCppModel:
             prompt, firsts = split
             reused = max(0, self._reusable(prompt))
             scores = decoding.prefill(self.llm, prompt)
-            self.last_stats = GenerationStats(prompt_tokens=len(prompt), reused_tokens=reused, completion_tokens=1)
+            self._record(GenerationStats(prompt_tokens=len(prompt), reused_tokens=reused, completion_tokens=1))
             return max(zip(options, firsts), key=lambda of: scores[of[1]])[0]
 
     def _option_split(self, messages: list[dict], options: list[str], prefix: str):
@@ -440,8 +449,8 @@ class LlamaCppModel:
             dec = self._decoder()
             prompts = [self.tokens(m) for m in conversations]
             outs = dec.generate(prompts, max_tokens, self._with_checkpoint(checkpoint))
-            self.last_stats = GenerationStats(prompt_tokens=sum(map(len, prompts)),
-                                              completion_tokens=sum(map(len, outs)))
+            self._record(GenerationStats(prompt_tokens=sum(map(len, prompts)),
+                                         completion_tokens=sum(map(len, outs))))
             return [self.llm.detokenize(o).decode("utf-8", errors="replace") for o in outs]
 
     def choose_many(self, conversations: list[list[dict]], options: list[str], prefix: str = "",
@@ -456,8 +465,8 @@ class LlamaCppModel:
             out: list[str | None] = [None] * len(conversations)
             for i, scores in zip(asked, logits):
                 out[i] = max(zip(options, splits[i][1]), key=lambda of: scores[of[1]])[0]
-            self.last_stats = GenerationStats(prompt_tokens=sum(len(splits[i][0]) for i in asked),
-                                              completion_tokens=len(asked))
+            self._record(GenerationStats(prompt_tokens=sum(len(splits[i][0]) for i in asked),
+                                         completion_tokens=len(asked)))
             return out
 
     def _chat_prompt(self, messages: list[dict]) -> str:
@@ -484,8 +493,8 @@ class LlamaCppModel:
             choice = out["choices"][0]
             text = choice["message"]["content"] or ""
             usage = out.get("usage") or {}
-            self.last_stats = GenerationStats(prompt_tokens=usage.get("prompt_tokens", 0), reused_tokens=reused,
-                                              completion_tokens=usage.get("completion_tokens", 0))
+            self._record(GenerationStats(prompt_tokens=usage.get("prompt_tokens", 0), reused_tokens=reused,
+                                         completion_tokens=usage.get("completion_tokens", 0)))
         if schema is not None:
             if choice.get("finish_reason") == "length":
                 raise GenerationError(
@@ -505,8 +514,8 @@ class LlamaCppModel:
             reused = max(0, self._reusable(prompt))
             self.last_lookup = decoding.LookupStats()
             out = decoding.generate(self.llm, prompt, max_tokens, self.last_lookup, checkpoint=self._checkpoint)
-            self.last_stats = GenerationStats(prompt_tokens=len(prompt), reused_tokens=reused, completion_tokens=len(out),
-                                              generation_seconds=time.perf_counter() - start)
+            self._record(GenerationStats(prompt_tokens=len(prompt), reused_tokens=reused,
+                                         completion_tokens=len(out), generation_seconds=time.perf_counter() - start))
             return self.llm.detokenize(out).decode("utf-8", errors="replace")
 
 
@@ -520,6 +529,8 @@ class BackgroundModel:
         self._model = model
 
     def __getattr__(self, name):
+        if name == "last_stats":
+            return self._model.last_background_stats
         attr = getattr(self._model, name)
         if name not in self._CALLS:
             return attr

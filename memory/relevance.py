@@ -20,10 +20,12 @@ from .index import query_words
 MIN_SIMILARITY = 0.30
 
 # Words that carry no subject of their own (query_words already leaves out the usual stop words).
+# A follow-up made only of these ("tell me more", "what do you think?") is about the conversation in the prompt.
 PHATIC = frozenset("""hi hello hey hiya howdy yo morning afternoon evening night good great cool nice fine
 ok okay k kk alright right sure yes yeah yep yup no nope nah thanks thank thx ty cheers bye goodbye later
 see soon welcome please sorry lol haha hmm hm oh ah wow awesome perfect sounds got understood agreed
-appreciate appreciated helpful interesting indeed really much lot very well just also too again""".split())
+appreciate appreciated help helps helped helpful interesting indeed really much lot very well just also too
+again tell say think mean know explain elaborate continue go going more else anything something""".split())
 
 
 def calls_for_memory(text: str) -> bool:
