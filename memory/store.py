@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,20 @@ def title_from(text: str) -> str:
     return " ".join(words[:8])[:60] or "New conversation"
 
 
+def _use_wal(conn, patience: float = 30.0) -> None:
+    """Switch to WAL. The switch takes an exclusive lock and SQLite answers 'database is locked' at once,
+    without waiting for busy_timeout, when another process is opening the same fresh file: so wait here."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Store:
     """One SQLite database file (WAL, mode 0600; folders it has to create are 0700) with sqlite-vec loaded.
 
@@ -161,7 +176,7 @@ class Store:
             sqlite_vec.load(conn)
             conn.enable_load_extension(False)
             self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")

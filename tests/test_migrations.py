@@ -52,7 +52,7 @@ def _open(path: str) -> int:
 
 def test_processes_opening_one_fresh_database_at_once_all_succeed(tmp_path):
     with ProcessPoolExecutor(max_workers=4) as pool:
-        for attempt in range(10):
+        for attempt in range(40):
             path = str(tmp_path / f"fresh{attempt}.db")
             counts = list(pool.map(_open, [path] * 4))
             assert counts == [len(MIGRATIONS)] * 4
