@@ -145,10 +145,11 @@ class Assistant:
         # Segment hits grow into timelines at the same budget; no model call unless refinement is on. What
         # the window already shows is not recalled again, and only memories close to the message are kept.
         memories, timeline_ctx = [], TimelineContext()
-        if relevance.calls_for_memory(text):       # a greeting or a thanks recalls nothing
+        shown = before.turn_ids()
+        # a greeting or a thanks recalls nothing, nor does a follow-up on what the window already shows
+        if relevance.calls_for_memory(text) and not relevance.covered(self.recall, text, shown, exclude):
             memories, timeline_ctx = recall_with_timelines(
-                self.recall, self.store, text, self.config.recall_budget_tokens,
-                exclude_turn_ids=before.turn_ids() | exclude,
+                self.recall, self.store, text, self.config.recall_budget_tokens, exclude_turn_ids=shown | exclude,
                 keep=lambda found: relevance.earning(self.recall, text, found))
         recall_seconds = time.perf_counter() - t0
         refined = ""

@@ -8,8 +8,9 @@ default model on 2 cores.
                recalled for it (stored, so later prompts show them again unchanged at the same place)
     new turn   the new message with the memories recalled for it that the window does not show yet
 
-When the window no longer fits, old turns are dropped in one large step (down to half the room, keeping
-the last `keep` turns where they fit), so the prompt's beginning holds for many turns after.
+When the window no longer fits (or holds more than twice `recent_turns` turns), old turns are dropped in one
+large step, down to half the room and `recent_turns` turns, so the prompt's beginning holds for many turns
+after.
 Which turn the window starts at is replayed from the session's turns each time (`window_start`), so
 another process (`assistant ask --session`) lays out the same prompt.
 """
@@ -55,14 +56,16 @@ def window_start(costs: Sequence[tuple[str, int]], limit: int, keep: int) -> int
     """The index of the window's first turn, replayed over (role, tokens) of a session's turns in order.
 
     Each user message is checked as it arrives: when the turns from the window's start to it cost more than
-    `limit`, whole exchanges are dropped from the front until they cost at most half of it, though the last
-    `keep` turns stay when they fit. The window always starts with a user message."""
+    `limit` tokens, or more than 2 x `keep` turns come before it, whole exchanges are dropped from the front in
+    one step, down to at most half of `limit` and at most `keep` turns before it; the prompt then only grows
+    again for many turns.
+    The window always starts with a user message."""
     start, total = 0, 0
     for i, (role, cost) in enumerate(costs):
         total += cost
-        if role != "user" or total <= limit:
+        if role != "user" or (total <= limit and i - start <= 2 * keep):
             continue
-        while start < i and (total > limit or (total > limit // 2 and i - start + 1 > keep)):
+        while start < i and (total > limit // 2 or i - start > keep):
             total -= costs[start][1]
             start += 1
             while start < i and costs[start][0] != "user":

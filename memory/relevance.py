@@ -5,6 +5,7 @@ follow-up whose subject is already in the prompt fills the budget with what rank
 costs its tokens in every later prompt of the session, so the chat keeps only those that are close to the
 message:
 - a message with no content words beyond greetings, thanks and acknowledgements recalls nothing;
+- a follow-up whose best memory the prompt already shows (most of its turns) is covered: nothing is added;
 - a memory is kept when its closest text (its retrieval key or one of its turns) has a cosine similarity to
   the message of at least `MIN_SIMILARITY` (MiniLM vectors, as stored in the indexes).
 """
@@ -31,6 +32,34 @@ again tell say think mean know explain elaborate continue go going more else any
 def calls_for_memory(text: str) -> bool:
     """Whether a message names anything memory could help with (a content word that is not phatic)."""
     return any(w not in PHATIC for w in query_words(text))
+
+
+def covered(recall, text: str, shown: set[int], ignore: set[int] = frozenset()) -> bool:
+    """Whether the best memory recall finds for `text`, looking at everything but the turns in `ignore` (the
+    message itself), is one whose turns the prompt mostly shows already (`shown`: turn ids): a follow-up on
+    what the conversation is about."""
+    if not shown:
+        return False
+    for ids in _best_first(recall, text):
+        ids = set(ids) - ignore
+        if ids:
+            return 2 * len(ids & shown) >= len(ids)
+    return False
+
+
+def _best_first(recall, text: str):
+    """The turn ids of each memory recall finds for `text`, best first, with nothing left out."""
+    if callable(getattr(recall, "rank", None)):          # segment recall: its ranking alone, no packing
+        ranked = recall.rank(text, 10)
+        segs = recall.segments.get([c.id for c in ranked if c.kind == "segment"])
+        for c in ranked:
+            if c.kind != "segment":
+                yield [c.id]
+            elif c.id in segs:
+                yield segs[c.id].turn_ids
+    else:
+        for m in recall.search(text, 10 ** 6, k=5):
+            yield m.turn_ids or [m.id]
 
 
 def closeness(query_vec: np.ndarray, memories: Sequence, segment_vectors=None, turn_vectors=None) -> list[float]:

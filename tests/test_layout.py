@@ -91,7 +91,7 @@ def test_forgetting_a_source_turn_removes_the_attached_memory(store):
 def test_a_full_window_drops_old_turns_in_one_large_step(store):
     long_answer = " ".join(f"word{i}" for i in range(120))      # about 190 fake tokens an answer
     a, llm = make(store, FakeLLM([long_answer], n_ctx=2048), n_ctx=2048, max_answer_tokens=128,
-                  recent_turns=2, recall_budget_tokens=40)
+                  recall_budget_tokens=40)
     sid = a.new_session()
     for i in range(16):
         a.answer(sid, f"message number {i} about nothing in particular")
@@ -117,6 +117,9 @@ def test_window_start_replays_the_same_decisions():
         assert turns[s][0] == "user"
         last_user = max(i for i in range(n) if turns[i][0] == "user")
         assert sum(c for _, c in turns[s:last_user + 1]) <= limit
-    # the last `keep` turns stay when they fit, even past half the limit
+    # a drop goes down to half the limit, however many turns that leaves
     assert window_start([("user", 10), ("assistant", 400), ("user", 10), ("assistant", 400), ("user", 300)],
-                        1000, keep=3) == 2
+                        1000, keep=3) == 4
+    # and a window of more than 2 x keep earlier turns drops down to keep turns, even with room to spare
+    chat = [("user", 5), ("assistant", 5)] * 6
+    assert [window_start(chat[:n], 1000, keep=2) for n in range(1, 13, 2)] == [0, 0, 0, 4, 4, 8]

@@ -47,3 +47,22 @@ def test_closeness_is_the_best_of_a_memorys_texts(store):
     q = emb.embed(["piano lessons in Lisbon"])[0]
     m.turn_ids = [b, a]                                     # the closest member counts
     assert closeness(q, [m], None, recall.index.vectors)[0] > 0.99
+
+
+def test_a_follow_up_on_what_the_window_shows_adds_nothing(store):
+    a, llm = make(store, recall_budget_tokens=30)        # room for one memory a message
+    facts = ("My sister Maya lives in Lisbon.", "My sister Maya lives in Lisbon with two cats.",
+             "Maya moved to Lisbon for a piano job in Lisbon.")
+    for fact in facts:
+        a.answer(None, fact)
+    sid = a.new_session()
+    first = a.answer(sid, "Where does my sister Maya live?")
+    (shown,) = first.memories
+    follow_up = "Where does my sister Maya live again?"
+    (other,) = [m for m in a.recall.search(follow_up, 10 ** 6) if m.text.startswith("User: My sister")
+                and m.id != shown.id]
+    q = a.recall.embedder.embed([follow_up])[0]
+    assert closeness(q, [other], None, a.recall.index.vectors)[0] >= 0.3   # it would earn a place...
+    assert a.answer(sid, follow_up).memories == []                          # ...but the subject is on screen
+    again = a.answer(sid, "Did Maya move to Lisbon for a piano job?")       # a new question still recalls
+    assert any("piano job" in m.text for m in again.memories)
