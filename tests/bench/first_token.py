@@ -33,10 +33,32 @@ def locomo_turns(path: Path):
                    for t in c[k]]
 
 
-def populate(store, data: Path, units: int, count_units) -> None:
+class MemoEmbedder:
+    """An embedder that remembers every text it embedded: the repeated conversations cost their
+    vectors once (their segment keys, which carry dates, still differ)."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.memo: dict = {}
+
+    def embed(self, texts):
+        import numpy as np
+
+        missing = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if missing:
+            for t, v in zip(missing, self.inner.embed(missing)):
+                self.memo[t] = v
+        return np.stack([self.memo[t] for t in texts]) if texts else self.inner.embed([])
+
+
+def populate(store, data: Path, units: int, count_units, embedder=None) -> None:
+    """Repeat the conversations with shifted dates (continuing after the copies already in `store`) until
+    `count_units()` reaches `units`."""
     sessions = list(locomo_turns(data))
     start = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    rep = 0
+    rep = store.db.execute("SELECT COUNT(*) FROM sessions WHERE title LIKE 'bench %'").fetchone()[0] // len(sessions)
+    if count_units() < units and store.count("turns"):
+        build_index(store, embedder)      # finish a copy an interrupted build left half indexed
     while count_units() < units:
         with store.db.conn:
             for i, turns in enumerate(sessions):
@@ -49,14 +71,14 @@ def populate(store, data: Path, units: int, count_units) -> None:
                         "VALUES (?, ?, ?, ?, ?, 'import')",
                         [sid, role, speaker, text, (when + timedelta(minutes=j)).isoformat()])
         rep += 1
-        build_index(store)
+        build_index(store, embedder)
         print(f"  populated: {count_units()} units", flush=True)
 
 
-def build_index(store) -> None:
+def build_index(store, embedder=None) -> None:
     from assistant.wiring import build_memory_index
 
-    build_memory_index(store)
+    build_memory_index(store, embedder)
 
 
 def main() -> None:

@@ -15,6 +15,15 @@ Conditions (the same question prompt in each; what differs is the system message
 - pipeline-notime: as pipeline, without the list of memories dated in the days a question names
             (RecallParams.time_weight = 0); it differs from pipeline only on questions that name days, which
             `--named-days` selects.
+- fast:     segment recall (the product's, at the app's budget) over the fast segments of
+            tests/bench/locomo_recall.py's fast.db (no model in the build: no links, no running memory), memories
+            in the system message as in `pipeline`.
+- fast-chat: the same memories in the chat's layout (assistant/layout.py): the chat's system message, the
+            memories attached to the question's message between <memories> tags.
+- fast-gated: as fast-chat, keeping only the memories that earn their place (memory/relevance.py). A
+            question whose memories the gate leaves as they are has fast-chat's prompt, so its answer is
+            fast-chat's (copied, marked same_as) and only the questions the gate changes are answered again:
+            the F1 difference between the two is exact for the sample.
 
 Memory comes from the caches of the recall benchmarks: base.db (turn index) from tests/bench/locomo_recall.py
 and timeline-llm-<model>.db (consolidated: segments, links, summaries) from tests/bench/locomo_timeline.py
@@ -53,7 +62,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # llama.cpp's OpenMP threads spin while they wait; on a busy machine that costs 3-5x (see the report)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-CONDITIONS = ("none", "full", "turns", "pipeline", "pipeline+refine", "pipeline-notime")
+CONDITIONS = ("none", "full", "turns", "pipeline", "pipeline+refine", "pipeline-notime", "fast", "fast-chat",
+              "fast-gated")
 CAT_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 
 
@@ -157,12 +167,45 @@ class Conditions:
         self.base = Store(folders["base"])
         self.full_cache = None
         self.pipe = Store(folders["pipeline"]) if folders.get("pipeline") else None
+        self.fast = Store(folders["fast"]) if folders.get("fast") else None
+        self.fast_recall = None
         last = max(s.started_at for s in self.base.sessions())
         from memory.clock import parse
 
         self.now = parse(last) + timedelta(days=1)
         self.turns = None
         self.segments = {}
+
+    def prompt(self, condition: str, q: dict, stats: dict) -> list[dict] | None:
+        """The messages for one question under one condition (None: no memory for it here)."""
+        user = question_text(q, q["qid"])
+        if not condition.startswith("fast"):
+            system = self.system(condition, q["question"], stats)
+            return None if system is None else [system, {"role": "user", "content": user}]
+        from assistant import prompts
+        from memory import relevance
+        from memory.bank import SegmentRecall
+        from memory.timelines import context_for, recall_with_timelines
+
+        if self.fast is None:
+            return None
+        if self.fast_recall is None:
+            self.fast_recall = SegmentRecall(self.fast, self.emb, count_tokens=self.model.count_tokens,
+                                             incremental=False)
+        t0 = time.perf_counter()
+        mems, ctx = recall_with_timelines(self.fast_recall, self.fast, q["question"], self.budget, now=self.now)
+        stats["recall_s"] = time.perf_counter() - t0
+        stats["memories"] = len(mems)
+        if condition == "fast":
+            return [prompts.system_message(mems, now=self.now, timelines=ctx), {"role": "user", "content": user}]
+        if condition == "fast-gated":
+            kept = relevance.earning(self.fast_recall, q["question"], mems)
+            stats["gated_out"] = len(mems) - len(kept)
+            if len(kept) == len(mems):
+                stats["same_as"] = "fast-chat"
+            mems, ctx = kept, context_for(self.fast, kept)
+        items = prompts.attachments(mems, ctx)
+        return [prompts.chat_system_message(now=self.now), {"role": "user", "content": prompts.with_memories(user, items)}]
 
     def system(self, condition: str, question: str, stats: dict) -> dict | None:
         from assistant import prompts
@@ -215,8 +258,9 @@ class Conditions:
 
     def close(self):
         self.base.close()
-        if self.pipe:
-            self.pipe.close()
+        for store in (self.pipe, self.fast):
+            if store:
+                store.close()
 
 
 def sample_questions(records, n: int, seed: int) -> list[dict]:
@@ -239,6 +283,7 @@ def main():
                     help="only the sampled questions that name days (\"on 24 October 2023\", \"in July 2022\")")
     ap.add_argument("--minutes", type=float, default=0, help="stop answering after this long (resumable)")
     ap.add_argument("--budget", type=int, default=0, help="recall budget in tokens (default: the app's)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N questions of the seeded sample")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--cache", default=str(ROOT / ".bench-cache"))
     ap.add_argument("--gpu-layers", default="auto",
@@ -257,10 +302,13 @@ def main():
     data_path = Path(args.data)
     digest = hashlib.sha1(data_path.read_bytes()).hexdigest()[:10]
     mem_cache = Path(args.cache) / "locomo_recall" / f"{data_path.stem}-{digest}"
-    out_cache = Path(args.cache) / "locomo_qa" / args.model
+    out_cache = Path(args.cache) / "locomo_qa" / (args.model + (f"-budget{budget}" if budget != cfg.recall_budget_tokens
+                                                                else ""))
     out_cache.mkdir(parents=True, exist_ok=True)
     records = json.loads(data_path.read_text())
     questions = sample_questions(records, args.sample, args.seed)
+    if args.limit:
+        questions = questions[:args.limit]
     if args.convs:
         keep = set(args.convs.split(","))
         questions = [q for q in questions if q["sample"] in keep]
@@ -294,7 +342,8 @@ def main():
             pipe = folder / f"timeline-llm-{args.model}.db"
             meta = json.loads((folder / "timeline.json").read_text()) if (folder / "timeline.json").exists() else {}
             folders = {"base": folder / "base.db",
-                       "pipeline": pipe if meta.get(f"llm-{args.model}", {}).get("done") else None}
+                       "pipeline": pipe if meta.get(f"llm-{args.model}", {}).get("done") else None,
+                       "fast": folder / "fast.db" if (folder / "fast.db").exists() else None}
             if not folders["base"].exists():
                 log(f"{sample}: no cached memory (run tests/bench/locomo_recall.py); skipped")
                 continue
@@ -307,12 +356,17 @@ def main():
                     cond.close()
                     return report(questions, conditions, out_cache, args, log)
                 stats: dict = {}
-                system = cond.system(c, q["question"], stats)
-                if system is None:
+                messages = cond.prompt(c, q, stats)
+                if messages is None:
                     continue
-                user = question_text(q, q["qid"])
+                same = stats.get("same_as")
+                if same and cached(same, q).exists():     # the very prompt another condition answered
+                    rec = {**json.loads(cached(same, q).read_text()), **stats}
+                    cached(c, q).parent.mkdir(parents=True, exist_ok=True)
+                    cached(c, q).write_text(json.dumps(rec, indent=1))
+                    continue
                 t0 = time.perf_counter()
-                answer = model.complete([system, {"role": "user", "content": user}], max_tokens=48)
+                answer = model.complete(messages, max_tokens=48)
                 rec = {"qid": q["qid"], "category": q["category"], "question": q["question"],
                        "gold": q.get("answer", q.get("adversarial_answer")), "prediction": answer.strip(),
                        "prompt_tokens": model.last_stats.prompt_tokens,
