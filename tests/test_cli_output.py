@@ -8,7 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from assistant import cli_memory, config as cfg_mod
+from assistant import config as cfg_mod
+from assistant.cli import common as cli_common
 from assistant.cli import cli
 from memory.importers import import_file
 from memory.store import Store
@@ -97,8 +98,8 @@ def test_memory_segment_uses_the_same_segmenter_as_consolidate(tmp_path, monkeyp
         used.append("llm")
         raise click.ClickException("the model was loaded")
 
-    monkeypatch.setattr(cli_memory, "_load_llm", no_model)
-    monkeypatch.setattr(cli_memory, "_embedder", FakeEmbedder)
+    monkeypatch.setattr(cli_common, "load_llm", no_model)
+    monkeypatch.setattr(cli_common, "embedder", FakeEmbedder)
     db = tmp_path / "m.db"
     store = Store(db)
     store.add_turn(store.new_session(), "user", "Remind me to water the plants.")

@@ -143,13 +143,13 @@ def _cli(tmp_path, *args, **kw):
 
 
 def test_consolidate_command_runs_with_bars_and_reports(tmp_path, monkeypatch):
-    from assistant import cli_consolidate
+    from assistant.cli import common as cli_common
 
     s = Store(tmp_path / "c.db")
     story(s)
     s.close()
-    monkeypatch.setattr(cli_consolidate, "_load_model", lambda obj, progress=None: SchemaLLM())
-    monkeypatch.setattr(cli_consolidate, "_embedder", lambda: FakeEmbedder())
+    monkeypatch.setattr(cli_common, "load_llm", lambda obj, progress=None: SchemaLLM())
+    monkeypatch.setattr(cli_common, "embedder", lambda: FakeEmbedder())
     r = _cli(tmp_path, "consolidate", "--status")
     assert "segment 3" in r.output
     r = _cli(tmp_path, "consolidate", "--json")

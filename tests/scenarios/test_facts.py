@@ -94,7 +94,7 @@ def words(text: str) -> set[str]:
 
 
 def test_facts_across_sessions(tmp_path, clock, monkeypatch, default_model, real_embedder):
-    from assistant import cli_consolidate
+    from assistant.cli import common as cli_common
 
     db = tmp_path / "memory" / "assistant.db"
     db.parent.mkdir()
@@ -114,8 +114,8 @@ def test_facts_across_sessions(tmp_path, clock, monkeypatch, default_model, real
 
     # `assistant consolidate`, on the model and embedder already loaded
     clock[0] = DAYS[-1] + timedelta(hours=8)
-    monkeypatch.setattr(cli_consolidate, "_load_model", lambda obj, progress=None: default_model)
-    monkeypatch.setattr(cli_consolidate, "_embedder", lambda: real_embedder)
+    monkeypatch.setattr(cli_common, "load_llm", lambda obj, progress=None: default_model)
+    monkeypatch.setattr(cli_common, "embedder", lambda: real_embedder)
     t1 = time.perf_counter()
     out = cli(db, "consolidate")
     consolidate_seconds = time.perf_counter() - t1

@@ -1,0 +1,18 @@
+"""The `assistant` command. With no subcommand it opens the chat in the terminal UI.
+
+Each module adds its commands to the one group in `common`; importing them here is what registers them."""
+from __future__ import annotations
+
+import os
+
+from . import audio, chat, consolidate, memory, settings  # noqa: F401  (they add their commands)
+from .common import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli(prog_name="assistant")

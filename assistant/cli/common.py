@@ -1,0 +1,179 @@
+"""What every command module shares: the top-level `cli` group, its context, errors as one sentence, progress
+bars and the loaders of the models. Each module of this package adds its commands to `cli`."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from .. import __version__, config as config_mod, paths
+from ..errors import USER_ERRORS
+
+
+class Ctx:
+    def __init__(self, db: str | None, model: str | None):
+        self.db_arg = db
+        self.model_arg = model
+        self._config = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load()
+        return self._config
+
+    @property
+    def db(self) -> Path:
+        return paths.resolve_db(self.db_arg)
+
+    @property
+    def model(self) -> str:
+        return self.model_arg or self.config.model
+
+    def options(self):
+        from ..wiring import Options
+
+        return Options(db=self.db, model=self.model, config=self.config)
+
+
+@contextmanager
+def model_progress():
+    """A progress bar on stderr for the one-time join/verification of a packaged model."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=stderr_console(), transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("Preparing the model (once)", total=total)
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def database_error_text(e: BaseException, obj=None) -> str:
+    """One sentence for an error SQLite raised while the command wrote: what happened, what to do."""
+    try:
+        where = f"the database at {obj.db}" if obj is not None else "the database"
+    except Exception:   # noqa: BLE001 - the path itself may be what is wrong
+        where = "the database"
+    text = str(e)
+    if "full" in text:
+        return (f"Could not write {where}: the disk is full. Free some space and run the command again; "
+                "what was not written is not half written.")
+    if "locked" in text or "busy" in text:
+        return f"Could not write {where}: another program kept it locked; try again in a moment."
+    if "readonly" in text or "read-only" in text:
+        return f"Could not write {where}: it is read-only; check its permissions."
+    return f"Could not use {where} ({text}); check the disk and the file, then try again."
+
+
+class AppGroup(click.Group):
+    """Turns the app's errors into one sentence on stderr instead of a traceback."""
+
+    def format_commands(self, ctx, formatter):
+        # Whole first sentences, wrapped, rather than click's cut-off "..." summaries.
+        rows = [(name, cmd.get_short_help_str(limit=200)) for name, cmd in
+                ((n, self.get_command(ctx, n)) for n in self.list_commands(ctx)) if cmd and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        from sqlite_utils.utils import sqlite3
+
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(1)
+        except sqlite3.DatabaseError as e:   # a full disk, a disk error, a lock held too long
+            click.echo(f"Error: {database_error_text(e, ctx.obj)}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=AppGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="assistant")
+@click.option("--db", "db", metavar="PATH", envvar="ASSISTANT_DB",
+              help="Database file to use (env ASSISTANT_DB). Its folder must exist; a new file name there "
+                   "starts a new, empty memory. Default: assistant.db in the data directory.")
+@click.option("--model", "model", metavar="NAME|PATH",
+              help="Chat model for this run: a name from `assistant models` or a .gguf path.")
+@click.pass_context
+def cli(ctx, db, model):
+    """A local-first personal assistant that remembers your conversations.
+
+    Run with no command to open the chat in your terminal.
+    """
+    ctx.obj = Ctx(db, model)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(cli.get_command(ctx, "tui"))
+
+
+
+
+@cli.group("memory")
+def memory_group():
+    """Search and maintain the memory of past conversations."""
+
+
+@cli.group("export")
+def export_group():
+    """Write what the assistant remembers to files."""
+
+
+@contextmanager
+def bar(description: str):
+    """A rich progress bar on stderr; yields update(done, total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(), transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task(description, total=total)
+        progress.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        progress.stop()
+
+
+def embedder():
+    """MiniLM, as recall and indexing use it."""
+    from memory.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+def load_llm(obj: Ctx, progress=None):
+    """The chat model of this run (--model or the config), joined and checked once, with a progress bar."""
+    from .. import models
+    from ..llm import load_model
+
+    if progress is None:
+        with model_progress() as progress:
+            path = models.resolve_model(obj.model, progress=progress)
+    else:
+        path = models.resolve_model(obj.model, progress=progress)
+    return load_model(path, obj.model if obj.model in models.MODELS else path.name, obj.config)
