@@ -25,15 +25,27 @@ class Options:
     config: Config
 
 
+# An audio file with no row that is older than this was left by a kill between writing it and committing
+# its row; a younger one may belong to a listener that is committing right now.
+STRAY_CLIP_AGE = 600
+
+
 def open_store(db: Path, *, quiet: bool = False) -> Store:
     """The database, opened as the app does at its start (migrated, repaired), with its folders and files
     made private again if something widened them (`store.notices` says what; printed unless quiet)."""
     import sys
 
+    from audio.clips import sweep_orphans
+
+    from . import paths
     from .privacy import make_private
+    from .text import plural
 
     notices = make_private(db)   # first: SQLite gives the files it creates beside it the database's mode
     store = Store(db)
+    swept = sweep_orphans(store, paths.clips_dir(db), min_age_seconds=STRAY_CLIP_AGE)
+    if swept:
+        notices.append(f"Removed {plural(swept, 'audio file')} left behind by an interrupted recording.")
     store.notices = notices
     if not quiet:
         for notice in store.notices:

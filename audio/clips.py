@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -187,9 +188,11 @@ def delete_clip(store: Store, clip_id: int) -> bool:
     return True
 
 
-def sweep_orphans(store: Store, clips_dir: Path | None = None) -> int:
+def sweep_orphans(store: Store, clips_dir: Path | None = None, *, min_age_seconds: float = 0) -> int:
     """Remove clips whose turn was forgotten by other means (turn_id NULL), and, with clips_dir, audio
-    files no row points to. Returns how many files were removed."""
+    files no row points to (a kill between writing a clip's file and committing its row leaves one).
+    Files younger than min_age_seconds are kept: a listener in another process may be about to commit
+    their rows. Returns how many files were removed."""
     removed = 0
     rows = store.db.execute("SELECT id, path FROM audio_clips WHERE turn_id IS NULL").fetchall()
     with store.db.conn:
@@ -201,8 +204,9 @@ def sweep_orphans(store: Store, clips_dir: Path | None = None) -> int:
             removed += 1
     if clips_dir is not None and Path(clips_dir).exists():
         known = {r[0] for r in store.db.execute("SELECT path FROM audio_clips").fetchall()}
+        newest = time.time() - min_age_seconds
         for f in Path(clips_dir).rglob("*.flac"):
-            if str(f) not in known:
+            if str(f) not in known and f.stat().st_mtime <= newest:
                 f.unlink()
                 removed += 1
     return removed

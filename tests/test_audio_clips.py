@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -150,3 +151,21 @@ def test_deleting_a_clip_deletes_segments_made_from_it(clips, store, fake_embedd
     assert store.db.execute("SELECT COUNT(*) FROM segments WHERE id = ?", [seg]).fetchone()[0] == 0
     assert HybridIndex(store, "segment").search("budget frozen", vec, 5) == []
     assert store.turn(b.turn_id) is not None
+
+
+def test_the_app_start_removes_an_old_audio_file_no_clip_points_to_and_keeps_a_new_one(tmp_path):
+    from assistant import paths
+    from assistant.wiring import open_store
+
+    db = tmp_path / "mem.db"
+    open_store(db, quiet=True).close()
+    day = paths.clips_dir(db) / "2025-03-04"
+    day.mkdir(parents=True)
+    old, new = day / "140000-000-aaaaaa.flac", day / "140001-000-bbbbbb.flac"
+    old.write_bytes(b"fLaC")
+    new.write_bytes(b"fLaC")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    store = open_store(db, quiet=True)
+    assert not old.exists() and new.exists()
+    assert any("1 audio file left behind" in n for n in store.notices)
+    store.close()
