@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from assistant.journal import render_journal
+from assistant.journal_export import render as render_journal_as
 from memory import facts as F
 from memory.clock import to_iso
 from memory.consolidate import Consolidator, Settings
@@ -57,7 +57,7 @@ def consolidated(store, sessions) -> tuple[SummaryStore, str, ConfusedLLM]:
     llm = ConfusedLLM()
     rep = Consolidator(store, FakeEmbedder(), llm, Settings(min_similarity=0.05)).run()
     assert rep.status == "done", rep.error
-    return SummaryStore(store), render_journal(store), llm
+    return SummaryStore(store), render_journal_as(store, "md"), llm
 
 
 def every_text(ss: SummaryStore) -> list[str]:

@@ -1,4 +1,4 @@
-"""`assistant consolidate`, `assistant daemon`, `assistant memory timeline ID` and `assistant export journal`."""
+"""`assistant consolidate`, `assistant daemon` and `assistant memory timeline ID`."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import threading
 import click
 
 from . import common
-from .common import cli, export_group as export, memory_group as memory
+from .common import cli, memory_group as memory
 from ..text import counts, plural
 
 
@@ -206,27 +206,3 @@ def timeline(obj, memory_id: int, full: bool, depth: int):
             click.echo()
     finally:
         store.close()
-
-@export.command("journal")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
-              help="Write to FILE instead of standard output.")
-@click.option("--since", metavar="YYYY-MM-DD", help="Only from this day on.")
-@click.option("--until", metavar="YYYY-MM-DD", help="Only before this day.")
-@click.pass_obj
-def journal(obj, out: str | None, since: str | None, until: str | None):
-    """Write a Markdown journal from the month, week and day summaries."""
-    from ..journal import render_journal
-    from ..wiring import open_store
-
-    store = open_store(obj.db)
-    try:
-        text = render_journal(store, since=since, until=until)
-    finally:
-        store.close()
-    if out:
-        from pathlib import Path
-
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {out}", err=True)
-    else:
-        click.echo(text, nl=False)

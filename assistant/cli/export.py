@@ -1,0 +1,98 @@
+"""`assistant export journal`, `assistant export transcripts`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import click
+
+from .common import export_group as export
+
+
+def days_option(name: str, help_: str):
+    return click.option(name, metavar="YYYY-MM-DD", help=help_)
+
+
+def checked_days(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    from ..journal import check_day
+
+    try:
+        since, until = check_day(since, "--since"), check_day(until, "--until")
+    except ValueError as e:
+        raise click.UsageError(str(e))
+    if since and until and since >= until:
+        raise click.UsageError(f"--since ({since}) must be before --until ({until}); --until is the first day "
+                               "left out.")
+    return since, until
+
+
+def write_out(pieces: Iterable[str], output: str | None) -> None:
+    """To standard output, or to FILE through a temporary file beside it (a failed export leaves any
+    earlier FILE as it was)."""
+    if not output:
+        for p in pieces:
+            click.echo(p, nl=False)
+        return
+    path = Path(output).expanduser()
+    if not path.parent.is_dir():
+        raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another --output.")
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for p in pieces:
+                f.write(p)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"Could not write {path} ({e.strerror or e}); check the folder and the disk.")
+    click.echo(f"Wrote {path}", err=True)
+
+
+output_option = click.option("--output", "-o", "--out", "output", type=click.Path(dir_okay=False),
+                             metavar="FILE", help="Write to FILE instead of standard output.")
+
+
+@export.command("journal")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
+              help="md: Markdown; html: one self-contained page that reads offline; json: the data.")
+@days_option("--since", "Only from this day on (local date).")
+@days_option("--until", "Only before this day (local date; that day is left out).")
+@output_option
+@click.pass_obj
+def journal(obj, fmt: str, since: str | None, until: str | None, output: str | None):
+    """Write the journal: day by day, what you did, decided, planned and said, who was involved, what was
+    heard in the room (with times) and how things changed.
+
+    Made from what `assistant consolidate` has summarized; your own words, never the assistant's.
+    """
+    from ..journal_export import render
+    from ..wiring import open_store
+
+    since, until = checked_days(since, until)
+    store = open_store(obj.db)
+    try:
+        text = render(store, fmt, since, until)
+    finally:
+        store.close()
+    write_out([text], output)
+
+
+@export.command("transcripts")
+@click.option("--format", "fmt", type=click.Choice(["md", "jsonl"]), default="md", show_default=True,
+              help="md: Markdown, a section a conversation; jsonl: JSON Lines, one turn a line.")
+@days_option("--since", "Only turns from this day on (local date).")
+@days_option("--until", "Only turns before this day (local date; that day is left out).")
+@output_option
+@click.pass_obj
+def transcripts(obj, fmt: str, since: str | None, until: str | None, output: str | None):
+    """Write the conversations as they were: who said what, and when."""
+    from .. import transcripts as tr
+    from ..wiring import open_store
+
+    since, until = checked_days(since, until)
+    store = open_store(obj.db)
+    try:
+        write_out((tr.markdown if fmt == "md" else tr.jsonl)(store, since, until), output)
+    finally:
+        store.close()
