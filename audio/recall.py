@@ -61,8 +61,8 @@ class AudioRecall:
 
     def turns_in(self, window: Window) -> list[Turn]:
         since, until = window.iso()
-        return self.store._turns("source = 'audio' AND created_at >= ? AND created_at < ? "
-                                 "ORDER BY created_at, id", [since, until])
+        return self.store._turns("source = 'audio' AND created_at >= ? AND created_at < ?", [since, until],
+                                 "ORDER BY created_at, id")
 
     def moments(self, window: Window, topic: str | None = None, *, budget_tokens: int = 1200,
                 k: int = 60, min_similarity: float = 0.35) -> list[AudioMoment]:

@@ -187,7 +187,7 @@ class Consolidator:
         db = self.store.db
         out = {"index": db.execute(
             "SELECT COUNT(*) FROM turns t LEFT JOIN vectors_turn v ON v.id = t.id WHERE v.id IS NULL "
-            "AND t.status != 'streaming' AND t.role != 'system'").fetchone()[0],
+            "AND t.status != 'streaming' AND t.role != 'system' AND t.corrected_by IS NULL").fetchone()[0],
             "segment": len(SegmentStore(self.store).pending_sessions()),
             "summary": len(even_batches(self._summary_sessions(), self.settings.summary_batch)),
             "link": len(self._link_sessions())}

@@ -11,3 +11,7 @@ class StoreError(MemoryError_):
 
 class ImportFormatError(MemoryError_):
     """An import file is malformed; the message names the position."""
+
+
+class NotFoundError(MemoryError_):
+    """A memory, session or pinned fact the user named does not exist."""

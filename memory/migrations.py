@@ -473,3 +473,38 @@ def m060_turn_memories(db, dim):
         CREATE TRIGGER turn_memories_forget BEFORE DELETE ON turns BEGIN
             DELETE FROM turn_memories WHERE id IN (SELECT memory_id FROM turn_memory_sources WHERE turn_id = OLD.id);
         END""")
+
+
+@migration
+def m070_memory_control(db, dim):
+    # Corrections: the user's text for a memory is stored as a turn of its own (role 'user'), and the
+    # turns it corrects point to it (`corrected_by`): they stay as they were said, but every reader of
+    # turns (recall, segmentation, summaries, the prompt) sees the correction instead. Forgetting the
+    # correction forgets what it corrected (the cascade), so an old text can never come back.
+    db.execute("ALTER TABLE turns ADD COLUMN corrected_by INTEGER REFERENCES turns(id) ON DELETE CASCADE")
+    db.execute("CREATE INDEX turns_corrected ON turns(corrected_by) WHERE corrected_by IS NOT NULL")
+    # Pinned facts: always in the prompt. A pin made from a memory lists the turns it came from, and
+    # goes when any of them is forgotten.
+    db.execute("""
+        CREATE TABLE pins (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE pin_turns (
+            pin_id INTEGER NOT NULL REFERENCES pins(id) ON DELETE CASCADE,
+            turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            PRIMARY KEY (pin_id, turn_id)
+        )""")
+    db.execute("CREATE INDEX pin_turns_turn ON pin_turns(turn_id)")
+    db.execute("""
+        CREATE TRIGGER pins_forget BEFORE DELETE ON turns BEGIN
+            DELETE FROM pins WHERE id IN (SELECT pin_id FROM pin_turns WHERE turn_id = OLD.id);
+        END""")
+    # A row deleted from a full-text index leaves its words in the index's b-tree until segments merge;
+    # secure-delete takes them out at once, and 'optimize' merges away what earlier deletions left.
+    for name in ("turn", "segment"):
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [f"fts_{name}"]).fetchone():
+            db.execute(f"INSERT INTO fts_{name} (fts_{name}, rank) VALUES ('secure-delete', 1)")
+            db.execute(f"INSERT INTO fts_{name} (fts_{name}) VALUES ('optimize')")

@@ -50,7 +50,8 @@ class TurnIndex:
         """Embed every turn that has no vector yet. Each batch is its own transaction."""
         done = 0
         while True:
-            ids = self.vectors.missing("turns", "t.status != 'streaming' AND t.role != 'system'", self.batch)
+            ids = self.vectors.missing("turns", "t.status != 'streaming' AND t.role != 'system' "
+                                        "AND t.corrected_by IS NULL", self.batch)
             if not ids:
                 return done
             turns = self.store.turns_by_ids(ids)

@@ -39,6 +39,7 @@ class Turn:
     source: str = "chat"
     status: str = "complete"
     speaker: str | None = None
+    corrected_by: int | None = None     # the turn holding the user's correction of this one
 
 
 @dataclass
@@ -161,6 +162,8 @@ class Store:
         self._reader: Store | None = None
         self._reader_lock = threading.Lock()
         self.live = LiveAnswers(self.path)
+        # Called after something was forgotten (memory.forget), e.g. to drop caches kept beside the database.
+        self.on_forget: list = []
         try:
             private_dirs(self.path.parent)   # only what it creates is made private
             fresh = not self.path.exists()
@@ -180,6 +183,9 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows are overwritten with zeros, so that what is forgotten leaves the file's bytes
+            # (memory.forget), not only the queries.
+            self.db.execute("PRAGMA secure_delete=ON")
             migrate(self.db, embedding_dim)
             if not worker:
                 self._recover_streaming()
@@ -280,6 +286,14 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [Session(*row) for row in self.db.execute(sql, list(params)).fetchall()]
 
+    def rename_session(self, session_id: int, title: str) -> bool:
+        """Give a session a title of the user's; False when there is no such session."""
+        title = " ".join(title.split())
+        if not title:
+            raise ValueError("a title needs at least one word")
+        with self.db.conn:
+            return self.db.execute("UPDATE sessions SET title = ? WHERE id = ?", [title, session_id]).rowcount > 0
+
     def set_title(self, session_id: int, title: str) -> None:
         with self.db.conn:
             self.db.execute("UPDATE sessions SET title = ? WHERE id = ?", [title, session_id])
@@ -315,26 +329,35 @@ class Store:
         if status and status != "streaming":
             self.live.ended(turn_id)
 
-    def turn(self, turn_id: int) -> Turn | None:
-        rows = self._turns("id = ?", [turn_id])
+    def turn(self, turn_id: int, *, corrected: bool = False) -> Turn | None:
+        rows = self._turns("id = ?", [turn_id], corrected=corrected)
         return rows[0] if rows else None
+
+    def transcript(self, session_id: int) -> list[Turn]:
+        """A session's turns as they were said, in order: with the turns the user corrected (marked by
+        `corrected_by`) and the corrections."""
+        return self._turns("session_id = ?", [session_id], "ORDER BY id", corrected=True)
 
     def turns(self, session_id: int, limit: int | None = None) -> list[Turn]:
         """A session's turns in order; with limit, only the last `limit`."""
         if limit:
-            rows = self._turns("session_id = ? ORDER BY id DESC LIMIT ?", [session_id, limit])
+            rows = self._turns("session_id = ?", [session_id, limit], "ORDER BY id DESC LIMIT ?")
             return rows[::-1]
-        return self._turns("session_id = ? ORDER BY id", [session_id])
+        return self._turns("session_id = ?", [session_id], "ORDER BY id")
 
     def turns_by_ids(self, ids: list[int]) -> list[Turn]:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        return self._turns(f"id IN ({marks}) ORDER BY created_at, id", list(ids))
+        return self._turns(f"id IN ({marks})", list(ids), "ORDER BY created_at, id")
 
-    def _turns(self, where: str, params) -> list[Turn]:
-        sql = ("SELECT id, session_id, role, text, created_at, source, status, speaker FROM turns WHERE "
-               + where)
+    def _turns(self, where: str, params, order: str = "", corrected: bool = False) -> list[Turn]:
+        """Turns matching `where`, then `order` (e.g. "ORDER BY id LIMIT 5"). A turn the user corrected is
+        left out (its correction, a turn of its own, stands for it) unless `corrected`."""
+        if not corrected:
+            where = f"corrected_by IS NULL AND ({where})"
+        sql = ("SELECT id, session_id, role, text, created_at, source, status, speaker, corrected_by FROM turns "
+               f"WHERE {where} {order}")
         return [Turn(*row) for row in self.db.execute(sql, params).fetchall()]
 
     def count(self, table: str) -> int:

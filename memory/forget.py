@@ -1,0 +1,327 @@
+"""Forgetting, totally and at once: a memory, a session, a time range, or everything said about something.
+
+`plan_forget` finds what would go and counts it (for the confirmation the user reads); `forget` deletes it in
+one transaction: the source turns (with the turns a correction replaced), the memories (segments) made from
+them with their vectors, full-text rows and timeline links, the clips heard (rows and audio files), the
+memories attached to later messages, pinned facts drawn from them, and the whole sessions asked for (or left
+empty). Every summary that saw one of the sessions (session, running memory, day, week, month: the journal)
+is hidden and blanked until consolidation rebuilds it without them (migration m021's triggers); a session that
+keeps other turns is segmented again. The store overwrites deleted rows with zeros (`secure_delete`), the
+full-text indexes drop a row's words at once (FTS5 secure-delete) and a WAL checkpoint (TRUNCATE) empties the
+log, so the words leave the files, not only the queries.
+
+A phrase ("Daniel") matches every turn whose text holds it (case-insensitive) or that the full-text index
+finds for it (the same words in another form, "cats" for "cat"); the rest of a session stays.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import NotFoundError
+from .store import Store, title_from
+
+CHUNK = 500
+
+
+@dataclass
+class ForgetPlan:
+    """What forgetting would delete. Counts are what the user is told; the ids are what goes."""
+
+    turn_ids: list[int] = field(default_factory=list)
+    segment_ids: list[int] = field(default_factory=list)
+    summary_ids: list[int] = field(default_factory=list)     # current summaries hidden until rebuilt
+    clip_ids: list[int] = field(default_factory=list)
+    session_ids: list[int] = field(default_factory=list)     # whole sessions deleted
+    pin_ids: list[int] = field(default_factory=list)
+    touched_sessions: list[int] = field(default_factory=list)  # sessions that lose turns and stay
+    phrase: str | None = None
+    forgotten: bool = False                                   # set by `forget`
+
+    @property
+    def turns(self) -> int:
+        return len(self.turn_ids)
+
+    @property
+    def segments(self) -> int:
+        return len(self.segment_ids)
+
+    @property
+    def summaries(self) -> int:
+        return len(self.summary_ids)
+
+    @property
+    def clips(self) -> int:
+        return len(self.clip_ids)
+
+    @property
+    def sessions(self) -> int:
+        return len(self.session_ids)
+
+    @property
+    def pins(self) -> int:
+        return len(self.pin_ids)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.turn_ids or self.segment_ids or self.clip_ids or self.session_ids or self.pin_ids)
+
+    def describe(self) -> str:
+        """One sentence: "This forgets 12 turns, 3 memories, 2 summaries and 1 clip." (after `forget`:
+        "Forgot ...")."""
+        if self.empty:
+            return "Nothing matches, so there is nothing to forget."
+        parts = [_n(self.turns, "turn"), _n(self.segments, "memory", "memories"), _n(self.summaries, "summary",
+                                                                                     "summaries"),
+                 _n(self.clips, "clip")]
+        if self.pins:
+            parts.append(_n(self.pins, "pinned fact"))
+        text = ", ".join(parts[:-1]) + " and " + parts[-1]
+        if self.sessions:
+            text += f" ({_n(self.sessions, 'whole session')})"
+        return ("Forgot " if self.forgotten else "This forgets ") + text + "."
+
+
+def _n(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# -- what would go ---------------------------------------------------------------------------------------
+def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int | None = None,
+                since: str | None = None, until: str | None = None, phrase: str | None = None) -> ForgetPlan:
+    """What forgetting would delete; exactly one way of choosing: a memory (`segment_id`), a session, a
+    time range [`since`, `until`) of ISO times (either end may be open), or a `phrase`. Raises
+    NotFoundError for a memory or session that does not exist, ValueError for no choice or an empty phrase."""
+    chosen = [x is not None for x in (segment_id, session_id, phrase)] + [since is not None or until is not None]
+    if sum(chosen) != 1:
+        raise ValueError("Say what to forget: one memory, one session, a time range or a phrase.")
+    db = store.db
+    whole: list[int] = []
+    pin_ids: list[int] = []
+    if segment_id is not None:
+        rows = db.execute("SELECT turn_id FROM segment_turns WHERE segment_id = ?", [segment_id]).fetchall()
+        if not rows and not db.execute("SELECT 1 FROM segments WHERE id = ?", [segment_id]).fetchone():
+            raise NotFoundError(f"There is no memory {segment_id}; find memories with `assistant memory search`.")
+        turn_ids = [r[0] for r in rows]
+    elif session_id is not None:
+        if not db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone():
+            raise NotFoundError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
+        whole = [session_id]
+        turn_ids = [r[0] for r in db.execute("SELECT id FROM turns WHERE session_id = ?", [session_id])]
+    elif phrase is not None:
+        phrase = " ".join(phrase.split())
+        if not phrase:
+            raise ValueError("Say what to forget: the phrase is empty.")
+        turn_ids = matching_turns(store, phrase)
+        low = phrase.lower()
+        pin_ids = [i for i, text in db.execute("SELECT id, text FROM pins") if low in text.lower()]
+    else:
+        where, params = [], []
+        if since:
+            where.append("created_at >= ?")
+            params.append(since)
+        if until:
+            where.append("created_at < ?")
+            params.append(until)
+        turn_ids = [r[0] for r in db.execute(f"SELECT id FROM turns WHERE {' AND '.join(where)}", params)]
+    turn_ids = _with_corrections(store, turn_ids)
+    sessions = _sessions_of(store, turn_ids) | set(whole)
+    # sessions left with no turn at all go too (a time range that holds a whole conversation)
+    left = _remaining(store, sessions, turn_ids)
+    whole = sorted(set(whole) | {s for s in sessions if not left.get(s)})
+    segment_ids = _segments_of(store, turn_ids, whole)
+    clip_ids = _clips_of(store, turn_ids, whole)
+    summary_ids = _summaries_of(store, sessions)
+    pin_ids = sorted(set(pin_ids) | _pins_of(store, turn_ids))
+    return ForgetPlan(sorted(turn_ids), segment_ids, summary_ids, clip_ids, whole, pin_ids,
+                      sorted(sessions - set(whole)), phrase)
+
+
+def matching_turns(store: Store, phrase: str) -> list[int]:
+    """Every turn whose text holds `phrase` (case-insensitive), or that the full-text index matches for it
+    (its words in another form); a turn matched only through its speaker's name is left out."""
+    db = store.db
+    low = phrase.lower()
+    ids = {r[0] for r in db.execute("SELECT id FROM turns WHERE instr(lower(text), ?) > 0", [low])}
+    words = re.findall(r"\w+", low)
+    if words:
+        match = '"' + " ".join(words).replace('"', '""') + '"'
+        try:
+            found = [r[0] for r in db.execute("SELECT rowid FROM fts_turn WHERE fts_turn MATCH ?", [match])]
+        except Exception:        # an index that cannot parse it: the substring match stands
+            found = []
+        extra = [i for i in found if i not in ids]
+        for part in _chunks(extra):
+            for tid, speaker in db.execute(
+                    f"SELECT id, lower(COALESCE(speaker, '')) FROM turns WHERE id IN ({_marks(part)})", part):
+                if not all(w in speaker for w in words):
+                    ids.add(tid)
+    return sorted(ids)
+
+
+def _chunks(xs: Sequence, n: int = CHUNK) -> Iterable[list]:
+    xs = list(xs)
+    for i in range(0, len(xs), n):
+        yield xs[i:i + n]
+
+
+def _marks(xs: Sequence) -> str:
+    return ",".join("?" * len(xs))
+
+
+def _with_corrections(store: Store, turn_ids: list[int]) -> list[int]:
+    """The turns and, for a correction among them, the turns it corrected (and so on down the chain)."""
+    out, todo = set(turn_ids), list(turn_ids)
+    while todo:
+        nxt = []
+        for part in _chunks(todo):
+            nxt += [r[0] for r in store.db.execute(
+                f"SELECT id FROM turns WHERE corrected_by IN ({_marks(part)})", part) if r[0] not in out]
+        out.update(nxt)
+        todo = nxt
+    return sorted(out)
+
+
+def _sessions_of(store: Store, turn_ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    for part in _chunks(turn_ids):
+        out.update(r[0] for r in store.db.execute(
+            f"SELECT DISTINCT session_id FROM turns WHERE id IN ({_marks(part)})", part))
+    return out
+
+
+def _remaining(store: Store, sessions: set[int], turn_ids: list[int]) -> dict[int, int]:
+    """session -> how many of its turns stay."""
+    gone: dict[int, int] = {}
+    for part in _chunks(turn_ids):
+        for sid, n in store.db.execute(
+                f"SELECT session_id, COUNT(*) FROM turns WHERE id IN ({_marks(part)}) GROUP BY session_id", part):
+            gone[sid] = gone.get(sid, 0) + n
+    out = {}
+    for part in _chunks(sorted(sessions)):
+        for sid, n in store.db.execute(
+                f"SELECT id, turn_count FROM sessions WHERE id IN ({_marks(part)})", part):
+            out[sid] = n - gone.get(sid, 0)
+    return out
+
+
+def _segments_of(store: Store, turn_ids: list[int], sessions: list[int]) -> list[int]:
+    out: set[int] = set()
+    for part in _chunks(turn_ids):
+        out.update(r[0] for r in store.db.execute(
+            f"SELECT DISTINCT segment_id FROM segment_turns WHERE turn_id IN ({_marks(part)})", part))
+    for part in _chunks(sessions):
+        out.update(r[0] for r in store.db.execute(
+            f"SELECT id FROM segments WHERE session_id IN ({_marks(part)})", part))
+    return sorted(out)
+
+
+def _clips_of(store: Store, turn_ids: list[int], sessions: list[int]) -> list[int]:
+    out: set[int] = set()
+    for part in _chunks(turn_ids):
+        out.update(r[0] for r in store.db.execute(
+            f"SELECT id FROM audio_clips WHERE turn_id IN ({_marks(part)})", part))
+    for part in _chunks(sessions):
+        out.update(r[0] for r in store.db.execute(
+            f"SELECT id FROM audio_clips WHERE session_id IN ({_marks(part)})", part))
+    return sorted(out)
+
+
+def _summaries_of(store: Store, sessions: Iterable[int]) -> list[int]:
+    out: set[int] = set()
+    for part in _chunks(sorted(sessions)):
+        out.update(r[0] for r in store.db.execute(
+            "SELECT s.id FROM summaries s JOIN summary_sessions x ON x.summary_id = s.id "
+            f"WHERE s.status = 'current' AND x.session_id IN ({_marks(part)})", part))
+    return sorted(out)
+
+
+def _pins_of(store: Store, turn_ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    for part in _chunks(turn_ids):
+        out.update(r[0] for r in store.db.execute(
+            f"SELECT DISTINCT pin_id FROM pin_turns WHERE turn_id IN ({_marks(part)})", part))
+    return out
+
+
+# -- forgetting ------------------------------------------------------------------------------------------
+def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
+    """Delete everything `plan` names, in one transaction, then the clips' audio files, then empty the
+    write-ahead log into the database file (TRUNCATE) so that no copy of the forgotten pages stays there.
+    Returns the plan, marked done (its sentence then reads "Forgot ...")."""
+    from .index import HybridIndex
+
+    db = store.db
+    db.execute("PRAGMA secure_delete=ON")
+    paths: list[str] = []
+    with store.write():
+        # what the plan named, and what was derived from it since (a consolidation in between)
+        turn_ids = _with_corrections(store, plan.turn_ids)
+        segment_ids = sorted(set(plan.segment_ids) | set(_segments_of(store, turn_ids, plan.session_ids)))
+        clip_ids = sorted(set(plan.clip_ids) | set(_clips_of(store, turn_ids, plan.session_ids)))
+        sessions = _sessions_of(store, turn_ids) | set(plan.session_ids)
+        titles = _titles_from(store, turn_ids, sessions, plan.phrase)
+        HybridIndex(store, "segment").remove(segment_ids)
+        for part in _chunks(segment_ids):
+            db.execute(f"DELETE FROM segments WHERE id IN ({_marks(part)})", part)
+        for part in _chunks(clip_ids):
+            paths += [r[0] for r in db.execute(f"SELECT path FROM audio_clips WHERE id IN ({_marks(part)})", part)]
+            db.execute(f"DELETE FROM audio_clips WHERE id IN ({_marks(part)})", part)
+        HybridIndex(store, "turn").remove(turn_ids)
+        for part in _chunks(plan.pin_ids):
+            db.execute(f"DELETE FROM pins WHERE id IN ({_marks(part)})", part)
+        # Corrected turns first (their correction's deletion would cascade to them anyway). The triggers
+        # blank and hide every summary that saw the session, drop memories attached from these turns, and
+        # pinned facts drawn from them.
+        for part in _chunks(turn_ids):
+            db.execute(f"DELETE FROM turns WHERE id IN ({_marks(part)}) AND corrected_by IS NOT NULL", part)
+            db.execute(f"DELETE FROM turns WHERE id IN ({_marks(part)})", part)
+        for part in _chunks(plan.session_ids):
+            db.execute(f"DELETE FROM sessions WHERE id IN ({_marks(part)})", part)
+        kept = sorted(sessions - set(plan.session_ids))
+        for part in _chunks(kept):
+            # what is left of a session is segmented (and summarized) again by the next consolidation
+            db.execute(f"DELETE FROM segmentation_log WHERE session_id IN ({_marks(part)})", part)
+        for sid, title in titles.items():
+            db.execute("UPDATE sessions SET title = ? WHERE id = ?", [title, sid])
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+    checkpoint(store)
+    for hook in list(store.on_forget):
+        try:
+            hook()
+        except OSError:
+            pass        # a cache beside the database could not be cleared; the memory itself is done
+    plan.forgotten = True
+    return plan
+
+
+def _titles_from(store: Store, turn_ids: list[int], sessions: set[int], phrase: str | None) -> dict[int, str]:
+    """New titles for sessions that stay but whose title came from a forgotten turn or holds the phrase:
+    the opening words of their first turn left ("New conversation" when none is left)."""
+    db = store.db
+    gone = set(turn_ids)
+    said: dict[int, set[str]] = {}
+    for part in _chunks(turn_ids):
+        for sid, text in db.execute(f"SELECT session_id, text FROM turns WHERE id IN ({_marks(part)})", part):
+            said.setdefault(sid, set()).add(title_from(text))
+    low = phrase.lower() if phrase else None
+    out = {}
+    for part in _chunks(sorted(sessions)):
+        for sid, title in db.execute(f"SELECT id, title FROM sessions WHERE id IN ({_marks(part)})", part):
+            if not title or not ((low and low in title.lower()) or title in said.get(sid, ())):
+                continue
+            first = next((text for tid, text in db.execute(
+                "SELECT id, text FROM turns WHERE session_id = ? AND role = 'user' AND corrected_by IS NULL "
+                "ORDER BY id", [sid]) if tid not in gone and not (low and low in text.lower())), None)
+            out[sid] = title_from(first) if first else "New conversation"
+    return out
+
+
+def checkpoint(store: Store) -> bool:
+    """Copy the write-ahead log into the database file and truncate it to nothing; False when another
+    connection's open read kept some of it (the next checkpoint finishes)."""
+    row = store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return bool(row) and row[0] == 0
