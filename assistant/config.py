@@ -36,6 +36,7 @@ class Config:
     max_answer_tokens: int = 512
     recall_budget_tokens: int = 700   # room for recalled memories in each prompt
     recent_turns: int = 12            # turns of the current session always kept in the prompt
+    pinned_budget_tokens: int = 200   # room for pinned facts (`assistant remember`) in every prompt
     flash_attn: str | bool = "auto"   # "auto": on when layers are offloaded to a GPU
     system_prompt: str = ""           # extra instructions appended to the built-in system prompt
     timeline_refine: bool = False     # one more model call per answer refines recalled timelines (THEANINE)
@@ -242,6 +243,8 @@ RULES: dict[str, Rule] = {
     "recall_budget_tokens": _int_range(lambda c: 0, lambda c: c.n_ctx // 2, "a number of tokens",
                                        "at most half of n_ctx"),
     "recent_turns": _int_range(lambda c: 0, lambda c: MAX_RECENT_TURNS, "a number of turns"),
+    "pinned_budget_tokens": _int_range(lambda c: 0, lambda c: c.n_ctx // 4, "a number of tokens",
+                                       "at most a quarter of n_ctx"),
     "flash_attn": Rule(parse=lambda r: r if r == "auto" else _parse_bool(r),
                        from_toml=lambda v: v if v == "auto" else _toml_type(bool)(v),
                        ok=lambda v, c: v == "auto" or isinstance(v, bool),

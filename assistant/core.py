@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from memory.attached import Attached, AttachedStore
+from memory.edits import pinned_lines
 from memory import relevance
 from memory.recall import Memory
 from memory.store import Store
@@ -16,6 +17,7 @@ from memory.timelines import TimelineContext, recall_with_timelines
 from memory.timelines import refine as refine_timelines
 
 from . import layout, prompts
+from .incognito import NOTICE as INCOGNITO_NOTICE, Scratch
 from .config import Config
 from .llm import ChatModel, GenerationStats
 
@@ -58,6 +60,8 @@ class PreparedTurn:
     # Writes the answer instead of streaming `messages` through the model (a routed question, such as
     # "what did I miss"): called with a function that returns the model and the cancel event.
     produce: Callable[[Callable[[], ChatModel], threading.Event | None], Iterable[str]] | None = None
+    # False: the answer is shown but not stored (a chat command such as /forget, an incognito chat)
+    stored: bool = True
 
 
 # A route takes a message before the chat does (e.g. "what did I miss"): it returns the prepared turn
@@ -68,11 +72,14 @@ Route = Callable[["Assistant", "int | None", str], "PreparedTurn | None"]
 
 class Assistant:
     """Wires store, recall and model into answering a turn. The model may arrive later (`set_model`).
-    `routes` are tried in order before a message is answered as chat."""
+    `routes` are tried in order before a message is answered as chat. `incognito`: nothing of the chat is
+    stored (its turns live in this process only; see assistant/incognito.py), and no route is taken."""
 
     def __init__(self, store: Store, recall, config: Config, model: ChatModel | None = None,
-                 routes: Sequence[Route] = ()):
+                 routes: Sequence[Route] = (), incognito: bool = False):
         self.store = store
+        self.incognito = incognito
+        self.scratch = Scratch() if incognito else None
         self.recall = recall
         self.config = config
         self.model = model
@@ -109,10 +116,21 @@ class Assistant:
 
     # -- the hot path ---------------------------------------------------------------------------
     def new_session(self, title: str | None = None) -> int:
+        if self.scratch is not None:
+            return self.scratch.new_session()
         return self.store.new_session(title=title)
+
+    def turns(self, session_id: int) -> list:
+        """A session's turns (an incognito one's from memory)."""
+        return self.scratch.turns(session_id) if self.scratch is not None else self.store.turns(session_id)
+
+    def _has_session(self, session_id: int) -> bool:
+        return self.scratch.has(session_id) if self.scratch is not None else self.store.session(session_id) is not None
 
     def prepare(self, session_id: int | None, text: str) -> PreparedTurn:
         """Store the user's message (committed first), then recall and build the prompt."""
+        if self.scratch is not None:
+            return self._prepare_incognito(session_id, text)
         for route in self.routes:
             routed = route(self, session_id, text)
             if routed is not None:
@@ -134,6 +152,19 @@ class Assistant:
             AttachedStore(self.store).add(user_turn_id, turn.attached)
         return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories, turn.notices,
                             turn.recall_seconds, turn.timelines)
+
+    def _prepare_incognito(self, session_id: int | None, text: str) -> PreparedTurn:
+        with self._compose_lock:
+            if session_id is None or not self.scratch.has(session_id):
+                session_id = self.scratch.new_session()
+            earlier = self.scratch.turns(session_id)
+            user_turn_id = self.scratch.add_turn(session_id, "user", text)
+        model = self.wait_for_model()
+        with self._compose_lock:
+            turn = self._compose(model, earlier, text, exclude=set())
+            self.scratch.attach(user_turn_id, turn.attached)
+        return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories,
+                            [INCOGNITO_NOTICE] + turn.notices, turn.recall_seconds, turn.timelines, stored=False)
 
     def _compose(self, model: ChatModel, earlier: list, text: str, exclude: set[int]) -> "_Composed":
         """The prompt for `text` after a session's `earlier` turns (see assistant/layout.py)."""
@@ -190,9 +221,9 @@ class Assistant:
         if model is None or not callable(getattr(model, "warm", None)) or (draft is not None and not draft.strip()):
             return None
         with self._compose_lock:
-            if session_id is not None and self.store.session(session_id) is None:
+            if session_id is not None and not self._has_session(session_id):
                 return None
-            earlier = self.store.turns(session_id) if session_id is not None else []
+            earlier = self.turns(session_id) if session_id is not None else []
             if draft is not None:
                 return model.tokens(self._compose(model, earlier, draft, exclude=set()).messages)
             system, _, _, win = self._window(model, earlier)
@@ -218,10 +249,19 @@ class Assistant:
         """(system message, memories attached to `earlier` messages, the window's limit in tokens, the window
         over `earlier` turns before a new message)."""
         count = self._counter(model)
-        system = prompts.chat_system_message(self.config.system_prompt, running=self._running())
+        system = prompts.chat_system_message(self.config.system_prompt, running=self._running(),
+                                             pinned=self._pinned(count))
         limit = model.n_ctx - self.config.max_answer_tokens - count(system["content"]) - 16
-        attached = AttachedStore(self.store).for_turns([t.id for t in earlier if t.role == "user"])
+        asked = [t.id for t in earlier if t.role == "user"]
+        attached = (self.scratch.for_turns(asked) if self.scratch is not None
+                    else AttachedStore(self.store).for_turns(asked))
         return system, attached, limit, layout.window(earlier, attached, count, limit, self.config.recent_turns)
+
+    def _pinned(self, count: Callable[[str], int]) -> list[str]:
+        """The pinned facts, within their own budget; they open the prompt with the running memory, so the
+        prefix cache is keyed on them too."""
+        budget = self.config.pinned_budget_tokens
+        return pinned_lines(self.store, budget, count) if budget > 0 else []
 
     def _running(self) -> str | None:
         running = SummaryStore(self.store).running()
@@ -247,6 +287,8 @@ class Assistant:
 
     def generate(self, prep: PreparedTurn, *, on_token=None, cancel=None) -> Answer:
         model = self.wait_for_model() if prep.produce is None else None
+        if not prep.stored:
+            return self._generate_unstored(prep, model, on_token, cancel)
         turn_id = self.store.add_turn(prep.session_id, "assistant", "", status="streaming")
         pieces: list[str] = []
         last_flush = time.monotonic()
@@ -270,6 +312,26 @@ class Assistant:
         return Answer(prep.session_id, prep.user_turn_id, turn_id, "".join(pieces).strip(),
                       status == "interrupted", prep.memories, prep.notices,
                       model.last_stats if model is not None else GenerationStats(), prep.recall_seconds)
+
+    def _generate_unstored(self, prep: PreparedTurn, model, on_token, cancel) -> Answer:
+        """An answer shown and not stored (incognito: kept in this process for the rest of the chat)."""
+        pieces: list[str] = []
+        source = (model.stream(prep.messages, self.config.max_answer_tokens, cancel) if model is not None
+                  else prep.produce(self.wait_for_model, cancel))
+        status = "interrupted"
+        try:
+            for piece in source:
+                pieces.append(piece)
+                if on_token:
+                    on_token(piece)
+            status = "interrupted" if cancel is not None and cancel.is_set() else "complete"
+        finally:
+            text = "".join(pieces).strip()
+            turn_id = (self.scratch.add_turn(prep.session_id, "assistant", text, status=status)
+                       if self.scratch is not None and self.scratch.has(prep.session_id) else None)
+        return Answer(prep.session_id, prep.user_turn_id, turn_id, text, status == "interrupted", prep.memories,
+                      prep.notices, model.last_stats if model is not None else GenerationStats(),
+                      prep.recall_seconds)
 
     def close(self) -> None:
         embedder = getattr(self.recall, "embedder", None)

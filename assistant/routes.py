@@ -4,8 +4,10 @@ Handed to the Assistant by the wiring, so that the core imports no route."""
 from __future__ import annotations
 
 from . import missed
+from .commands import ChatCommands
 
 
 def default_routes() -> list:
-    """"What did I miss" questions, answered from what was heard; everything else is chat."""
-    return [missed.prepare]
+    """Chat commands (/remember, /forget and its "yes"), then "what did I miss" questions, answered from
+    what was heard; everything else is chat."""
+    return [ChatCommands(), missed.prepare]

@@ -23,6 +23,7 @@ class Options:
     db: Path
     model: str           # name or path
     config: Config
+    incognito: bool = False   # store nothing of the chat (assistant/incognito.py)
 
 
 # An audio file with no row that is older than this was left by a kill between writing it and committing
@@ -61,7 +62,8 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     load="background" returns at once and loads it in a thread (the UI's way)."""
     store = open_store(opts.db, quiet=load == "background")   # the UI shows store.notices itself
     embedder = embedder or SentenceTransformerEmbedder()
-    assistant = Assistant(store, None, opts.config, model=model, routes=default_routes())
+    assistant = Assistant(store, None, opts.config, model=model, routes=default_routes(),
+                          incognito=opts.incognito)
     assistant.recall = SegmentRecall(store, embedder, count_tokens=assistant.count_tokens)
     assistant.prefix_cache = PrefixCache.beside(opts.db)
     if model is not None:

@@ -80,6 +80,7 @@ GOOD = [  # (key, what the user types, the value kept)
     ("max_answer_tokens", "1", 1), ("max_answer_tokens", "2047", 2047),
     ("recall_budget_tokens", "0", 0), ("recall_budget_tokens", "2048", 2048),
     ("recent_turns", "0", 0), ("recent_turns", "200", 200),
+    ("pinned_budget_tokens", "0", 0), ("pinned_budget_tokens", "1024", 1024),
     ("flash_attn", "auto", "auto"), ("flash_attn", "true", True), ("flash_attn", "off", False),
     ("system_prompt", "Answer in French.", "Answer in French."), ("system_prompt", "", ""),
     ("system_prompt", "--be-brief", "--be-brief"),
@@ -103,6 +104,7 @@ BAD = [  # (key, what the user types, words of the sentence saying what is allow
     ("max_answer_tokens", "0", "from 1 to 2047"), ("max_answer_tokens", "2048", "under half of n_ctx"),
     ("recall_budget_tokens", "-1", "from 0 to 2048"), ("recall_budget_tokens", "5000", "at most half"),
     ("recent_turns", "-3", "from 0 to 200"), ("recent_turns", "1000", "from 0 to 200"),
+    ("pinned_budget_tokens", "-1", "from 0 to 1024"), ("pinned_budget_tokens", "1025", "a quarter of n_ctx"),
     ("flash_attn", "maybe", '"auto"'),
     ("timeline_refine", "sometimes", "true or false"),
     ("consolidate_idle_minutes", "0", "above 0"), ("consolidate_idle_minutes", "-5", "above 0"),
@@ -145,7 +147,7 @@ def test_a_bad_value_is_refused_with_one_sentence(key, raw, allowed):
 BAD_IN_FILE = [  # (key, the value as TOML reads it from a hand-edited file)
     ("model", "gpt-4"), ("n_ctx", -5), ("n_ctx", "big"), ("n_ctx", 4096.5), ("threads", 999),
     ("gpu_layers", "lots"), ("gpu_layers", True), ("max_answer_tokens", 0), ("recall_budget_tokens", 5000),
-    ("recent_turns", -3), ("flash_attn", "maybe"), ("system_prompt", 3), ("timeline_refine", "sometimes"),
+    ("recent_turns", -3), ("pinned_budget_tokens", -1), ("flash_attn", "maybe"), ("system_prompt", 3), ("timeline_refine", "sometimes"),
     ("consolidate_idle_minutes", 0), ("consolidate_at", "25:99"), ("consolidate_segment_mode", "slow"),
     ("listen", "yes"), ("whisper_model", "large"), ("audio_device", 1.5),
 ]

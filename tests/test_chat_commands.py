@@ -1,0 +1,99 @@
+"""Chat commands (/remember, /forget with its "yes"), pinned facts in the prompt, and the incognito chat,
+through the Assistant with the fake model and embedder on a real SQLite file."""
+from assistant.config import Config
+from assistant.core import Assistant
+from assistant.routes import default_routes
+from memory import edits
+from memory.bank import SegmentRecall
+from tests.fakes import FakeEmbedder, FakeLLM
+
+
+def make(store, llm=None, incognito=False, **cfg):
+    a = Assistant(store, None, Config(**cfg), model=llm or FakeLLM(replies=["Sure."]), routes=default_routes(),
+                  incognito=incognito)
+    a.recall = SegmentRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    return a
+
+
+def test_remember_pins_a_fact_into_every_prompt_and_stores_no_turn(store):
+    llm = FakeLLM(replies=["Dr. Brooks."])
+    a = make(store, llm)
+    sid = a.new_session()
+    ans = a.answer(sid, "/remember my dentist is Dr. Brooks")
+    assert ans.text.startswith("I'll keep this in mind") and ans.turn_id is None
+    assert store.turns(sid) == []
+    assert [p.text for p in edits.pins(store)] == ["User: my dentist is Dr. Brooks"]
+    a.answer(None, "Who is my dentist?")
+    system = llm.prompts[-1][0]["content"]
+    assert "Facts the user asked you to keep in mind:\n- Your dentist is Dr. Brooks" in system
+
+
+def test_pins_beyond_their_budget_are_left_out(store):
+    llm = FakeLLM(replies=["ok"])
+    a = make(store, llm, pinned_budget_tokens=0)
+    edits.remember(store, "I like tea")
+    a.answer(None, "hello there")
+    assert "keep in mind" not in llm.prompts[-1][0]["content"]
+
+
+def test_forget_asks_then_forgets_on_yes(store):
+    a = make(store)
+    old = store.new_session()
+    store.add_turn(old, "user", "Daniel owes me ten euros")
+    store.add_turn(old, "user", "the weather is nice")
+    sid = a.new_session()
+    ask = a.answer(sid, "/forget everything about Daniel")
+    assert ask.text == ("This forgets 1 turn, 0 memories, 0 summaries and 0 clips. It cannot be undone. "
+                        "Forget it? Answer yes or no.")
+    assert store.count("turns") == 2          # nothing yet, and the command is not stored
+    done = a.answer(sid, "yes")
+    assert done.text == "Forgot 1 turn, 0 memories, 0 summaries and 0 clips."
+    assert [t.text for t in store.turns(old)] == ["the weather is nice"]
+    assert store.turns(sid) == []
+
+
+def test_forget_answered_no_changes_nothing(store):
+    a = make(store)
+    old = store.new_session()
+    store.add_turn(old, "user", "Daniel owes me ten euros")
+    sid = a.new_session()
+    a.answer(sid, "/forget Daniel")
+    assert a.answer(sid, "no").text == "Nothing was forgotten."
+    assert store.count("turns") == 1
+    # another message instead of an answer drops the question and is answered as chat
+    a.answer(sid, "/forget Daniel")
+    chat = a.answer(sid, "what is the weather?")
+    assert chat.text == "Sure." and store.count("turns") == 3
+
+
+def test_forget_with_nothing_to_forget_and_bad_ids(store):
+    a = make(store)
+    sid = a.new_session()
+    assert a.answer(sid, "/forget zebras").text == "Nothing matches, so there is nothing to forget."
+    assert "There is no memory 42" in a.answer(sid, "/forget memory 42").text
+    assert a.answer(sid, "/forget").text.startswith("Say what to forget")
+    assert a.answer(sid, "yes").text == "Sure."      # no question was waiting
+
+
+def test_forgetting_the_current_conversation_by_phrase_keeps_it_open(store):
+    a = make(store)
+    sid = a.new_session()
+    a.answer(sid, "Daniel is my cousin")
+    a.answer(sid, "/forget Daniel")
+    a.answer(sid, "yes")
+    assert store.session(sid) is not None
+    assert a.answer(sid, "hello again").text == "Sure."
+
+
+def test_incognito_stores_nothing_and_says_so(store):
+    llm = FakeLLM(replies=["Hi.", "You said your name is Zed."])
+    a = make(store, llm, incognito=True)
+    sid = a.new_session()
+    first = a.answer(sid, "My name is Zed")
+    assert "Incognito" in first.notices[0]
+    second = a.answer(sid, "What is my name?")
+    assert "My name is Zed" in [m["content"] for m in llm.prompts[-1]][1]   # the chat remembers it in memory
+    assert second.turn_id is not None and second.turn_id < 0
+    assert store.count("turns") == 0 and store.count("sessions") == 0
+    a.answer(sid, "/remember x")
+    assert store.count("pins") == 0                      # commands are not taken in incognito either
