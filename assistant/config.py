@@ -46,6 +46,12 @@ class Config:
     listen: bool = False              # start listening to the room when the chat opens (opt-in)
     whisper_model: str = "tiny.en"    # speech model: "tiny.en" or "base" (multilingual)
     audio_device: str = ""            # input device name or index; "" = the system's default
+    engine: str = "local"             # "local": llama.cpp in this process; "openai": a model server
+    base_url: str = ""                # the server's OpenAI API, e.g. http://127.0.0.1:8080/v1
+    server_model: str = ""            # the model's name on the server ("" = the one it serves)
+    api_key_env: str = ""             # the NAME of an environment variable holding the key (never the key)
+    server_parallel: int = 4          # independent prompts sent at once (the server batches them)
+    server_timeout: float = 120.0     # seconds to wait for the server's next bytes
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads > 0 else (os.cpu_count() or 2)
@@ -226,6 +232,37 @@ def _toml_device(v):
     return _toml_type(str)(v)
 
 
+# the model server ---------------------------------------------------------------------------------
+def _parse_url(raw: str) -> str:
+    """A server's address with its API path: a bare http://host:port gets the usual /v1."""
+    from urllib.parse import urlsplit
+
+    if not raw:
+        return raw
+    parts = urlsplit(raw)
+    if parts.path in ("", "/"):
+        return raw.rstrip("/") + "/v1"
+    return raw.rstrip("/")
+
+
+def _url_ok(v, c) -> bool:
+    from urllib.parse import urlsplit
+
+    if not isinstance(v, str):
+        return False
+    if v == "":
+        return c.engine != "openai"
+    try:
+        parts = urlsplit(v)
+        parts.port   # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 RULES: dict[str, Rule] = {
     "model": Rule(parse=_parse_model, ok=_model_ok, from_toml=_toml_type(str),
                   allowed=lambda c: f"a name from `assistant models` ({', '.join(_model_names())}) "
@@ -265,6 +302,24 @@ RULES: dict[str, Rule] = {
                                             + " or a folder holding a Whisper model.bin"),
     "audio_device": Rule(parse=_parse_device, ok=lambda v, c: isinstance(v, str), from_toml=_toml_device,
                          allowed=lambda c: 'a device name or index, or "" for the default'),
+    "engine": Rule(parse=str, from_toml=_toml_type(str),
+                   ok=lambda v, c: v == "local" or (v == "openai" and bool(c.base_url)),
+                   allowed=lambda c: '"local" (llama.cpp in this process) or "openai" (a model server; set '
+                                     'base_url first)'),
+    "base_url": Rule(parse=_parse_url, ok=_url_ok, from_toml=_toml_type(str),
+                     allowed=lambda c: "the http:// or https:// address of an OpenAI-compatible API, e.g. "
+                                       "http://127.0.0.1:8080/v1" + (" (the openai engine needs one)"
+                                                                     if c.engine == "openai" else ', or ""')),
+    "server_model": Rule(parse=str, ok=lambda v, c: isinstance(v, str), from_toml=_toml_type(str),
+                         allowed=lambda c: 'the model\'s name on the server, or "" for the one it serves'),
+    "api_key_env": Rule(parse=str, from_toml=_toml_type(str),
+                        ok=lambda v, c: isinstance(v, str) and (v == "" or _ENV_NAME.fullmatch(v) is not None),
+                        allowed=lambda c: 'the name of an environment variable that holds the API key (such as '
+                                          'ASSISTANT_API_KEY; never the key itself), or "" for none'),
+    "server_parallel": _int_range(lambda c: 1, lambda c: 64, "a number of requests"),
+    "server_timeout": Rule(parse=_parse_float, from_toml=_toml_float,
+                           ok=lambda v, c: isinstance(v, float) and 0 < v <= 3600,
+                           allowed=lambda c: "a number of seconds above 0, at most 3600"),
 }
 DEFAULTS = Config()
 assert set(RULES) == set(Config.keys()), "every config key needs a rule"
@@ -364,6 +419,23 @@ def unset_value(key: str, path: Path | None = None) -> bool:
     if key not in values:
         _rule(key)   # an unknown key that is not in the file either is a typo
         return False
+    broken = _broken({k: v for k, v in values.items() if k != key}) - _broken(values)
+    if broken:     # a key measured against this one (engine needs base_url) would be left invalid
+        other = sorted(broken)[0]
+        raise ConfigError(f"{key} cannot be unset while {other} is {toml_value(values[other])}: change {other} "
+                          "first.")
     del values[key]
     write_values(values, path)
     return True
+
+
+def _broken(values: dict) -> set[str]:
+    """The keys of `values` whose value the others (and defaults) make invalid."""
+    cfg = Config()
+    for k, v in values.items():
+        if k in RULES:
+            try:
+                setattr(cfg, k, RULES[k].from_toml(v))
+            except ValueError:
+                pass
+    return {k for k in values if k in RULES and not RULES[k].ok(getattr(cfg, k), cfg)}

@@ -11,6 +11,11 @@ class ModelError(AssistantError):
     """The chat model is missing, corrupt or cannot be loaded."""
 
 
+class ServerError(ModelError):
+    """The model server cannot be reached, refuses the key, lacks the model, times out or answers
+    something that is not what was asked."""
+
+
 class ConfigError(AssistantError):
     """The config file is invalid."""
 

