@@ -293,3 +293,40 @@ def test_building_the_engine_opens_no_connection(monkeypatch):
     m = open_model("qwen-1.5b", cfg)
     assert isinstance(m, OpenAIModel) and m.count_tokens("hello there") > 0 and m.name == "127.0.0.1"
     assert tried == []
+
+
+# -- the command line through the server ----------------------------------------------------------------
+@pytest.mark.real
+def test_assistant_ask_answers_through_the_server_and_a_failed_answer_keeps_the_message(server_url, tmp_path,
+                                                                                       monkeypatch):
+    import subprocess
+    import sys
+
+    from assistant import config as config_mod
+    from memory.store import Store
+
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    for key, value in (("base_url", server_url), ("engine", "openai"), ("server_model", MODEL_ALIAS),
+                       ("api_key_env", KEY_ENV), ("n_ctx", "2048"), ("max_answer_tokens", "16")):
+        config_mod.set_value(key, value)
+    db = tmp_path / "a.db"
+
+    def ask(text):
+        return subprocess.run([sys.executable, "-m", "assistant.cli", "--db", str(db), "ask", text],
+                              capture_output=True, text=True, timeout=300)
+
+    r = ask("Say hello to me.")
+    assert r.returncode == 0, r.stderr
+    s = Store(db)
+    turns = s.turns(s.sessions()[0].id)
+    s.close()
+    assert [t.role for t in turns] == ["user", "assistant"] and turns[1].text == r.stdout.strip() != ""
+
+    config_mod.set_value("base_url", f"http://127.0.0.1:{free_port()}/v1")
+    r = ask("My locker code is 4417.")
+    assert r.returncode == 1 and r.stderr.strip().startswith("Error: Cannot reach the model server at")
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+    s = Store(db)
+    texts = [t.text for sess in s.sessions() for t in s.turns(sess.id)]
+    s.close()
+    assert "My locker code is 4417." in texts

@@ -167,13 +167,11 @@ def embedder():
 
 
 def load_llm(obj: Ctx, progress=None):
-    """The chat model of this run (--model or the config), joined and checked once, with a progress bar."""
-    from .. import models
-    from ..llm import load_model
+    """The chat model of this run: the configured model server, or (--model or the config) joined and checked
+    once, with a progress bar, and loaded here."""
+    from ..engines import open_model
 
     if progress is None:
         with model_progress() as progress:
-            path = models.resolve_model(obj.model, progress=progress)
-    else:
-        path = models.resolve_model(obj.model, progress=progress)
-    return load_model(path, obj.model if obj.model in models.MODELS else path.name, obj.config)
+            return open_model(obj.model, obj.config, progress=progress)
+    return open_model(obj.model, obj.config, progress=progress)
