@@ -50,9 +50,9 @@ class ImportReport:
     session_ids: list[int] = field(default_factory=list)
 
 
-def _load_json(path: Path, what: str):
+def _load_json(path: Path, what: str, text: str | None = None):
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8") if text is None else text
     except (OSError, UnicodeDecodeError) as e:
         raise ImportFormatError(f"Cannot read {path} ({e}); check the path and that it is a UTF-8 {what} file.")
     try:
@@ -151,11 +151,37 @@ def _parts_text(content: dict) -> str:
     return ""
 
 
+def _from_zip(path: str | Path) -> str | None:
+    """The text of conversations.json when `path` is the ZIP of a ChatGPT data export (None when it is not
+    a ZIP): at its top level, else the shallowest one in a folder."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = sorted((n for n in z.namelist() if n.rsplit("/", 1)[-1] == "conversations.json"),
+                           key=lambda n: (n.count("/"), n))
+            if not names:
+                raise ImportFormatError(
+                    f"{path} is a ZIP without conversations.json; choose the ZIP that ChatGPT's data export "
+                    "sent (or the conversations.json inside it). Nothing was imported.")
+            data = z.read(names[0])
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as e:
+        raise ImportFormatError(f"Cannot read the ZIP {path} ({e}); download the export again. "
+                                "Nothing was imported.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ImportFormatError(f"conversations.json in {path} is not UTF-8 text; download the export again. "
+                                "Nothing was imported.")
+
+
 def parse_chatgpt(path: str | Path) -> list[ImportedSession]:
-    """A ChatGPT data export's conversations.json: a list of {id, title, create_time, mapping:
+    """A ChatGPT data export (its ZIP, or the conversations.json inside): a list of {id, title, create_time, mapping:
     {node: {message, parent, children}}, current_node}. The thread that ends at `current_node` is kept
     (edited-away branches are not); system, tool and hidden messages are skipped."""
-    data = _load_json(path, "ChatGPT conversations.json")
+    data = _load_json(path, "ChatGPT conversations.json", _from_zip(path))
     if not isinstance(data, list):
         _fail(path, "top level", "expected a list of conversations")
     out = []

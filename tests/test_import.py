@@ -220,3 +220,48 @@ def test_cli_memory_search_prints_date_topic_score_ids(tmp_path, shared_data):
     lines = r.output.splitlines()
     assert lines[0] == '"25 May 2023": memories dated 24–28 May 2023 rank higher.'
     assert lines[1].strip().startswith("25 May 2023")
+
+
+def _zip(tmp_path, members: dict[str, bytes]):
+    import zipfile
+
+    path = tmp_path / "chatgpt-export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_cli_imports_the_zip_of_a_chatgpt_export(tmp_path):
+    """The ZIP as ChatGPT's data export sends it (conversations.json beside chat.html and the rest): read
+    before, it failed with a UTF-8 error."""
+    from assistant.cli import cli
+
+    db = tmp_path / "zip.db"
+    path = _zip(tmp_path, {"chat.html": b"<html></html>", "user.json": b"{}", "file-abc.png": b"\x89PNG\x00\xff",
+                           "conversations.json": json.dumps(chatgpt_export()).encode()})
+    r = CliRunner().invoke(cli, ["--db", str(db), "import", "chatgpt", str(path), "--segmenter", "none"])
+    assert r.exit_code == 0, r.output
+    assert "Imported 4 new turns in 1 new session" in r.output
+    from memory.store import Store
+
+    store = Store(db)
+    sid = store.session_by_external_id("chatgpt:c-1")
+    assert [t.text for t in store.turns(sid)][0] == "Plan a trip to Kyoto in April."
+    store.close()
+    r = CliRunner().invoke(cli, ["--db", str(db), "import", "chatgpt", str(path), "--segmenter", "none"])
+    assert "Imported 0 new turns" in r.output
+
+
+def test_a_zip_without_conversations_json_is_one_sentence(tmp_path):
+    from assistant.cli import cli
+
+    path = _zip(tmp_path, {"chat.html": b"<html></html>"})
+    r = CliRunner().invoke(cli, ["--db", str(tmp_path / "x.db"), "import", "chatgpt", str(path)])
+    assert r.exit_code == 1 and "is a ZIP without conversations.json" in r.output
+    assert "Traceback" not in r.output and "UTF-8" not in r.output
+
+
+def test_conversations_json_in_a_folder_of_the_zip_is_found(tmp_path):
+    path = _zip(tmp_path, {"export/conversations.json": json.dumps(chatgpt_export()).encode()})
+    assert parse_chatgpt(path)[0].title == "Trip planning"

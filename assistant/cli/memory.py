@@ -146,7 +146,7 @@ def import_locomo(obj, path, segmenter):
 @seg_option
 @click.pass_obj
 def import_chatgpt(obj, path, segmenter):
-    """Import conversations.json from a ChatGPT data export."""
+    """Import a ChatGPT data export: the ZIP it sends, or the conversations.json inside."""
     _import(obj, "chatgpt", path, segmenter)
 
 @import_.command("jsonl")
