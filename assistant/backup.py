@@ -1,0 +1,424 @@
+"""Backup and restore: the whole memory in one ZIP file of a documented, versioned format
+(docs/backup-format.md), and back into an empty database.
+
+What goes in: every table of the database that holds memory (sessions, turns, clips' rows and transcripts,
+segments, links, summaries, the memories each answer used, consolidation's records of what is done, and any
+table a later schema adds), the two search indexes (their text and their vectors, so that nothing has to be
+embedded again), the settings file, and with --with-audio the clips' audio files. What stays out: what
+belongs to one database file only (the migrations table, the vector indexes' bit-code mirrors and their
+generation counters), which the restoring database makes for itself.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from memory.clock import utcnow
+from memory.migrations import MIGRATIONS
+from memory.store import Store
+from memory.vectors import VectorIndex
+
+from . import __version__
+from .errors import AssistantError
+
+FORMAT = "assistant-backup"
+VERSION = 1
+INDEXES = ("turn", "segment")          # memory.index's two hybrid indexes: fts_<name> and vectors_<name>
+_PRIVATE_META = "codes_gen:"           # meta keys of one file's vector mirrors
+_BATCH = 5000
+
+
+class BackupError(AssistantError):
+    """A backup cannot be written or restored; the message says why and what to do."""
+
+
+@dataclass
+class Report:
+    tables: dict[str, int] = field(default_factory=dict)
+    vectors: int = 0
+    audio_files: int = 0
+    clips_without_audio: int = 0
+    settings: str = ""          # what happened to the settings file (restore)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+
+# -- which tables -----------------------------------------------------------------------------------
+def memory_tables(conn) -> list[str]:
+    """The tables that hold memory, parents before children: every plain table except SQLite's own, the
+    migrations record, the virtual index tables and their shadow tables, and the vector code mirrors."""
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    virtual = [n for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
+    names = sorted(n for n, _ in rows
+                   if not n.startswith(("sqlite_", "_migrations", "codes_"))
+                   and not any(n == v or n.startswith(v + "_") for v in virtual))
+    return _parents_first(conn, names)
+
+
+def _parents_first(conn, names: list[str]) -> list[str]:
+    parents = {n: {r[2] for r in conn.execute(f"PRAGMA foreign_key_list([{n}])")} & set(names) - {n}
+               for n in names}
+    out: list[str] = []
+    while len(out) < len(names):
+        ready = [n for n in names if n not in out and parents[n] <= set(out)]
+        out += ready or [n for n in names if n not in out]     # a cycle: keep the rest in name order
+    return out
+
+
+def _columns(conn, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+
+
+def _cell(v):
+    return {"$base64": base64.b64encode(v).decode()} if isinstance(v, (bytes, memoryview)) else v
+
+
+def _uncell(v):
+    return base64.b64decode(v["$base64"]) if isinstance(v, dict) and "$base64" in v else v
+
+
+# -- writing ----------------------------------------------------------------------------------------
+class _Writer:
+    def __init__(self, z: zipfile.ZipFile):
+        self.z = z
+
+    def lines(self, name: str, rows: Iterator[list]) -> dict:
+        """A JSON Lines member; its row count and sha256."""
+        h, n = hashlib.sha256(), 0
+        with self.z.open(name, "w", force_zip64=True) as f:
+            buf = []
+            for row in rows:
+                buf.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+                n += 1
+                if len(buf) >= _BATCH:
+                    data = ("\n".join(buf) + "\n").encode()
+                    h.update(data)
+                    f.write(data)
+                    buf = []
+            if buf:
+                data = ("\n".join(buf) + "\n").encode()
+                h.update(data)
+                f.write(data)
+        return {"file": name, "rows": n, "sha256": h.hexdigest()}
+
+    def raw(self, name: str, chunks: Iterator[bytes], compress: bool = False) -> str:
+        h = hashlib.sha256()
+        info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        with self.z.open(info, "w", force_zip64=True) as f:
+            for c in chunks:
+                h.update(c)
+                f.write(c)
+        return h.hexdigest()
+
+
+def _query(conn, sql: str, params=()) -> Iterator[tuple]:
+    cur = conn.execute(sql, list(params))
+    while rows := cur.fetchmany(_BATCH):
+        yield from rows
+
+
+def write_backup(store: Store, path: Path, *, with_audio: bool = False, settings_file: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> Report:
+    """Write the memory of `store` to `path` (through a temporary file beside it: a failure leaves no half
+    backup). The reads are one snapshot: a chat writing meanwhile is either all in or not at all."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    conn = store.db.conn
+    report = Report()
+    tell = progress or (lambda _: None)
+    try:
+        conn.execute("BEGIN")          # one read snapshot for every table (WAL: writers go on)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            w = _Writer(z)
+            manifest = {"format": FORMAT, "version": VERSION, "created_at": utcnow(), "app_version": __version__,
+                        "schema": [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")],
+                        "embedding_dim": store.embedding_dim, "tables": [], "indexes": [], "audio": [],
+                        "settings": None}
+            for table in memory_tables(conn):
+                tell(f"table {table}")
+                cols = _columns(conn, table)
+                where = f" WHERE key NOT LIKE '{_PRIVATE_META}%'" if table == "meta" else ""
+                rows = ([_cell(v) for v in r] for r in _query(conn, f"SELECT * FROM [{table}]{where} ORDER BY rowid"))
+                entry = {"name": table, "columns": cols, **w.lines(f"tables/{table}.jsonl", rows)}
+                manifest["tables"].append(entry)
+                report.tables[table] = entry["rows"]
+            for name in INDEXES:
+                tell(f"index {name}")
+                fts = w.lines(f"index/fts_{name}.jsonl", (list(r) for r in _query(
+                    conn, f"SELECT rowid, text, created_at, source, session_id FROM fts_{name} ORDER BY rowid")))
+                ids: list = []
+                blobs = _query(conn, f"SELECT id, created_at, source, session_id, embedding FROM vectors_{name} "
+                                     "ORDER BY id")
+
+                def vec_chunks():
+                    for r in blobs:
+                        ids.append(list(r[:4]))
+                        yield bytes(r[4])
+                data_sha = w.raw(f"index/vectors_{name}.f32", vec_chunks())
+                meta = w.lines(f"index/vectors_{name}.jsonl", iter(ids))
+                manifest["indexes"].append({"name": name, "fts": fts, "vectors": {
+                    **meta, "data": f"index/vectors_{name}.f32", "data_sha256": data_sha, "dtype": "float32<"}})
+                report.vectors += meta["rows"]
+            if with_audio:
+                for clip_id, clip_path in _query(conn, "SELECT id, path FROM audio_clips ORDER BY id"):
+                    p = Path(clip_path)
+                    if not p.is_file():
+                        report.clips_without_audio += 1
+                        continue
+                    name = f"audio/{clip_id}{p.suffix or '.flac'}"
+                    sha = w.raw(name, _file_chunks(p))
+                    manifest["audio"].append({"clip_id": clip_id, "file": name, "name": p.name,
+                                              "folder": p.parent.name, "sha256": sha})
+                    report.audio_files += 1
+            if settings_file is not None and settings_file.is_file():
+                text = settings_file.read_bytes()
+                manifest["settings"] = {"file": "settings/config.toml",
+                                        "sha256": w.raw("settings/config.toml", iter([text]), compress=True)}
+            z.writestr("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        conn.execute("COMMIT")
+        tmp.replace(path)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        tmp.unlink(missing_ok=True)
+        raise
+    return report
+
+
+def _file_chunks(p: Path) -> Iterator[bytes]:
+    with open(p, "rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _corrupt(path: Path, why: str) -> BackupError:
+    return BackupError(f"The backup {path} is damaged ({why}); nothing was restored. Use another copy of it.")
+
+
+def read_manifest(path: Path, z: zipfile.ZipFile) -> dict:
+    try:
+        manifest = json.loads(z.read("manifest.json"))
+    except KeyError:
+        raise BackupError(f"{path} is not a backup of the assistant (it has no manifest.json); choose a file "
+                          "that `assistant export backup` wrote.") from None
+    except (ValueError, zipfile.BadZipFile, OSError) as e:
+        raise _corrupt(path, f"its manifest cannot be read: {e}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{path} is not a backup of the assistant; choose a file that `assistant export "
+                          "backup` wrote.")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise BackupError(f"The backup {path} has format version {version}, newer than this version of the "
+                          f"assistant reads ({VERSION}); update the assistant, then restore it.")
+    unknown = sorted(set(manifest.get("schema") or []) - {n for n, _ in MIGRATIONS})
+    if unknown:
+        raise BackupError(f"The backup {path} was written by a newer version of the assistant (its database "
+                          f"has changes this version does not know: {', '.join(unknown)}); update the "
+                          "assistant, then restore it.")
+    return manifest
+
+
+class _Reader:
+    def __init__(self, path: Path, z: zipfile.ZipFile):
+        self.path, self.z = path, z
+
+    def _open(self, name: str):
+        try:
+            return self.z.open(name)
+        except KeyError:
+            raise _corrupt(self.path, f"{name} is missing") from None
+
+    def rows(self, entry: dict) -> Iterator[list]:
+        h = hashlib.sha256()
+        n = 0
+        try:
+            with self._open(entry["file"]) as f:
+                for line in io.BufferedReader(f, 1 << 20):
+                    h.update(line)
+                    n += 1
+                    yield json.loads(line)
+        except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
+            raise _corrupt(self.path, f"{entry['file']}: {e}") from None
+        if h.hexdigest() != entry.get("sha256") or n != entry.get("rows"):
+            raise _corrupt(self.path, f"{entry['file']} does not match its checksum")
+
+    def data(self, name: str, sha: str) -> bytes:
+        try:
+            with self._open(name) as f:
+                data = f.read()
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise _corrupt(self.path, f"{name}: {e}") from None
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise _corrupt(self.path, f"{name} does not match its checksum")
+        return data
+
+
+def held_rows(store: Store) -> dict[str, int]:
+    """Rows in the tables that hold memory (meta aside: a new database has its own)."""
+    conn = store.db.conn
+    counts = {t: conn.execute(f"SELECT COUNT(*) FROM [{t}]").fetchone()[0] for t in memory_tables(conn)
+              if t != "meta"}
+    return {t: n for t, n in counts.items() if n}
+
+
+def restore_backup(store: Store, path: Path, *, clips_dir: Path, settings_file: Path | None = None,
+                   progress: Callable[[str], None] | None = None) -> Report:
+    """Restore the backup at `path` into the empty database `store`, in one transaction: a damaged file,
+    a newer format or a database that already holds memory restores nothing."""
+    path = Path(path)
+    tell = progress or (lambda _: None)
+    try:
+        z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise BackupError(f"{path} is not a backup of the assistant (not a ZIP file, or a damaged one); choose "
+                          "a file that `assistant export backup` wrote.") from None
+    except OSError as e:
+        raise BackupError(f"Cannot read {path} ({e.strerror or e}); check the path.") from None
+    with z:
+        manifest = read_manifest(path, z)
+        held = held_rows(store)
+        if held:
+            turns = held.get("turns", 0)
+            what = f"{turns:,} turn{'s' if turns != 1 else ''}" if turns else "memories"
+            raise BackupError(f"The database at {store.path} already holds {what}; a backup is restored only into "
+                              "an empty database: choose a new file with --db PATH.")
+        if manifest.get("embedding_dim") != store.embedding_dim:
+            raise BackupError(f"The backup {path} holds {manifest.get('embedding_dim')}-dimensional vectors and "
+                              f"this database {store.embedding_dim}-dimensional ones; it cannot be restored here.")
+        return _restore(store, path, z, manifest, clips_dir, settings_file, tell)
+
+
+def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report:
+    r = _Reader(path, z)
+    report = Report()
+    conn = store.db.conn
+    known = set(memory_tables(conn))
+    written: list[Path] = []
+    conn.execute("PRAGMA foreign_keys=OFF")      # children go in before their parents (see below)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        # Children first: the triggers that keep a session's turn count run on a session not there yet
+        # and change nothing, and the session row then comes with its own count as it was backed up.
+        for entry in reversed(manifest.get("tables") or []):
+            table = entry.get("name")
+            if table not in known:
+                raise _corrupt(path, f"it names a table this version does not have: {table}")
+            cols = entry.get("columns") or []
+            if set(cols) - set(_columns(conn, table)):
+                raise _corrupt(path, f"the table {table} has columns this version does not have")
+            tell(f"table {table}")
+            sql = (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
+                   f"VALUES ({', '.join('?' * len(cols))})")
+            batch = []
+            for row in r.rows(entry):
+                if len(row) != len(cols):
+                    raise _corrupt(path, f"a row of {table} has {len(row)} values for {len(cols)} columns")
+                batch.append([_uncell(v) for v in row])
+                if len(batch) >= _BATCH:
+                    conn.executemany(sql, batch)
+                    batch = []
+            conn.executemany(sql, batch)
+            report.tables[table] = entry["rows"]
+        for ix in manifest.get("indexes") or []:
+            name = ix.get("name")
+            if name not in INDEXES:
+                raise _corrupt(path, f"it names an index this version does not have: {name}")
+            tell(f"index {name}")
+            conn.executemany(f"INSERT INTO fts_{name} (rowid, text, created_at, source, session_id) "
+                             "VALUES (?, ?, ?, ?, ?)", r.rows(ix["fts"]))
+            v = ix["vectors"]
+            data = np.frombuffer(r.data(v["data"], v["data_sha256"]), dtype="<f4")
+            dim = store.embedding_dim
+            if data.size != v["rows"] * dim:
+                raise _corrupt(path, f"{v['data']} holds {data.size} numbers for {v['rows']} vectors")
+            vecs = data.reshape(-1, dim)
+            index = VectorIndex(store, name)
+            batch, i = [], 0
+            for meta in r.rows(v):
+                batch.append((meta[0], vecs[i], meta[1], meta[2], meta[3]))
+                i += 1
+                if len(batch) >= _BATCH:
+                    index.write(batch)
+                    batch = []
+            index.write(batch)
+            report.vectors += i
+        bad = conn.execute("PRAGMA foreign_key_check").fetchone()
+        if bad:
+            raise _corrupt(path, f"a row of {bad[0]} refers to a row of {bad[2]} that is not in it")
+        tell("audio")
+        _restore_audio(conn, r, manifest, clips_dir, written, report)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+    report.settings = _restore_settings(r, manifest, settings_file)
+    return report
+
+
+def _restore_audio(conn, r: _Reader, manifest: dict, clips_dir: Path, written: list[Path], report: Report) -> None:
+    """Each clip's audio into this database's clips folder (a name already taken there gets a new one);
+    the clip rows point at the new files. Clips backed up without audio keep their rows and transcripts."""
+    from memory.folders import private_dirs
+
+    for a in manifest.get("audio") or []:
+        data = r.data(a["file"], a["sha256"])
+        folder = clips_dir / Path(str(a.get("folder") or "restored")).name
+        private_dirs(folder)
+        target = folder / Path(str(a.get("name") or Path(a["file"]).name)).name
+        n = 1
+        while target.exists():
+            target = target.with_name(f"{target.stem}-{n}{target.suffix}")
+            n += 1
+        _write_new(target, data)
+        written.append(target)
+        conn.execute("UPDATE audio_clips SET path = ? WHERE id = ?", [str(target), a["clip_id"]])
+        report.audio_files += 1
+    with_audio = {a["clip_id"] for a in manifest.get("audio") or []}
+    report.clips_without_audio = sum(1 for (cid, p) in conn.execute("SELECT id, path FROM audio_clips")
+                                     if cid not in with_audio and not Path(p).is_file())
+
+
+def _restore_settings(r: _Reader, manifest: dict, settings_file: Path | None) -> str:
+    """The backup's settings become this machine's only where it has none; a settings file that is there
+    is never changed."""
+    s = manifest.get("settings")
+    if not s or settings_file is None:
+        return ""
+    data = r.data(s["file"], s["sha256"])
+    if settings_file.exists():
+        return "same" if settings_file.read_bytes() == data else "kept"
+    from memory.folders import private_dirs
+
+    private_dirs(settings_file.parent)
+    _write_new(settings_file, data)
+    return "restored"
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """A new file only this user may read (it fails rather than replace a file that is there)."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
