@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from assistant import paths
 from assistant.backup import memory_tables
 from assistant.cli import cli
+from memory import edits
 from memory.index import HybridIndex
 from memory.store import Store
 from tests import memory_sample
@@ -36,11 +37,15 @@ def original(tmp_path, utc):  # noqa: F811
     store = Store(db)
     ids = memory_sample.build(store, paths.clips_dir(db))
     with store.db.conn:     # an answer that used a memory (the memory screen shows which)
-        user_turn = store.db.execute("SELECT id FROM turns WHERE role = 'user' ORDER BY id LIMIT 1").fetchone()[0]
+        user_turn = store.db.execute("SELECT id FROM turns WHERE text LIKE 'I will meet%'").fetchone()[0]
         mid = store.db.execute("INSERT INTO turn_memories (user_turn_id, position, kind, unit_id, text) "
                                "VALUES (?, 0, 'segment', 1, 'User: I drive my old car to work every day.')",
                                [user_turn]).lastrowid
         store.db.execute("INSERT INTO turn_memory_sources (memory_id, turn_id) VALUES (?, ?)", [mid, user_turn])
+    # a correction, a fact remembered on purpose and a pinned memory
+    edits.correct(store, ids["changed"][0], "I sold my old car last week.", embedder=FakeEmbedder())
+    edits.remember(store, "My dentist is Dr. Brooks.")
+    edits.pin(store, ids["changed"][1])
     store.close()
     run(db, "config", "set", "recent_turns", "7")
     return db, ids
@@ -67,17 +72,19 @@ def test_a_backup_restored_into_an_empty_database_is_the_same_memory(original, t
     db, ids = original
     backup = tmp_path / "memory.backup.zip"
     out = run(db, "export", "backup", str(backup), "--with-audio")
-    assert "Backed up 4 sessions, 11 turns" in out and "1 audio file" in out
+    assert "Backed up 4 sessions, 12 turns" in out and "1 audio file" in out
     before = dump(db)
     assert before["turns"] and before["segments"] and before["links"] and before["summaries"]
     assert before["audio_clips"] and before["turn_memories"] and before["segmentation_log"]
+    assert len(before["pins"]) == 2 and before["pin_turns"]
+    assert [r for r in before["turns"] if r[-1] is not None]          # turns the user corrected
     config = paths.config_file().read_text()
     paths.config_file().unlink()                  # a new machine: no settings yet
 
     new = tmp_path / "b" / "restored.db"
     new.parent.mkdir()
     out = run(new, "import", "backup", str(backup))
-    assert "Restored 4 sessions, 11 turns" in out and "Settings restored" in out
+    assert "Restored 4 sessions, 12 turns" in out and "Settings restored" in out
     after = dump(new)
     clip_paths = [r[3] for r in after["audio_clips"]]
     assert all(p.startswith(str(paths.clips_dir(new))) for p in clip_paths)
@@ -109,7 +116,7 @@ def test_a_database_that_holds_memory_is_refused(original, tmp_path):
     run(db, "export", "backup", str(backup))
     before = dump(db)
     out = run(db, "import", "backup", str(backup), code=1)
-    assert "already holds 11 turns" in out and "--db PATH" in out
+    assert "already holds 12 turns" in out and "--db PATH" in out
     assert dump(db) == before
 
 
@@ -205,6 +212,6 @@ def test_every_table_of_the_schema_is_in_a_backup_or_made_by_the_restoring_datab
     store.close()
     assert {"sessions", "turns", "audio_clips", "segments", "segment_turns", "links", "link_log", "summaries",
             "summary_inputs", "summary_sessions", "segmentation_log", "turn_memories", "turn_memory_sources",
-            "consolidation_runs", "meta"} <= carried
+            "consolidation_runs", "meta", "pins", "pin_turns"} <= carried
     for t in tables - carried:
         assert t.startswith(("fts_", "vectors_", "codes_", "_migrations", "sqlite_")), t
