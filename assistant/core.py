@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -332,6 +333,14 @@ class Assistant:
         return Answer(prep.session_id, prep.user_turn_id, turn_id, text, status == "interrupted", prep.memories,
                       prep.notices, model.last_stats if model is not None else GenerationStats(),
                       prep.recall_seconds)
+
+    @contextmanager
+    def changing_memory(self):
+        """Held while the user changes memory through this Assistant's connection (correct, pin, forget,
+        rename): recall for a draft, which indexes as it goes, never runs inside that transaction. Call it
+        only while no answer streams (the answer writes through the same connection)."""
+        with self._compose_lock:
+            yield self.store
 
     def close(self) -> None:
         embedder = getattr(self.recall, "embedder", None)

@@ -62,6 +62,10 @@ class DateWindow:
     def days(self) -> int:
         return (self.end - self.start).days
 
+    def ranking_note(self) -> str:
+        """The line shown with a search whose query names days: what those words were read as."""
+        return f"\"{self.phrase}\": memories dated {self.label()} rank higher."
+
     def label(self) -> str:
         """'8–19 Nov 2023' (the last day shown is the last day inside)."""
         a, b = self.start.date(), (self.end - timedelta(days=1)).date()

@@ -58,7 +58,7 @@ def search(obj, query, budget, since, until, sources, session_ids, full):
     memories = recall.search(query, budget, now=now, **filters)
     window = talk_window(query, now)
     if window is not None and recall.params.time_weight > 0:
-        click.echo(f"\"{window.phrase}\": memories dated {window.label()} rank higher.")
+        click.echo(window.ranking_note())
     if not memories:
         click.echo("Nothing found. Import or chat first, or widen the filters.")
     for m in memories:
