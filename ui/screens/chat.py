@@ -57,6 +57,8 @@ class ChatScreen(Screen):
         Binding("ctrl+l", "toggle_listening", "Listen", priority=True),
         Binding("ctrl+r", "push_to_talk", "Voice", priority=True),
         Binding("ctrl+o", "focus_clips", "Clips", priority=True),
+        Binding("f3", "memory", "Memory", priority=True),
+        Binding("f4", "journal", "Journal", priority=True),
         Binding("f1,question_mark", "help", "Help"),
     ]
 
@@ -352,6 +354,16 @@ class ChatScreen(Screen):
             sidebar.options.focus()
         else:
             self.prompt.focus()
+
+    def action_memory(self) -> None:
+        from .memory import MemoryScreen
+
+        self.app.push_screen(MemoryScreen())
+
+    def action_journal(self) -> None:
+        from .journal import JournalScreen
+
+        self.app.push_screen(JournalScreen())
 
     def action_help(self) -> None:
         from .help import HelpScreen

@@ -1,0 +1,179 @@
+"""Pilot tests of the memory and journal screens, sessions actions and incognito chat, with the scripted
+FakeLLM and FakeEmbedder over a real SQLite file and the segment recall the app uses."""
+from __future__ import annotations
+
+import pytest
+
+from assistant.config import Config
+from assistant.core import Assistant
+from assistant.routes import default_routes
+from memory.bank import SegmentRecall, segment_pending
+from memory.recall import TurnIndex
+from memory.store import Store
+from tests.fakes import FakeEmbedder, FakeLLM
+from tests.test_ui import SIZE, answered, notifications, send, wait_until
+from ui.app import AssistantApp
+from ui.screens.dialogs import ConfirmDialog, TextDialog
+from ui.screens.memory import MemoryScreen
+
+TALKS = [
+    ("2025-03-03T09:00:00+00:00", "My sister Ana lives in Porto near the river.",
+     "Porto is a lovely city."),
+    ("2025-03-04T18:00:00+00:00", "My cello lesson with Marta is on Thursday evening.",
+     "Enjoy the cello lesson."),
+    ("2025-03-05T08:30:00+00:00", "The dentist appointment is in June.",
+     "I will keep the dentist in mind."),
+]
+
+
+def fill(store: Store, embedder) -> dict[str, int]:
+    """Three past conversations, indexed and segmented as consolidation leaves them; {word: session id}."""
+    out = {}
+    for at, said, answer in TALKS:
+        sid = store.new_session(title=said[:30], started_at=at)
+        store.add_turn(sid, "user", said, created_at=at)
+        store.add_turn(sid, "assistant", answer, created_at=at.replace(":00+", ":05+"))
+        out[said.split()[1].lower()] = sid
+    TurnIndex(store, embedder).index_pending()
+    segment_pending(store, embedder, mode="fast")
+    return out
+
+
+def make(db, replies=None, *, filled=True):
+    store = Store(db)
+    embedder = FakeEmbedder()
+    sessions = fill(store, embedder) if filled else {}
+    llm = FakeLLM(replies=replies or ["Noted."])
+    a = Assistant(store, None, Config(), model=llm, routes=default_routes())
+    a.recall = SegmentRecall(store, embedder, count_tokens=a.count_tokens)
+    return a, llm, sessions
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "data" / "memory.db"
+
+
+async def open_memory(pilot) -> MemoryScreen:
+    await pilot.press("f3")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, MemoryScreen), what="the memory screen")
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.loaded, what="the memories")
+    return screen
+
+
+async def search(pilot, screen: MemoryScreen, query: str) -> None:
+    before = screen.loaded
+    await pilot.press("slash")
+    screen.search_box.value = query
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: screen.loaded > before, what=f"the search for {query!r}")
+    await wait_until(pilot, lambda: screen.detail is not None or not screen.memories, what="the detail")
+
+
+async def test_memory_screen_opens_with_its_key_lists_searches_and_shows_a_memory_in_full(db):
+    a, llm, _ = make(db)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_memory(pilot)
+        titles = screen.titles()
+        assert len(titles) == 3 and all(" · chat" in t for t in titles)
+        assert titles[0].startswith("05 Mar 2025")          # newest first before a search
+        await search(pilot, screen, "cello lesson")
+        assert "cello lesson" in screen.texts()[0]
+        assert screen.when_line == ""                       # the query names no days
+        shown = screen.detail_shown
+        assert "My cello lesson with Marta is on Thursday evening." in shown
+        assert "Enjoy the cello lesson." in shown and "Used in 0 answers" in shown
+        await search(pilot, screen, "what did I say on 3 March 2025")
+        assert screen.when_line.startswith('"3 March 2025": memories dated ') and "Mar 2025 rank higher" in \
+            screen.when_line
+        assert "Porto" in screen.texts()[0]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: pilot.app.screen is app.chat, what="back to the chat")
+    a.close()
+
+
+async def test_correct_a_memory_shows_it_in_the_list_and_the_next_answer_recalls_it(db):
+    a, llm, _ = make(db)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "cello lesson")
+        target = screen.current
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the correction box")
+        dialog = app.screen
+        assert dialog.value == "My cello lesson with Marta is on Thursday evening."   # the user's words only
+        box = dialog.query_one("#dialog-text")
+        box.text = "My cello lesson with Marta moved to Friday morning."
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is screen, what="the dialog to close")
+        await wait_until(pilot, lambda: any("Corrected" in n for n in notifications(app)), what="the correction")
+        await wait_until(pilot, lambda: screen.texts() and "Friday" in screen.texts()[0], what="the new list")
+        assert (screen.current.kind, screen.current.id) == (target.kind, target.id)   # the same memory, kept
+        assert all("Thursday" not in t for t in screen.texts())
+        await wait_until(pilot, lambda: "corrected by you" in screen.detail_shown, what="the corrected detail")
+        assert "Thursday evening.  (corrected)" in screen.detail_shown                  # the original stays
+        await pilot.press("escape")
+        await send(pilot, "When is my cello lesson with Marta?")
+        reply = await answered(pilot)
+        assert "Friday morning" in reply.memories_text and "Thursday" not in reply.memories_text
+    prompt = "\n".join(m["content"] for m in llm.prompts[-1])
+    assert "moved to Friday morning" in prompt and "Thursday evening" not in prompt
+    a.close()
+
+
+async def test_pin_lists_the_fact_and_unpin_takes_it_off(db):
+    a, llm, _ = make(db)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_memory(pilot)
+        assert "None yet" in screen.pinned()[0]
+        await search(pilot, screen, "dentist")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: any("Pinned" in n for n in notifications(app)), what="the pin")
+        await wait_until(pilot, lambda: screen.pin_ids, what="the pinned list")
+        assert screen.pinned() == ["The dentist appointment is in June."]
+        from memory.edits import pins
+        assert [p.text for p in pins(a.store)] == ["User: The dentist appointment is in June."]
+        screen.pins.focus()
+        screen.pins.highlighted = 0
+        await pilot.press("u")
+        await wait_until(pilot, lambda: not screen.pin_ids, what="the fact unpinned")
+        assert pins(a.store) == []
+    a.close()
+
+
+async def test_forget_asks_first_cancel_keeps_everything_and_yes_forgets_it_all(db):
+    a, llm, sessions = make(db)
+    store = a.store
+    counts = lambda: {t: store.count(t) for t in ("turns", "segments", "sessions")}   # noqa: E731
+    before = counts()
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "sister Ana in Porto")
+        assert "Porto" in screen.texts()[0]
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        message = str(app.screen.query_one("#confirm-message").render())
+        assert "This forgets 2 turns, 1 memory, 0 summaries and 0 clips (1 whole session)." in message
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is screen, what="the dialog to close")
+        await pilot.pause(0.2)
+        assert counts() == before and "Porto" in screen.texts()[0]
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(n.startswith("Forgot 2 turns") for n in notifications(app)),
+                         what="forgetting")
+        await wait_until(pilot, lambda: all("Porto" not in t for t in screen.texts()), what="the list without it")
+        await search(pilot, screen, "sister Ana in Porto")
+        assert all("Porto" not in t for t in screen.texts())
+    after = counts()
+    assert after == {"turns": before["turns"] - 2, "segments": before["segments"] - 1,
+                     "sessions": before["sessions"] - 1}
+    assert store.session(sessions["sister"]) is None
+    assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%Porto%'").fetchall()
+    a.close()
