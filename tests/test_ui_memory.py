@@ -11,6 +11,7 @@ from memory.bank import SegmentRecall, segment_pending
 from memory.recall import TurnIndex
 from memory.store import Store
 from tests.fakes import FakeEmbedder, FakeLLM
+from tests.test_journal import utc  # noqa: F401  (a fixture)
 from tests.test_ui import SIZE, answered, notifications, send, wait_until
 from ui.app import AssistantApp
 from ui.screens.dialogs import ConfirmDialog, TextDialog
@@ -176,4 +177,37 @@ async def test_forget_asks_first_cancel_keeps_everything_and_yes_forgets_it_all(
                      "sessions": before["sessions"] - 1}
     assert store.session(sessions["sister"]) is None
     assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%Porto%'").fetchall()
+    a.close()
+
+
+# -- the journal screen --------------------------------------------------------------------------------
+async def test_journal_screen_reads_day_by_day_with_prev_and_next_keys(tmp_path, utc):
+    from tests import memory_sample
+    from ui.screens.journal import JournalScreen
+
+    db = tmp_path / "data" / "journal.db"
+    store = Store(db)
+    memory_sample.build(store, tmp_path / "clips")
+    a = Assistant(store, None, Config(), model=FakeLLM(), routes=default_routes())
+    a.recall = SegmentRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, JournalScreen), what="the journal screen")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.loaded, what="the journal")
+        assert screen.day.day == "2025-03-05"                     # the latest day first
+        assert "## Wednesday 5 March 2025" in screen.shown
+        assert "You decided to sell your car and cycle to work." in screen.shown
+        assert "Monday" not in screen.shown                        # one day at a time
+        await pilot.press("left")
+        assert screen.day.day == "2025-03-03" and "## Monday 3 March 2025" in screen.shown
+        assert "You bought a new cello bow yesterday." in screen.shown and "Wednesday" not in screen.shown
+        await pilot.press("left")                                  # there is no earlier day: it stays
+        assert screen.day.day == "2025-03-03"
+        assert any("first day" in n for n in notifications(app))
+        await pilot.press("n")
+        assert screen.day.day == "2025-03-05"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
     a.close()

@@ -1,16 +1,13 @@
 """The journal screen: the journal read day by day (assistant.journal), the latest day first."""
 from __future__ import annotations
 
-import traceback
-
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
-from .memory import _error
+from .. import changes
 
 
 class JournalScreen(Screen):
@@ -50,20 +47,11 @@ class JournalScreen(Screen):
     def shown(self) -> str:
         return self.query_one("#journal-day", Markdown).source
 
-    @work(thread=True, exclusive=True, group="journal", exit_on_error=False)
     def _load(self) -> None:
         from assistant.journal import journal_days, waiting_sessions
 
-        try:
-            assistant = self.app.wait_for_assistant()
-            with self.app.using_store():
-                reader = assistant.store.reader()
-                days, waiting = journal_days(reader), waiting_sessions(reader)
-        except BaseException as e:
-            self.app.log.error("".join(traceback.format_exception(e)))
-            self.app.call_from_thread(self.notify, _error(e), title="Journal", severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self._loaded, days, waiting)
+        changes.read(self, lambda reader: (journal_days(reader), waiting_sessions(reader)),
+                     lambda found: self._loaded(*found), title="Journal", group="journal")
 
     def _loaded(self, days, waiting: int) -> None:
         self.days, self.waiting = days, waiting

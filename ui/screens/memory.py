@@ -3,10 +3,8 @@ and see the pinned facts. Every query runs in a thread worker on the store's rea
 change runs in a worker through the Assistant's connection (`Assistant.changing_memory`)."""
 from __future__ import annotations
 
-import traceback
-
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,9 +12,9 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from assistant.errors import USER_ERRORS
 from assistant.text import plural
 
+from .. import changes
 from ..widgets.timefmt import local_time
 from .dialogs import ConfirmDialog, TextDialog
 
@@ -80,12 +78,6 @@ def detail_text(d) -> Text:
 def _clip(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[:n - 1].rstrip() + "…"
-
-
-def _error(e: BaseException) -> str:
-    if isinstance(e, USER_ERRORS) or (isinstance(e, (ValueError, LookupError)) and str(e)):
-        return str(e)
-    return f"Something went wrong ({type(e).__name__}: {e})."
 
 
 class MemoryScreen(Screen):
@@ -177,32 +169,25 @@ class MemoryScreen(Screen):
         self.list.focus()
 
     def refresh_all(self, keep: tuple[str, int] | None = None) -> None:
-        self._search(self.query_text, keep)
+        """Search again (or list the latest), keeping `keep` (kind, id) highlighted when it is still there."""
+        query = self.query_text
+        changes.read(self, lambda reader: self._search(reader, query),
+                     lambda found: self._show(query, *found, keep), group="memory-search")
 
-    @work(thread=True, exclusive=True, group="memory-search", exit_on_error=False)
-    def _search(self, query: str, keep: tuple[str, int] | None) -> None:
+    def _search(self, reader, query: str):
         from memory import detail
         from memory.edits import pins
 
-        try:
-            assistant = self.app.wait_for_assistant()
-            with self.app.using_store():
-                reader = assistant.store.reader()
-                window = None
-                if query:
-                    if self._recall is None:
-                        self._recall = detail.reading_recall(reader, assistant.recall)
-                    memories, window = detail.search(self._recall, query)
-                else:
-                    memories = detail.recent(reader)
-                pinned = pins(reader)
-        except BaseException as e:
-            self.app.log.error("".join(traceback.format_exception(e)))
-            self.app.call_from_thread(self.notify, _error(e), title="Memory", severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self._show, query, memories, window, pinned, keep)
+        window = None
+        if query:
+            if self._recall is None:
+                self._recall = detail.reading_recall(reader, self.app.assistant.recall)
+            memories, window = detail.search(self._recall, query)
+        else:
+            memories = detail.recent(reader)
+        return memories, window, pins(reader)
 
-    def _show(self, query: str, memories, window, pinned, keep) -> None:
+    def _show(self, query: str, memories, window, pinned, keep=None) -> None:
         self.memories = memories
         self.query_one("#memory-when", Static).update(window.ranking_note() if window is not None else "")
         ol = self.list
@@ -238,19 +223,11 @@ class MemoryScreen(Screen):
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.query_one("#memory-detail", VerticalScroll).focus()
 
-    @work(thread=True, exclusive=True, group="memory-detail", exit_on_error=False)
     def _load_detail(self, kind: str, unit_id: int) -> None:
         from memory import detail
 
-        try:
-            assistant = self.app.wait_for_assistant()
-            with self.app.using_store():
-                d = detail.detail(assistant.store.reader(), kind, unit_id)
-        except BaseException as e:
-            self.app.log.error("".join(traceback.format_exception(e)))
-            self.app.call_from_thread(self.notify, _error(e), title="Memory", severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self._show_detail, d)
+        changes.read(self, lambda reader: detail.detail(reader, kind, unit_id), self._show_detail,
+                     group="memory-detail")
 
     def _show_detail(self, d) -> None:
         cur = self.current
@@ -281,10 +258,6 @@ class MemoryScreen(Screen):
             self.notify(f"This was said moments ago and is not a memory of its own yet; {what} it after your "
                         "next message, or once memory is tidied.", severity="warning", timeout=8)
             return None
-        if self.app.busy():
-            self.notify("Still answering in the chat; wait for the answer (or stop it), then try again.",
-                        severity="warning", timeout=6)
-            return None
         return m
 
     def action_correct(self) -> None:
@@ -299,71 +272,54 @@ class MemoryScreen(Screen):
                             hint="Write what this memory should say, as you would say it. Recall, answers and "
                                  "the journal use your text from now on; the original turns are kept, marked "
                                  "corrected.")
-        self.app.push_screen(dialog, lambda text: text and self._change("correct", m, text))
+        self.app.push_screen(dialog, lambda text: text and self._correct(m, text))
+
+    def _correct(self, m, text: str) -> None:
+        from memory.edits import correct
+
+        embedder = self.app.assistant.recall.embedder
+        changes.change(self, lambda store: correct(store, m.id, text, embedder=embedder),
+                       lambda _: self._changed("Corrected: answers recall your text from now on.", m))
 
     def action_pin(self) -> None:
+        from memory.edits import pin
+
         m = self._segment("pin")
         if m is not None:
-            self._change("pin", m)
-
-    def action_forget(self) -> None:
-        m = self._segment("forget")
-        if m is not None:
-            self._plan(m)
+            changes.change(self, lambda store: pin(store, m.id),
+                           lambda _: self._changed("Pinned: this memory is in every answer's prompt now.", m))
 
     def action_unpin(self) -> None:
+        from memory.edits import unpin
+
         if self.focused is not self.pins or self.pins.highlighted is None or not self.pin_ids:
             return
-        self._change("unpin", None, self.pin_ids[self.pins.highlighted])
+        pin_id = self.pin_ids[self.pins.highlighted]
+        changes.change(self, lambda store: unpin(store, pin_id),
+                       lambda _: self._changed("Unpinned (the memory itself stays).", self.current))
 
-    @work(thread=True, exclusive=True, group="memory-change", exit_on_error=False)
-    def _plan(self, m) -> None:
+    def action_forget(self) -> None:
         from memory.forget import plan_forget
 
-        try:
-            with self.app.using_store():
-                plan = plan_forget(self.app.assistant.store.reader(), segment_id=m.id)
-        except BaseException as e:
-            self.app.log.error("".join(traceback.format_exception(e)))
-            self.app.call_from_thread(self.notify, _error(e), title="Forget", severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self._confirm_forget, m, plan)
+        m = self._segment("forget")
+        if m is not None:
+            changes.read(self, lambda reader: plan_forget(reader, segment_id=m.id),
+                         lambda plan: self._confirm_forget(m, plan), group="memory-plan")
 
     def _confirm_forget(self, m, plan) -> None:
-        dialog = ConfirmDialog("Forget this memory?", f"“{_clip(m.text, 160)}”\n\n{plan.describe()}")
-        self.app.push_screen(dialog, lambda yes: yes and self._change("forget", m, plan))
+        from memory.forget import forget
 
-    @work(thread=True, exclusive=True, group="memory-change", exit_on_error=False)
-    def _change(self, what: str, m, arg=None) -> None:
-        """Correct, pin, unpin or forget, through the Assistant's connection."""
-        from memory import edits, forget
+        def answered(yes: bool) -> None:
+            if yes:
+                changes.change(self, lambda store: forget(store, plan),
+                               lambda done: self._changed(done.describe(), None))
 
-        assistant = self.app.assistant
-        keep = (m.kind, m.id) if m is not None and what != "forget" else None
-        try:
-            if self.app.busy():
-                raise ValueError("Still answering in the chat; wait for the answer (or stop it), then try again.")
-            with self.app.using_store(), assistant.changing_memory() as store:
-                if what == "correct":
-                    edits.correct(store, m.id, arg, embedder=assistant.recall.embedder)
-                    note = "Corrected: answers recall your text from now on."
-                elif what == "pin":
-                    edits.pin(store, m.id)
-                    note = "Pinned: this memory is in every answer's prompt now."
-                elif what == "unpin":
-                    edits.unpin(store, arg)
-                    note = "Unpinned (the memory itself stays)."
-                else:
-                    note = forget.forget(store, arg).describe()
-        except BaseException as e:
-            self.app.log.error("".join(traceback.format_exception(e)))
-            self.app.call_from_thread(self.notify, _error(e), title="Memory", severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self._changed, note, keep)
+        self.app.push_screen(ConfirmDialog("Forget this memory?", f"“{_clip(m.text, 160)}”\n\n{plan.describe()}"),
+                             answered)
 
-    def _changed(self, note: str, keep) -> None:
+    def _changed(self, note: str, m) -> None:
         self.notify(note, title="Memory", timeout=6)
-        self.refresh_all(keep)
+        self.refresh_all((m.kind, m.id) if m is not None else None)
         chat = getattr(self.app, "chat", None)
         if chat is not None:
             chat.refresh_sessions()   # forgetting may have taken a whole conversation
