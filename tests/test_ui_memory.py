@@ -211,3 +211,46 @@ async def test_journal_screen_reads_day_by_day_with_prev_and_next_keys(tmp_path,
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
     a.close()
+
+
+# -- the sessions list -------------------------------------------------------------------------------
+async def test_sessions_list_shows_a_transcript_renames_and_deletes_after_asking(db):
+    from ui.screens.transcript import TranscriptScreen
+
+    a, llm, sessions = make(db)
+    store = a.store
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(chat.sidebar.titles()) == 3, what="the sessions")
+        await pilot.press("down")                  # the newest conversation: the dentist
+        dentist = sessions["dentist"]
+        assert chat.sidebar.highlighted_session == dentist
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TranscriptScreen), what="the transcript")
+        assert "you: The dentist appointment is in June." in app.screen.shown
+        assert "assistant: I will keep the dentist in mind." in app.screen.shown
+        await pilot.press("escape")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the rename box")
+        app.screen.query_one("#dialog-text").value = "Teeth in June"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Teeth in June" in chat.sidebar.titles(), what="the new title")
+        assert store.session(dentist).title == "Teeth in June"
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        message = str(app.screen.query_one("#confirm-message").render())
+        assert "“Teeth in June”" in message
+        assert "This forgets 2 turns, 1 memory, 0 summaries and 0 clips (1 whole session)." in message
+        await pilot.press("escape")                # cancel: nothing goes
+        await pilot.pause(0.2)
+        assert store.session(dentist) is not None and len(chat.sidebar.titles()) == 3
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: len(chat.sidebar.titles()) == 2, what="the list without it")
+        assert "Teeth in June" not in chat.sidebar.titles()
+    assert store.session(dentist) is None
+    assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%dentist%'").fetchall()
+    a.close()

@@ -377,6 +377,12 @@ class ChatScreen(Screen):
         else:
             self.open_session(event.session_id)
 
+    @on(SessionList.Action)
+    def _session_action(self, event: SessionList.Action) -> None:
+        from ..session_actions import run
+
+        run(self, event.action, event.session_id, event.title)
+
     def open_session(self, session_id: int) -> None:
         """Show the turns of a past session; the next message continues it."""
         if self.answering:

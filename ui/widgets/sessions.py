@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import OptionList, Static
@@ -22,7 +23,23 @@ def _clip(text: str, width: int) -> str:
 
 
 class SessionList(Vertical):
-    """A sidebar listing sessions, most recent first. Choosing one posts `Picked`."""
+    """A sidebar listing sessions, most recent first. Choosing one posts `Picked`; t, r and d on one post
+    `Action` (show its transcript, rename it, delete it)."""
+
+    BINDINGS = [
+        Binding("t", "session('transcript')", "Transcript"),
+        Binding("r", "session('rename')", "Rename"),
+        Binding("d,delete", "session('delete')", "Delete", key_display="d"),
+    ]
+
+    class Action(Message):
+        """`action` ("transcript", "rename" or "delete") asked for on a session."""
+
+        def __init__(self, action: str, session_id: int, title: str) -> None:
+            self.action = action
+            self.session_id = session_id
+            self.title = title
+            super().__init__()
 
     class Picked(Message):
         """A session was chosen; `session_id` is None for a new conversation."""
@@ -44,7 +61,9 @@ class SessionList(Vertical):
         return self.query_one(OptionList)
 
     def show(self, sessions, current: int | None = None) -> None:
-        """Fill the list with `sessions` (store.Session objects) and highlight `current`."""
+        """Fill the list with `sessions` (store.Session objects) and highlight `current` (else the session
+        highlighted before, when it is still there: renaming one keeps it under the cursor)."""
+        before = self.highlighted_session
         options = [Option(Text.assemble(("＋ New conversation", "bold"), ("  ctrl+n", "dim")), id=NEW_ID)]
         self.session_ids = []
         for s in sessions:
@@ -61,8 +80,24 @@ class SessionList(Vertical):
         ol.add_options(options)
         if current in self.session_ids:
             ol.highlighted = self.session_ids.index(current) + 1
+        elif current is None and before in self.session_ids:
+            ol.highlighted = self.session_ids.index(before) + 1
         else:
             ol.highlighted = 0
+
+    @property
+    def highlighted_session(self) -> int | None:
+        """The session highlighted in the list (None: "New conversation" or nothing)."""
+        i = self.options.highlighted
+        return self.session_ids[i - 1] if i is not None and 1 <= i <= len(self.session_ids) else None
+
+    def action_session(self, action: str) -> None:
+        sid = self.highlighted_session
+        if sid is None:
+            self.notify("Highlight a conversation first (↑ ↓).", timeout=3)
+            return
+        title = self.titles()[self.session_ids.index(sid)]
+        self.post_message(self.Action(action, sid, title))
 
     def titles(self) -> list[str]:
         """The first line of every session option (for tests and screen readers)."""
