@@ -5,11 +5,17 @@ cd "$(dirname "$0")/.."
 VENV="${ASSISTANT_VENV:-.venv}"
 bash packaging/install.sh
 
-# espeak-ng and sox make the speech the audio tests listen to.
+# espeak-ng and sox make the speech the audio tests listen to; Chromium renders the HTML journal.
 if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
   echo "==> Installing espeak-ng and sox (test speech)" >&2
   $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q espeak-ng sox >/dev/null
+fi
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  echo "==> Installing chromium (the HTML journal's rendering test)" >&2
+  { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; } \
+    || echo "    could not install chromium: that test will say it was skipped" >&2
 fi
 
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,small-models]"
