@@ -33,6 +33,13 @@ run can stop any time and the next continues. Questions are grouped by conversat
 consecutive prompts share their prefix (llama.cpp reuses the KV cache of a common prefix: the whole
 conversation in `full`).
 
+Recall needs no model call, so the prompts can be built on one machine and answered on another (a GPU that
+has no room for the memory and the embedder): `--export-prompts FILE` writes every (condition, question)
+prompt as JSON lines and answers nothing; `--prompts FILE` answers from such a file instead of recalling
+(the memory and the embedder are then not needed). `--fresh` empties the model's cache before every answer,
+so that an answer depends on its prompt alone and not on what the prompt before it left in the cache (on a
+GPU a reused prefix sums in another order and can tip a near tie).
+
 Scoring follows LoCoMo's evaluation (snap-research/LoCoMo, task_eval/evaluation.py): answers normalized
 (lowercase, no punctuation, no articles or "and"), Porter-stemmed token F1; category 1 (multi-hop) splits
 prediction and gold on commas and averages the best match per gold part; category 3 keeps the gold before
@@ -288,6 +295,12 @@ def main():
     ap.add_argument("--cache", default=str(ROOT / ".bench-cache"))
     ap.add_argument("--gpu-layers", default="auto",
                     help="layers offloaded to a GPU: auto (all when llama.cpp was built with one), or a number")
+    ap.add_argument("--export-prompts", type=Path, metavar="FILE",
+                    help="write the prompts of every (condition, question) as JSON lines and answer nothing")
+    ap.add_argument("--prompts", type=Path, metavar="FILE",
+                    help="answer the prompts of an --export-prompts file instead of recalling")
+    ap.add_argument("--fresh", action="store_true",
+                    help="empty the model's cache before every answer (no prefix carried from the prompt before)")
     args = ap.parse_args()
     log = lambda s: print(s, file=sys.stderr, flush=True)
 
@@ -323,8 +336,18 @@ def main():
     def cached(cond, q):
         return out_cache / cond / (q["qid"].replace(":", "_") + ".json")
 
-    todo = [(c, q) for q in questions for c in conditions if not cached(c, q).exists()]
+    todo = [(c, q) for q in questions for c in conditions if args.export_prompts or not cached(c, q).exists()]
     deadline = time.time() + args.minutes * 60 if args.minutes else None
+    given = None
+    if args.prompts:
+        given = {}
+        for line in args.prompts.read_text().splitlines():
+            row = json.loads(line)
+            given[(row["condition"], row["qid"])] = row
+        missing = [1 for c, q in todo if (c, q["qid"]) not in given]
+        if missing:
+            log(f"{len(missing)} of {len(todo)} prompts are not in {args.prompts}; they are skipped")
+    exported = open(args.export_prompts, "w") if args.export_prompts else None
     if todo:
         from assistant.llm import LlamaCppModel
         from assistant.models import resolve_model
@@ -332,7 +355,7 @@ def main():
 
         model = LlamaCppModel(resolve_model(args.model), name=args.model, n_ctx=cfg.n_ctx, threads=args.threads,
                               gpu_layers=args.gpu_layers, temperature=0.0)
-        emb = SentenceTransformerEmbedder(background=False)
+        emb = SentenceTransformerEmbedder(background=False) if given is None else None
         by_conv = defaultdict(list)
         for c, q in todo:
             by_conv[q["sample"]].append((c, q))
@@ -344,20 +367,30 @@ def main():
             folders = {"base": folder / "base.db",
                        "pipeline": pipe if meta.get(f"llm-{args.model}", {}).get("done") else None,
                        "fast": folder / "fast.db" if (folder / "fast.db").exists() else None}
-            if not folders["base"].exists():
+            if given is None and not folders["base"].exists():
                 log(f"{sample}: no cached memory (run tests/bench/locomo_recall.py); skipped")
                 continue
-            cond = Conditions(sample, folders, model, emb, budget, args.model)
+            cond = Conditions(sample, folders, model, emb, budget, args.model) if given is None else None
             # same condition consecutively: prompts share their prefix (the whole conversation in `full`)
             items.sort(key=lambda x: (conditions.index(x[0]), x[1]["qid"]))
             for c, q in items:
                 if deadline and time.time() > deadline:
                     log("time is up; run again to continue")
-                    cond.close()
+                    if cond:
+                        cond.close()
                     return report(questions, conditions, out_cache, args, log)
                 stats: dict = {}
-                messages = cond.prompt(c, q, stats)
+                if given is None:
+                    messages = cond.prompt(c, q, stats)
+                else:
+                    row = given.get((c, q["qid"]))
+                    messages, stats = (row["messages"], dict(row["stats"])) if row else (None, {})
                 if messages is None:
+                    continue
+                if exported:
+                    exported.write(json.dumps({"condition": c, "qid": q["qid"], "messages": messages,
+                                               "stats": stats}) + "\n")
+                    done += 1
                     continue
                 same = stats.get("same_as")
                 if same and cached(same, q).exists():     # the very prompt another condition answered
@@ -365,6 +398,9 @@ def main():
                     cached(c, q).parent.mkdir(parents=True, exist_ok=True)
                     cached(c, q).write_text(json.dumps(rec, indent=1))
                     continue
+                if args.fresh:
+                    with model._call("side"):    # the context complete() answers on
+                        model.llm.reset()
                 t0 = time.perf_counter()
                 answer = model.complete(messages, max_tokens=48)
                 rec = {"qid": q["qid"], "category": q["category"], "question": q["question"],
@@ -379,7 +415,12 @@ def main():
                 done += 1
                 log(f"[{done}/{len(todo)}] {c:<15} {q['qid']:<12} cat {q['category']} f1 {rec['f1']:.2f} "
                     f"{rec['prompt_tokens']:>5} tok {rec['seconds']:5.1f}s  {rec['prediction'][:60]!r}")
-            cond.close()
+            if cond:
+                cond.close()
+    if exported:
+        exported.close()
+        log(f"{done} prompts written to {args.export_prompts}")
+        return None
     return report(questions, conditions, out_cache, args, log)
 
 

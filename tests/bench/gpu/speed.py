@@ -19,6 +19,11 @@ The GPU setting goes through the app's own `resolve_gpu_layers` (default "auto":
 the GPU (`CUDA_VISIBLE_DEVICES=`): with it visible, llama.cpp sends large prompt batches to it even with
 no layers offloaded.
 
+With `--server URL` (an OpenAI-compatible llama-server started on the same GGUF) a third side sends the
+same messages with the same sampling through the server's streaming chat endpoint, with llama.cpp's
+`cache_prompt: false` so that it too evaluates every prompt in full; its tokens/s are counted on the client
+as for the other sides (the server's own `timings` are kept beside them).
+
     python tests/bench/gpu/speed.py --model M.gguf --label gpu --runs 10 --flash-attn off,on --json out.json
 """
 from __future__ import annotations
@@ -88,7 +93,59 @@ def stream_direct(llm, messages, max_tokens, sampling):
             yield piece
 
 
-def timed(side: str, app, direct, messages, max_tokens, sampling) -> dict:
+def stream_server(url: str, messages, max_tokens, sampling, out: dict):
+    """Stream a chat completion from an OpenAI-compatible llama-server; its last chunk's `timings` go to out."""
+    import http.client
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+    body = {"messages": messages, "max_tokens": max_tokens, "stream": True, "cache_prompt": False,
+            "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0, "seed": 0, **sampling}
+    conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise RuntimeError(f"server answered {resp.status}: {resp.read()[:300]!r}")
+    for raw in resp:
+        line = raw.decode().strip()
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        chunk = json.loads(line[6:])
+        if chunk.get("timings"):
+            out["timings"] = chunk["timings"]
+        for choice in chunk.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                yield piece
+    conn.close()
+
+
+def timed_server(url: str, messages, max_tokens, sampling) -> dict:
+    info: dict = {}
+    start = time.perf_counter()
+    first = last = None
+    pieces = 0
+    for _ in stream_server(url, messages, max_tokens, sampling, info):
+        now = time.perf_counter()
+        first = first or now
+        last = now
+        pieces += 1
+    end = time.perf_counter()
+    t = info.get("timings", {})
+    generated = t.get("predicted_n", pieces)
+    r = {"ttft_s": (first - start) if first else None, "total_s": end - start, "pieces": pieces,
+         "generated": generated, "prompt_tokens": t.get("prompt_n"), "timings": t}
+    if first is not None and last > first and generated > 1:
+        r["tok_s"] = (generated - 1) / (last - first)
+    r["decode_tok_s_llama"] = t.get("predicted_per_second")
+    r["prompt_tok_s"] = t["prompt_n"] / r["ttft_s"] if r["ttft_s"] and t.get("prompt_n") else None
+    r["prompt_tok_s_llama"] = t.get("prompt_per_second")
+    return r
+
+
+def timed(side: str, app, direct, messages, max_tokens, sampling, server: str | None = None) -> dict:
+    if side == "server":
+        return timed_server(server, messages, max_tokens, sampling)
     llm = app.llm if side == "app" else direct
     prepare(llm)
     start = time.perf_counter()
@@ -146,25 +203,26 @@ def bench_config(path: Path, args, flash_attn: bool) -> dict:
         n = app.count_tokens(messages_long(0, n_words)[1]["content"]) + app.count_tokens(SYSTEM) + 16
         n_words = max(16, int(n_words * args.prompt_tokens / n))
 
-    for side in ("app", "direct"):  # warm-up: CUDA kernels, graphs, caches
-        timed(side, app, direct, messages_short(999), 16, sampling)
-        timed(side, app, direct, messages_long(999, n_words), 2, sampling)
+    sides = ("app", "direct") + (("server",) if args.server else ())
+    for side in sides:  # warm-up: CUDA kernels, graphs, caches
+        timed(side, app, direct, messages_short(999), 16, sampling, args.server)
+        timed(side, app, direct, messages_long(999, n_words), 2, sampling, args.server)
 
-    rows = {"app": {"gen": [], "ttft": []}, "direct": {"gen": [], "ttft": []}}
+    rows = {side: {"gen": [], "ttft": []} for side in sides}
     for i in range(args.runs):
-        order = ("app", "direct") if i % 2 == 0 else ("direct", "app")
+        order = sides[i % len(sides):] + sides[:i % len(sides)]   # each side first in turn
         for side in order:
-            rows[side]["gen"].append(timed(side, app, direct, messages_short(i), args.gen_tokens, sampling))
+            rows[side]["gen"].append(timed(side, app, direct, messages_short(i), args.gen_tokens, sampling, args.server))
         for side in order:
-            rows[side]["ttft"].append(timed(side, app, direct, messages_long(i, n_words), args.ttft_tokens, sampling))
-        g = {s: rows[s]["gen"][-1] for s in order}
-        f = {s: rows[s]["ttft"][-1] for s in order}
-        print(f"  run {i + 1}: gen app {g['app'].get('tok_s', 0):.1f} / direct {g['direct'].get('tok_s', 0):.1f} tok/s "
-              f"({g['app']['generated']}/{g['direct']['generated']} tok); ttft app {f['app']['ttft_s'] * 1e3:.1f} / "
-              f"direct {f['direct']['ttft_s'] * 1e3:.1f} ms ({f['app']['prompt_tokens']} prompt tok)", flush=True)
+            rows[side]["ttft"].append(timed(side, app, direct, messages_long(i, n_words), args.ttft_tokens, sampling,
+                                            args.server))
+        print(f"  run {i + 1}: " + "; ".join(
+            f"{s} gen {rows[s]['gen'][-1].get('tok_s', 0):.1f} tok/s ({rows[s]['gen'][-1]['generated']} tok), "
+            f"ttft {rows[s]['ttft'][-1]['ttft_s'] * 1e3:.1f} ms ({rows[s]['ttft'][-1]['prompt_tokens']} prompt tok)"
+            for s in sides), flush=True)
 
     summary = {}
-    for side in ("app", "direct"):
+    for side in sides:
         summary[side] = {
             "gen_tok_s": med(rows[side]["gen"], "tok_s"),
             "gen_decode_tok_s_llama": med(rows[side]["gen"], "decode_tok_s_llama"),
@@ -181,6 +239,11 @@ def bench_config(path: Path, args, flash_attn: bool) -> dict:
         "ttft_speed": d["ttft_s"] / a["ttft_s"],  # >1: the app reaches its first token sooner
         "prompt_tok_s": a["prompt_tok_s"] / d["prompt_tok_s"],
     }
+    if args.server:
+        v = summary["server"]
+        ratios["server_over_app"] = {"gen_tok_s": v["gen_tok_s"] / a["gen_tok_s"],
+                                     "ttft_speed": a["ttft_s"] / v["ttft_s"],
+                                     "prompt_tok_s": v["prompt_tok_s"] / a["prompt_tok_s"]}
     out = {"flash_attn": flash_attn, "gpu_layers_setting": args.gpu_layers, "n_gpu_layers": n_gpu,
            "app_gpu_layers": app.gpu_layers, "n_layers": app.n_layers, "load_s": {"app": app_load, "direct": direct_load},
            "summary": summary, "ratio_app_over_direct": ratios, "runs": rows}
@@ -202,6 +265,8 @@ def main() -> None:
     ap.add_argument("--gpu-layers", default="auto")
     ap.add_argument("--flash-attn", default="off", help="comma list of off/on")
     ap.add_argument("--json", dest="json_out", type=Path)
+    ap.add_argument("--server", metavar="URL", help="also time an OpenAI-compatible llama-server at URL")
+    ap.add_argument("--real-weights", action="store_true", help="the GGUF holds real weights (for the record)")
     args = ap.parse_args()
 
     import llama_cpp
@@ -210,7 +275,7 @@ def main() -> None:
 
     env = {
         "label": args.label,
-        "synthetic_weights": True,
+        "synthetic_weights": not args.real_weights, "server": args.server,
         "model": str(args.model), "model_bytes": args.model.stat().st_size,
         "llama_cpp_python": llama_cpp.__version__,
         "llama_supports_gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
