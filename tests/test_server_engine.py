@@ -330,3 +330,20 @@ def test_assistant_ask_answers_through_the_server_and_a_failed_answer_keeps_the_
     texts = [t.text for sess in s.sessions() for t in s.turns(sess.id)]
     s.close()
     assert "My locker code is 4417." in texts
+
+
+@pytest.mark.real
+def test_doctor_asks_the_server_for_its_model(server_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from assistant import config as config_mod
+    from assistant.cli import cli
+
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    for key, value in (("base_url", server_url), ("engine", "openai"), ("api_key_env", KEY_ENV)):
+        config_mod.set_value(key, value)
+    r = CliRunner().invoke(cli, ["doctor"])
+    assert f"engine      OpenAI-compatible server at {server_url}: reachable, serves '{MODEL_ALIAS}'" in r.output
+    monkeypatch.setenv(KEY_ENV, "wrong")
+    r = CliRunner().invoke(cli, ["doctor"])
+    assert r.exit_code == 1 and f"PROBLEM: The model server at {server_url} refused the API key in {KEY_ENV}" in r.output

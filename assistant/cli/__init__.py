@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from . import audio, backup, chat, consolidate, export, memory, settings  # noqa: F401  (they add their commands)
+from . import audio, backup, chat, consolidate, export, memory, settings, system  # noqa: F401  (they add their commands)
 from .common import cli
 
 __all__ = ["cli", "main"]

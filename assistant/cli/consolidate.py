@@ -131,7 +131,7 @@ def consolidate(obj, status_only: bool, max_minutes: float | None, segment_mode:
 def daemon(obj, idle_minutes: float | None, nightly: str | None, no_nightly: bool, check_seconds: float):
     """Consolidate memory in the background, without the chat window.
 
-    Meant to run as a systemd user service (packaging/local-assistant.service). Stops on SIGTERM
+    Meant to run as a systemd user service (`assistant service install` writes it). Stops on SIGTERM
     or Ctrl+C, after the current unit of work.
     """
     import logging
