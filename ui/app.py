@@ -106,7 +106,8 @@ class AssistantApp(App):
         self.chat.post_message(ChatScreen.AssistantReady())
         threading.Thread(target=self._watch_model, name="model-watch", daemon=True).start()
         self.tidy.start(self.assistant)
-        if getattr(self.assistant.config, "listen", False) and self.listening.state == ListeningControl.OFF:
+        if getattr(self.assistant.config, "listen", False) and self.listening.state == ListeningControl.OFF \
+                and not getattr(self.assistant, "incognito", False):   # an incognito chat keeps no clips
             self.listening.toggle(auto=True)
 
     def _watch_model(self) -> None:

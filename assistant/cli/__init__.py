@@ -7,6 +7,7 @@ import os
 
 from . import audio, backup, chat, consolidate, export, memory, settings, system  # noqa: F401  (they add their commands)
 from .common import cli
+from . import forget, sessions  # noqa: F401,E402  (forget, remember, memory correct/pin, sessions ...)
 
 __all__ = ["cli", "main"]
 

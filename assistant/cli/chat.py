@@ -1,4 +1,4 @@
-"""The chat's commands: `assistant` (the terminal UI), `ask`, `sessions` and `models`."""
+"""The chat's commands: `assistant` (the terminal UI), `ask` and `models`."""
 from __future__ import annotations
 
 import signal
@@ -81,30 +81,6 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
     else:
         click.echo(f"(session {answer.session_id}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
     assistant.close()
-
-
-@cli.command()
-@click.option("--limit", default=20, show_default=True, help="How many sessions to list.")
-@click.pass_obj
-def sessions(obj: Ctx, limit: int):
-    """List past sessions, most recent first."""
-    from memory.clock import parse
-
-    from ..wiring import open_store
-
-    store = open_store(obj.db)
-    rows = store.sessions(limit=limit)
-    store.close()
-    if not rows:
-        click.echo("No sessions yet. Start one with `assistant` or `assistant ask \"...\"`.")
-        return
-    width = max(2, len(str(max(s.id for s in rows))))
-    click.echo(f"{'ID':>{width}}  {'last active':<16}  {'turns':>5}  {'source':<6}  title")
-    for s in rows:
-        when = parse(s.last_at).astimezone().strftime("%Y-%m-%d %H:%M")
-        title = " ".join((s.title or "(untitled)").split())
-        title = title if len(title) <= 60 else title[:59] + "…"
-        click.echo(f"{s.id:>{width}}  {when:<16}  {s.turn_count:>5}  {s.source:<6}  {title}")
 
 
 @cli.command("models")

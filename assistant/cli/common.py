@@ -12,9 +12,10 @@ from ..errors import USER_ERRORS
 
 
 class Ctx:
-    def __init__(self, db: str | None, model: str | None):
+    def __init__(self, db: str | None, model: str | None, incognito: bool = False):
         self.db_arg = db
         self.model_arg = model
+        self.incognito = incognito
         self._config = None
 
     @property
@@ -34,7 +35,7 @@ class Ctx:
     def options(self):
         from ..wiring import Options
 
-        return Options(db=self.db, model=self.model, config=self.config)
+        return Options(db=self.db, model=self.model, config=self.config, incognito=self.incognito)
 
 
 @contextmanager
@@ -114,13 +115,15 @@ class AppGroup(click.Group):
                    "starts a new, empty memory. Default: assistant.db in the data directory.")
 @click.option("--model", "model", metavar="NAME|PATH",
               help="Chat model for this run: a name from `assistant models` or a .gguf path.")
+@click.option("--incognito", is_flag=True,
+              help="Chat without storing anything: no turns, no index, no clips. Memory is still read.")
 @click.pass_context
-def cli(ctx, db, model):
+def cli(ctx, db, model, incognito):
     """A local-first personal assistant that remembers your conversations.
 
     Run with no command to open the chat in your terminal.
     """
-    ctx.obj = Ctx(db, model)
+    ctx.obj = Ctx(db, model, incognito)
     if ctx.invoked_subcommand is None:
         ctx.invoke(cli.get_command(ctx, "tui"))
 
