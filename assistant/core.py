@@ -334,6 +334,16 @@ class Assistant:
                       prep.notices, model.last_stats if model is not None else GenerationStats(),
                       prep.recall_seconds)
 
+    def incognito_twin(self) -> "Assistant":
+        """An incognito Assistant over the same memory, model and settings (an incognito chat opened from a
+        window that stores): it reads memory as this one does and stores nothing. It shares this one's lock,
+        as both use the same connection."""
+        twin = Assistant(self.store, self.recall, self.config, model=self.model, routes=self.routes, incognito=True)
+        twin._compose_lock = self._compose_lock
+        if self.model is None:
+            threading.Thread(target=lambda: _follow_model(self, twin), name="twin-model", daemon=True).start()
+        return twin
+
     @contextmanager
     def changing_memory(self):
         """Held while the user changes memory through this Assistant's connection (correct, pin, forget,
@@ -347,6 +357,14 @@ class Assistant:
         if hasattr(embedder, "close"):
             embedder.close()
         self.store.close()
+
+
+def _follow_model(base: Assistant, twin: Assistant) -> None:
+    """The twin's model is the base's, once it is loaded (or its error)."""
+    try:
+        twin.set_model(base.wait_for_model())
+    except BaseException as e:
+        twin.set_model_error(e)
 
 
 def _trim_to_tokens(model: ChatModel, text: str, limit: int) -> str:

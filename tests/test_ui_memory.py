@@ -254,3 +254,55 @@ async def test_sessions_list_shows_a_transcript_renames_and_deletes_after_asking
     assert store.session(dentist) is None
     assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%dentist%'").fetchall()
     a.close()
+
+
+# -- incognito -------------------------------------------------------------------------------------------
+def stored(store) -> dict[str, int]:
+    return {t: store.count(t) for t in ("sessions", "turns", "turn_memories", "segments", "fts_turn", "vectors_turn")}
+
+
+async def test_incognito_key_stores_nothing_shows_it_and_ctrl_g_again_stores_again(db):
+    a, llm, _ = make(db, replies=["Enjoy the lesson."])
+    store = a.store
+    before = stored(store)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        assert "incognito" not in str(chat.status.render())
+        await pilot.press("ctrl+g")
+        assert chat.incognito and "incognito: nothing is stored" in str(chat.status.render())
+        assert chat.prompt.border_title == "incognito · nothing is stored"
+        await send(pilot, "My cello lesson is secret, remind me about Marta.")
+        reply = await answered(pilot)
+        assert reply.shown_text == "Enjoy the lesson."
+        assert "cello lesson" in reply.memories_text            # it still reads memory
+        await send(pilot, "And what about the dentist?")
+        await answered(pilot)
+        assert "secret" in "\n".join(m["content"] for m in llm.prompts[-1])   # the chat goes on in memory
+        assert stored(store) == before                           # nothing of it in the database
+        assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%secret%'").fetchall()
+        assert chat.status.session_id is None
+        await pilot.press("ctrl+g")
+        assert not chat.incognito and "incognito" not in str(chat.status.render())
+        await send(pilot, "Now remember that I like tea.")
+        await answered(pilot)
+    assert store.count("turns") == before["turns"] + 2
+    a.close()
+
+
+async def test_an_incognito_window_says_so_from_the_start_and_stores_nothing(db):
+    a, llm, _ = make(db)
+    before = stored(a.store)
+    a2 = Assistant(a.store, a.recall, a.config, model=llm, routes=default_routes(), incognito=True)
+    app = AssistantApp(assistant=a2)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        await wait_until(pilot, lambda: chat.incognito, what="the incognito label")
+        assert "incognito: nothing is stored" in str(chat.status.render())
+        await send(pilot, "A private thought about Porto.")
+        await answered(pilot)
+        await pilot.press("ctrl+g")                                # the whole window is incognito: it stays
+        assert chat.incognito
+        assert any("whole window is incognito" in n for n in notifications(app))
+    assert stored(a.store) == before
+    a.close()

@@ -59,6 +59,7 @@ class ChatScreen(Screen):
         Binding("ctrl+o", "focus_clips", "Clips", priority=True),
         Binding("f3", "memory", "Memory", priority=True),
         Binding("f4", "journal", "Journal", priority=True),
+        Binding("ctrl+g", "toggle_incognito", "Incognito", priority=True),
         Binding("f1,question_mark", "help", "Help"),
     ]
 
@@ -94,6 +95,8 @@ class ChatScreen(Screen):
         self.closing = False            # the app is quitting: workers stop touching the UI
         self.reply: AssistantMessage | None = None
         self.look_ahead = LookAhead(self)
+        self.incognito = False          # this conversation is stored nowhere (ctrl+g, or --incognito)
+        self._twin = None               # the incognito Assistant of a window that otherwise stores
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -106,6 +109,8 @@ class ChatScreen(Screen):
 
     def on_mount(self) -> None:
         self.status.model_name = self.model_name
+        if getattr(self.app.options, "incognito", False):
+            self._show_incognito(True)
         self.chat.anchor()
         self.sidebar.display = False
         self.prompt.focus()
@@ -140,6 +145,8 @@ class ChatScreen(Screen):
     # -- model lifecycle ------------------------------------------------------------------------
     @on(AssistantReady)
     def _assistant_ready(self) -> None:
+        if getattr(self.assistant, "incognito", False):
+            self._show_incognito(True)
         self.refresh_sessions()
         for notice in getattr(self.assistant.store, "notices", []):   # e.g. permissions made private again
             self.notify(notice, title="Privacy", severity="warning", timeout=15)
@@ -229,6 +236,8 @@ class ChatScreen(Screen):
                           session_id: int | None) -> None:
         try:
             assistant = self.app.wait_for_assistant()
+            if self.incognito and not assistant.incognito:
+                assistant = self._incognito_assistant(assistant)
             if session_id is None:
                 # Created here (not in prepare) so the screen knows the session even if prepare fails.
                 session_id = assistant.new_session()
@@ -251,6 +260,11 @@ class ChatScreen(Screen):
             self.idle.set()
             self._ui(self._done)
 
+    def _incognito_assistant(self, base):
+        if self._twin is None:
+            self._twin = base.incognito_twin()
+        return self._twin
+
     def _ui(self, fn: Callable, *args, **kwargs) -> None:
         """Run `fn` on the UI thread, unless the app is closing."""
         if self.closing or not self.app.is_running:
@@ -262,7 +276,7 @@ class ChatScreen(Screen):
 
     def _session_started(self, session_id: int) -> None:
         self.session_id = session_id
-        self.status.session_id = session_id
+        self.status.session_id = session_id if session_id > 0 else None   # an incognito one has no number
 
     def _prepared(self, prep, reply: AssistantMessage) -> None:
         reply.set_memories(prep.memories)
@@ -370,6 +384,27 @@ class ChatScreen(Screen):
 
         self.app.push_screen(HelpScreen())
 
+    # -- incognito (ctrl+g) ---------------------------------------------------------------------------
+    def action_toggle_incognito(self) -> None:
+        """Start an incognito conversation (nothing of it is stored), or leave it for a new stored one."""
+        if self.answering:
+            self.notify("Still answering; press Esc to stop it first.", severity="warning", timeout=3)
+            return
+        if getattr(self.assistant, "incognito", False) or getattr(self.app.options, "incognito", False):
+            self.notify("This whole window is incognito (--incognito): nothing is stored.", timeout=5)
+            return
+        on = not self.incognito
+        self.action_new_session()
+        self._show_incognito(on)
+        self.notify("Incognito: nothing of this chat is stored; it is gone when you leave it (ctrl+g)."
+                    if on else "Incognito is off: this conversation is remembered.", timeout=6)
+
+    def _show_incognito(self, on: bool) -> None:
+        self.incognito = on
+        self.status.incognito = on
+        self.set_class(on, "-incognito")
+        self.prompt.border_title = "incognito · nothing is stored" if on else None
+
     @on(SessionList.Picked)
     def _picked(self, event: SessionList.Picked) -> None:
         if event.session_id is None:
@@ -390,6 +425,8 @@ class ChatScreen(Screen):
             return
         if self.assistant is None:
             return
+        if self.incognito and not getattr(self.assistant, "incognito", False):
+            self._show_incognito(False)   # a stored conversation goes on being stored
         turns = self.assistant.store.reader().turns(session_id)
         hidden = max(0, len(turns) - MAX_TURNS_SHOWN)
         widgets = []

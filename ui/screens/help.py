@@ -17,6 +17,7 @@ KEYS = [
     ("ctrl+s · F2", "past conversations: Enter opens · t transcript · r rename · d delete"),
     ("F3", "memory: search (/), read a memory in full, e correct · p pin · f forget · u unpin"),
     ("F4", "journal, day by day: ← → move between days"),
+    ("ctrl+g", "incognito chat: nothing of it is stored (again: back to a remembered chat)"),
     ("Tab", "move between the message box, the lists and the clips"),
     ("ctrl+l", "listen to the room: start · pause · resume"),
     ("ctrl+r", "ask by voice: press, speak, press again (Esc drops it)"),

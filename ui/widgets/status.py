@@ -52,12 +52,17 @@ class StatusBar(Static):
     voice_level: reactive[float | None] = reactive(None)
     # memory consolidation in the background, e.g. "tidying memory: linking memories 3/12"
     tidying: reactive[str] = reactive("")
+    # an incognito chat: nothing of it is stored
+    incognito: reactive[bool] = reactive(False)
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
         sep = (" │ ", "dim")
         out.append(" ● ", "bold red" if self.error else ("bold green" if self.device else "bold yellow"))
         out.append(self.model_name or "model", "bold")
+        if self.incognito:   # first, so that it always shows
+            out.append(*sep)
+            out.append(" incognito: nothing is stored ", "bold reverse magenta")
         if self.device:
             out.append(*sep)
             out.append(self.device)
