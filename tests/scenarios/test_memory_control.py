@@ -1,0 +1,74 @@
+"""Your memory in your hands, with the real default model (greedy), the real embedder and SQLite file:
+a memory corrected through `assistant memory correct` is what the next answer uses, and still after a
+consolidation; a fact pinned with `assistant remember` is in the prompt and answered."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from click.testing import CliRunner
+
+from assistant.config import Config
+from assistant.models import DEFAULT_MODEL
+from assistant.wiring import Options, build
+from memory.consolidate import Consolidator
+from memory.summaries import SummaryStore
+
+DAY = datetime(2025, 3, 3, 18, 30, tzinfo=timezone.utc)
+
+
+def cli(db, *args):
+    from assistant.cli import cli as main
+
+    r = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def ask(assistant, question: str) -> tuple[str, str]:
+    """(the answer, the prompt's system message) for a question in a new session."""
+    prep = assistant.prepare(None, question)
+    return assistant.generate(prep).text, prep.messages[0]["content"]
+
+
+def test_a_correction_is_used_by_the_next_answer_and_kept_by_consolidation(tmp_path, monkeypatch, default_model,
+                                                                            real_embedder):
+    from assistant.cli import common as cli_common
+
+    monkeypatch.setattr(cli_common, "embedder", lambda: real_embedder)
+    db = tmp_path / "assistant.db"
+    assistant = build(Options(db=db, model=DEFAULT_MODEL, config=Config(max_answer_tokens=32)),
+                      embedder=real_embedder, model=default_model)
+    store = assistant.store
+    sid = store.new_session(title="Dentist", started_at=DAY.isoformat())
+    store.add_turn(sid, "user", "My dentist is Dr. Hill on Baker Street.", created_at=DAY.isoformat())
+    store.add_turn(sid, "assistant", "Noted: your dentist is Dr. Hill on Baker Street.",
+                   created_at=(DAY + timedelta(minutes=1)).isoformat())
+    Consolidator(store, real_embedder, default_model).run()
+    assert "Hill" in SummaryStore(store).running().text
+    (seg,) = [r[0] for r in store.db.execute("SELECT id FROM segments WHERE session_id = ?", [sid])]
+
+    out = cli(db, "memory", "correct", str(seg), "My dentist is Dr. Brooks on Baker Street.")
+    assert f"Memory {seg} now says" in out
+    answer, system = ask(assistant, "Who is my dentist?")
+    print("after the correction:", answer)
+    assert "Brooks" in answer and "Hill" not in answer and "Hill" not in system
+
+    Consolidator(store, real_embedder, default_model).run()
+    running = SummaryStore(store).running().text
+    assert "Brooks" in running and "Hill" not in running
+    answer, system = ask(assistant, "What is my dentist's name?")
+    print("after consolidating:", answer)
+    assert "Brooks" in answer and "Hill" not in answer and "Brooks" in system
+    assistant.close()
+
+
+def test_a_pinned_fact_reaches_the_prompt_and_is_answered(tmp_path, default_model, real_embedder):
+    db = tmp_path / "assistant.db"
+    assert "Pinned fact 1" in cli(db, "remember", "My gym locker code is 4512")
+    assistant = build(Options(db=db, model=DEFAULT_MODEL, config=Config(max_answer_tokens=32)),
+                      embedder=real_embedder, model=default_model)
+    answer, system = ask(assistant, "What is my gym locker code?")
+    print(answer)
+    assert "Facts the user asked you to keep in mind:\n- Your gym locker code is 4512" in system
+    assert "4512" in answer
+    assistant.close()
