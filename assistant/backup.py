@@ -128,6 +128,17 @@ class _Writer:
         return h.hexdigest()
 
 
+def private_file(path: Path, mode: str = "wb"):
+    """A file only this user may read (0600), as the database is: a backup is the whole memory."""
+    import os
+
+    old = os.umask(0o077)
+    try:
+        return open(path, mode)
+    finally:
+        os.umask(old)
+
+
 def _query(conn, sql: str, params=()) -> Iterator[tuple]:
     cur = conn.execute(sql, list(params))
     while rows := cur.fetchmany(_BATCH):
@@ -145,7 +156,7 @@ def write_backup(store: Store, path: Path, *, with_audio: bool = False, settings
     tell = progress or (lambda _: None)
     try:
         conn.execute("BEGIN")          # one read snapshot for every table (WAL: writers go on)
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with private_file(tmp) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             w = _Writer(z)
             manifest = {"format": FORMAT, "version": VERSION, "created_at": utcnow(), "app_version": __version__,
                         "schema": [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")],

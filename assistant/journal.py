@@ -210,6 +210,8 @@ def journal_days(store: Store, since: str | None = None, until: str | None = Non
     out = [days[k] for k in sorted(days)]
     for d in out:
         d.lines.sort(key=lambda x: (x.at, x.turn_id or 0))
+        seen: set[tuple[str, str]] = set()      # a fact said again the same day is shown once, first time
+        d.lines = [x for x in d.lines if (x.speaker, x.text) not in seen and not seen.add((x.speaker, x.text))]
         d.people = _people(d)
     return out
 

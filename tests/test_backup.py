@@ -215,3 +215,17 @@ def test_every_table_of_the_schema_is_in_a_backup_or_made_by_the_restoring_datab
             "consolidation_runs", "meta", "pins", "pin_turns"} <= carried
     for t in tables - carried:
         assert t.startswith(("fts_", "vectors_", "codes_", "_migrations", "sqlite_")), t
+
+
+def test_a_backup_is_private_and_an_earlier_one_is_never_replaced_by_mistake(original, tmp_path):
+    db, _ = original
+    backup = tmp_path / "m.zip"
+    run(db, "export", "backup", str(backup))
+    assert backup.stat().st_mode & 0o777 == 0o600
+    first = backup.read_bytes()
+    empty = tmp_path / "empty.db"
+    out = run(empty, "export", "backup", str(backup), code=2)
+    assert "already exists; choose another name, or add --force" in out
+    assert backup.read_bytes() == first
+    run(empty, "export", "backup", str(backup), "--force")
+    assert backup.read_bytes() != first

@@ -126,3 +126,28 @@ def test_forgotten_turns_leave_the_journal(sample):
 def test_an_empty_memory_says_how_the_journal_is_written(tmp_path, utc):
     out = run(tmp_path / "empty.db", "export", "journal", "--format", "html")
     assert "Nothing yet: the journal is written by assistant consolidate." in out
+
+
+def test_exports_are_private_files(sample, tmp_path):
+    db, _ = sample
+    for args in (("journal", "--format", "html"), ("transcripts", "--format", "jsonl")):
+        out = tmp_path / f"{args[0]}.out"
+        run(db, "export", *args, "--output", str(out))
+        assert out.stat().st_mode & 0o777 == 0o600, args
+
+
+def test_a_fact_said_twice_in_a_day_is_shown_once(tmp_path, utc):
+    from datetime import timedelta
+
+    from memory.consolidate import Consolidator, Settings
+    from tests.fakes import FakeEmbedder
+    from tests.test_facts import ConfusedLLM, chat
+
+    store = Store(tmp_path / "twice.db")
+    for hours in (0, 3):
+        chat(store, memory_sample.WEDNESDAY + timedelta(hours=hours), memory_sample.SECOND)
+    assert Consolidator(store, FakeEmbedder(), ConfusedLLM(), Settings(min_similarity=0.05)).run().status == "done"
+    [day] = journal_days(store)
+    store.close()
+    assert [x.text for x in day.yours("decided")] == ["You decided to sell your car and cycle to work."]
+    assert len(day.sessions) == 2

@@ -14,8 +14,9 @@ from ..text import plural
 @click.argument("file", type=click.Path(dir_okay=False), metavar="FILE")
 @click.option("--with-audio", is_flag=True, help="Also put the audio of the clips heard in the room in it "
               "(their transcripts are always in it).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.pass_obj
-def backup(obj, file: str, with_audio: bool):
+def backup(obj, file: str, with_audio: bool, force: bool):
     """Back up the whole memory to FILE: conversations, clips' transcripts, memories, timelines,
     summaries, the search indexes and your settings (format: docs/backup-format.md).
 
@@ -30,6 +31,8 @@ def backup(obj, file: str, with_audio: bool):
         raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another FILE.")
     if path.resolve() == obj.db.resolve():
         raise click.UsageError("FILE is the database itself; choose another file name for the backup.")
+    if path.exists() and not force:   # an earlier backup is never replaced by mistake
+        raise click.UsageError(f"{path} already exists; choose another name, or add --force to replace it.")
     store = open_store(obj.db)
     try:
         report = write_backup(store, path, with_audio=with_audio, settings_file=paths.config_file())

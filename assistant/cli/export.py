@@ -34,12 +34,14 @@ def write_out(pieces: Iterable[str], output: str | None) -> None:
         for p in pieces:
             click.echo(p, nl=False)
         return
+    from ..backup import private_file
+
     path = Path(output).expanduser()
     if not path.parent.is_dir():
         raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another --output.")
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with private_file(tmp, "w") as f:    # what you said, readable only by you (as the database)
             for p in pieces:
                 f.write(p)
         os.replace(tmp, path)
