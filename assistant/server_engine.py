@@ -90,6 +90,7 @@ class OpenAIModel:
         self.n_ctx = n_ctx
         self.temperature = temperature
         self.name = model or self._host
+        self.device = f"server {self._host}"    # what the status bar shows instead of CPU or GPU layers
         self.last_stats = GenerationStats()
         self.last_background_stats = GenerationStats()
         self.last_timings: dict = {}     # the server's own figures of the last answer, where it sends them

@@ -347,3 +347,56 @@ def test_doctor_asks_the_server_for_its_model(server_url, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "wrong")
     r = CliRunner().invoke(cli, ["doctor"])
     assert r.exit_code == 1 and f"PROBLEM: The model server at {server_url} refused the API key in {KEY_ENV}" in r.output
+
+
+# -- the chat window through the server -------------------------------------------------------------------
+@pytest.mark.real
+async def test_the_chat_answers_through_the_server_and_esc_stops_it(remote, tmp_path):
+    from tests.test_ui import SIZE, answered, make_assistant, send, wait_until
+    from ui.app import AssistantApp
+    from ui.widgets.status import StatusBar
+
+    a = make_assistant(tmp_path / "ui.db", remote, Config(n_ctx=2048, max_answer_tokens=400))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Say hello.")
+        first = (await answered(pilot, timeout=60)).shown_text.strip()
+        assert first and pilot.app.screen.query_one(StatusBar).device == "server 127.0.0.1"
+        await send(pilot, "Write a very long story about a lighthouse keeper, with many chapters.")
+        screen = app.chat
+        await wait_until(pilot, lambda: len(screen.reply.shown_text.split()) >= 3, 60, "some words")
+        await pilot.press("escape")
+        msg = await answered(pilot, timeout=60)
+        shown = msg.shown_text.strip()
+        assert msg.interrupted and shown
+    turns = a.store.turns(a.store.sessions()[0].id)
+    assert turns[1].text == first and turns[-1].status == "interrupted" and turns[-1].text == shown
+    a.close()
+
+
+async def test_the_chat_says_in_one_sentence_that_the_server_is_down_and_keeps_the_message(tmp_path):
+    from tests.test_ui import SIZE, answered, make_assistant, notifications, send
+    from ui.app import AssistantApp
+
+    a = make_assistant(tmp_path / "ui.db", OpenAIModel(f"http://127.0.0.1:{free_port()}/v1", model="m"))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "My locker code is 4417.")
+        await answered(pilot)
+        errors = notifications(app, "error")
+        assert any(e.startswith("Cannot reach the model server at http://127.0.0.1:") for e in errors), errors
+    assert a.store.turns(a.store.sessions()[0].id)[0].text == "My locker code is 4417."
+    a.close()
+
+
+def test_models_says_the_model_runs_on_the_server():
+    from click.testing import CliRunner
+
+    from assistant import config as config_mod
+    from assistant.cli import cli
+
+    config_mod.set_value("base_url", "http://127.0.0.1:8080/v1")
+    config_mod.set_value("engine", "openai")
+    out = CliRunner().invoke(cli, ["models"]).output
+    assert out.startswith("The model runs on the server at http://127.0.0.1:8080/v1 (the one it serves); these "
+                          "local models are not used until `assistant config set engine local`.")

@@ -89,6 +89,10 @@ def models_cmd(obj: Ctx):
     """List the chat models available and show which is active."""
     from .. import models
 
+    cfg = obj.config
+    if cfg.engine == "openai":
+        click.echo(f"The model runs on the server at {cfg.base_url} ({cfg.server_model or 'the one it serves'}); "
+                   "these local models are not used until `assistant config set engine local`.\n")
     active = obj.model
     for spec, installed, joined in models.available():
         mark = "*" if spec.name == active else " "

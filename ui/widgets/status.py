@@ -8,7 +8,10 @@ from textual.widgets import Static
 
 
 def device_text(model) -> str:
-    """'GPU 28/28 layers' when layers are offloaded, else 'CPU'."""
+    """'GPU 28/28 layers' when layers are offloaded, else 'CPU'; a model on a server says where it runs."""
+    where = getattr(model, "device", None)
+    if isinstance(where, str) and where:
+        return where
     on_gpu = int(getattr(model, "gpu_layers", 0) or 0)
     if on_gpu <= 0:
         return "CPU"
