@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
@@ -101,6 +101,7 @@ class OpenAIModel:
         self._format = JSON_SCHEMA
         self._logprobs: bool | None = None   # whether the label choice through logprobs works here
         self._misses = 0
+        self._stream_usage = True            # whether a streamed answer may ask for its token counts
 
     @classmethod
     def from_config(cls, cfg) -> "OpenAIModel":
@@ -287,10 +288,10 @@ class OpenAIModel:
         start = time.perf_counter()
         first = None
         body = {"model": self.check(), "messages": messages, "max_tokens": max_tokens, "stream": True,
-                "stream_options": {"include_usage": True}, "temperature": self.temperature, "top_p": 0.95,
-                **sampling}
+                "temperature": self.temperature, "top_p": 0.95, **sampling}
         try:
-            with self._open("POST", "/chat/completions", body, cancel) as resp:
+            with ExitStack() as stack:
+                resp = self._open_stream(stack, body, cancel)
                 for event in self._events(resp, cancel):
                     if cancel is not None and cancel.is_set():
                         break
@@ -315,6 +316,19 @@ class OpenAIModel:
             pass
         finally:
             self.last_stats = stats
+
+    def _open_stream(self, stack: ExitStack, body: dict, cancel) -> http.client.HTTPResponse:
+        """The streamed answer's response, asking for the token counts at its end where the server takes
+        stream_options (one that refuses them is asked without, from then on)."""
+        if self._stream_usage:
+            try:
+                return stack.enter_context(self._open("POST", "/chat/completions",
+                                                      {**body, "stream_options": {"include_usage": True}}, cancel))
+            except _Refused as e:
+                if "stream_options" not in e.detail:
+                    raise
+                self._stream_usage = False
+        return stack.enter_context(self._open("POST", "/chat/completions", body, cancel))
 
     def _events(self, resp: http.client.HTTPResponse, cancel: threading.Event | None) -> Iterator[dict]:
         """The server-sent events of a streamed answer, until [DONE] (a server that answered in one piece

@@ -400,3 +400,15 @@ def test_models_says_the_model_runs_on_the_server():
     out = CliRunner().invoke(cli, ["models"]).output
     assert out.startswith("The model runs on the server at http://127.0.0.1:8080/v1 (the one it serves); these "
                           "local models are not used until `assistant config set engine local`.")
+
+
+def test_a_server_that_refuses_stream_options_streams_without_them():
+    def answer(body):
+        if "stream_options" in body:
+            return 400, {"error": {"message": "Unrecognized request argument supplied: stream_options"}}
+        return completion("Hello there")
+
+    with scripted_server(answer) as (url, seen):
+        m = OpenAIModel(url)
+        assert list(m.stream(HELLO)) == ["Hello there"] and list(m.stream(HELLO)) == ["Hello there"]
+    assert ["stream_options" in b for b in seen["bodies"]] == [True, False, False]
