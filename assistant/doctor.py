@@ -307,9 +307,12 @@ def check_network(cfg) -> Finding:
         return Finding("network", "none: nothing leaves this machine")
     host = urlsplit(cfg.base_url).hostname or ""
     local = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-    where = "this machine" if local else "another machine: your messages and the memories recalled for them go there"
-    crypt = "" if local or cfg.base_url.startswith("https:") else " (unencrypted http)"
-    return Finding("network", f"the model server at {host} ({where}){crypt}; embeddings, speech and memory stay here")
+    stay = "embeddings, speech and memory stay here"
+    if local:
+        return Finding("network", f"the model server at {host} (this machine); {stay}")
+    crypt = "" if cfg.base_url.startswith("https:") else " over unencrypted http"
+    return Finding("network", f"the model server at {host}, another machine{crypt}: your messages and the memories "
+                              f"recalled for them go there; {stay}")
 
 
 def examine(db: Path, model: str | None = None, connect: bool = True) -> list[Finding]:

@@ -138,5 +138,5 @@ def test_a_model_server_that_cannot_be_reached_is_a_problem_and_the_network_use_
     assert "the local model 'qwen-1.5b' is not used" in found["model"]
     config_mod.set_value("base_url", "http://gpu-box:8080/v1")
     found = lines(doctor().output)
-    assert "another machine: your messages and the memories recalled for them go there" in found["network"]
-    assert "(unencrypted http)" in found["network"]
+    assert found["network"] == ("the model server at gpu-box, another machine over unencrypted http: your messages "
+                                "and the memories recalled for them go there; embeddings, speech and memory stay here")
