@@ -163,11 +163,12 @@ def _layers(cfg, path: Path | None, offload: bool, gpu: bool) -> Finding:
         note = "" if cfg.gpu_layers in ("auto", 0) else f" (gpu_layers = {cfg.gpu_layers} has no effect)"
         return Finding("layers", f"0 on the GPU: the model runs on the CPU{note}")
     n = gguf_layers(path) if path is not None else None
-    total = f" of {n}" if n else ""
     if cfg.gpu_layers == "auto":
-        return Finding("layers", f"all{total} on the GPU (gpu_layers = \"auto\")")
+        return Finding("layers", f"all {n} layers on the GPU (gpu_layers = \"auto\")" if n
+                       else "all layers on the GPU (gpu_layers = \"auto\")")
     layers = min(int(cfg.gpu_layers), n) if n else int(cfg.gpu_layers)
-    return Finding("layers", f"{layers}{total} on the GPU (gpu_layers = {cfg.gpu_layers})")
+    return Finding("layers", (f"{layers} of {n} layers" if n else _plural(layers, "layer"))
+                   + f" on the GPU (gpu_layers = {cfg.gpu_layers})")
 
 
 def _check_server(cfg, connect: bool) -> Finding:

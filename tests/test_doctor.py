@@ -140,3 +140,16 @@ def test_a_model_server_that_cannot_be_reached_is_a_problem_and_the_network_use_
     found = lines(doctor().output)
     assert found["network"] == ("the model server at gpu-box, another machine over unencrypted http: your messages "
                                 "and the memories recalled for them go there; embeddings, speech and memory stay here")
+
+
+def test_layers_on_the_gpu_are_counted_from_the_models_own_header():
+    from assistant.config import Config
+    from assistant.doctor import _layers
+    from tests.conftest import _smollm2_path
+
+    path = _smollm2_path()
+    assert _layers(Config(), path, True, True).text == 'all 30 layers on the GPU (gpu_layers = "auto")'
+    assert _layers(Config(gpu_layers=10), path, True, True).text == "10 of 30 layers on the GPU (gpu_layers = 10)"
+    assert _layers(Config(gpu_layers=99), path, True, True).text == "30 of 30 layers on the GPU (gpu_layers = 99)"
+    cpu = _layers(Config(gpu_layers=8), path, False, False)
+    assert cpu.text == "0 on the GPU: the model runs on the CPU (gpu_layers = 8 has no effect)" and not cpu.problem
