@@ -54,13 +54,17 @@ class Report:
 
 
 # -- which tables -----------------------------------------------------------------------------------
+# Bookkeeping the database's own triggers fill as rows arrive (restoring them would collide with that).
+WORK_QUEUES = {"turns_to_index"}
+
 def memory_tables(conn) -> list[str]:
     """The tables that hold memory, parents before children: every plain table except SQLite's own, the
-    migrations record, the virtual index tables and their shadow tables, and the vector code mirrors."""
+    migrations record, work queues, the virtual index tables and their shadow tables, and the vector code
+    mirrors."""
     rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
     virtual = [n for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
     names = sorted(n for n, _ in rows
-                   if not n.startswith(("sqlite_", "_migrations", "codes_"))
+                   if not n.startswith(("sqlite_", "_migrations", "codes_")) and n not in WORK_QUEUES
                    and not any(n == v or n.startswith(v + "_") for v in virtual))
     return _parents_first(conn, names)
 

@@ -182,15 +182,13 @@ class Consolidator:
     def pending(self, model_steps: bool | None = None) -> dict[str, int]:
         """Units of work waiting, per step (the later steps' counts grow as earlier steps run). Steps that
         need the model are counted when there is one, or when `model_steps` is True."""
+        from .recall import TurnIndex
         from .segments import SegmentStore
 
-        db = self.store.db
-        out = {"index": db.execute(
-            "SELECT COUNT(*) FROM turns t LEFT JOIN vectors_turn v ON v.id = t.id WHERE v.id IS NULL "
-            "AND t.status != 'streaming' AND t.role != 'system' AND t.corrected_by IS NULL").fetchone()[0],
-            "segment": len(SegmentStore(self.store).pending_sessions()),
-            "summary": len(even_batches(self._summary_sessions(), self.settings.summary_batch)),
-            "link": len(self._link_sessions())}
+        out = {"index": len(TurnIndex(self.store, self.embedder).pending()),
+               "segment": len(SegmentStore(self.store).pending_sessions()),
+               "summary": len(even_batches(self._summary_sessions(), self.settings.summary_batch)),
+               "link": len(self._link_sessions())}
         if not (self.model is not None if model_steps is None else model_steps):
             return out | {"summary": 0, "link": 0}
         n = len(sm.SummaryStore(self.store).unfolded())
@@ -280,9 +278,9 @@ class Consolidator:
             from .recall import TurnIndex
 
             ti = TurnIndex(self.store, self.embedder)
-            missing = ti.vectors.missing("turns", "t.status != 'streaming' AND t.role != 'system'")
+            missing = ti.pending()
             batches = [missing[i:i + ti.batch] for i in range(0, len(missing), ti.batch)]
-            return [(f"{len(b)} turns", lambda r, b=b, ti=ti: self._index(ti, b)) for b in batches]
+            return [(f"{len(b)} turns", lambda r, b=b, ti=ti: ti.index_ids(b)) for b in batches]
         if step == "segment":
             pending = self.bank.segments.pending_sessions()
             return [(self._session_label(sid), lambda r, sid=sid: self._segment(sid, r)) for sid in pending]
@@ -314,17 +312,6 @@ class Consolidator:
         return f"{human_date(s.started_at)} {s.title or ''}".strip() if s else str(session_id)
 
     # -- index and segment (the segment bank's work) ------------------------------------------------
-    def _index(self, ti, ids: list[int]) -> None:
-        from .index import IndexRow
-
-        from .segments import turn_line
-
-        turns = [t for t in self.store.turns_by_ids(ids)]
-        vecs = self.embedder.embed([t.text for t in turns])
-        # as the chat's TurnIndex does: BM25 sees "Speaker: text" (questions name people)
-        ti.hybrid.add([IndexRow(t.id, v, turn_line(t), t.created_at, t.source, t.session_id)
-                       for t, v in zip(turns, vecs)])
-
     def _segment(self, session_id: int, report: Report) -> None:
         from .bank import segment_pending
 

@@ -46,19 +46,54 @@ class TurnIndex:
         self.hybrid = HybridIndex(store, "turn")
         self.vectors = self.hybrid.vectors
 
+    # What the turn index holds: finished turns said by someone, as they stand after corrections.
+    INDEXED = "t.status != 'streaming' AND t.role != 'system' AND t.corrected_by IS NULL"
+
+    def _indexed_table(self) -> str:
+        return self.vectors.codes if self.vectors.coded else self.vectors.table
+
+    def pending(self, limit: int | None = None) -> list[int]:
+        """Ids of the turns still to embed, oldest first, from the queue the triggers of m080 keep (reads
+        only: recall runs this before every search and must not wait for another process's write)."""
+        sql = (f"SELECT q.turn_id FROM turns_to_index q JOIN turns t ON t.id = q.turn_id "
+               f"LEFT JOIN {self._indexed_table()} v ON v.id = q.turn_id "
+               f"WHERE v.id IS NULL AND {self.INDEXED} ORDER BY q.turn_id")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [r[0] for r in self.store.db.execute(sql).fetchall()]
+
+    def index_ids(self, ids: list[int]) -> None:
+        """Embed and index these turns, and take them off the queue."""
+        turns = self.store.turns_by_ids(ids)
+        vecs = self.embedder.embed([t.text for t in turns])
+        # BM25 sees the speaker too (questions name people); the vector is the text's alone
+        self.hybrid.add([IndexRow(t.id, v, turn_line(t), t.created_at, t.source, t.session_id)
+                         for t, v in zip(turns, vecs)])
+        marks = ",".join("?" * len(ids))
+        with self.store.db.conn:
+            self.store.db.execute(f"DELETE FROM turns_to_index WHERE turn_id IN ({marks})", ids)
+
+    def drop_stale(self, at_least: int = 1000) -> None:
+        """Take off the queue the entries that will never be embedded here (turns indexed another way, as a
+        restore does, gone, corrected or system turns), once there are enough of them to slow `pending`."""
+        db = self.store.db
+        if db.execute("SELECT COUNT(*) FROM turns_to_index").fetchone()[0] < at_least:
+            return
+        with db.conn:
+            db.execute(f"""DELETE FROM turns_to_index WHERE turn_id IN (
+                SELECT q.turn_id FROM turns_to_index q LEFT JOIN turns t ON t.id = q.turn_id
+                LEFT JOIN {self._indexed_table()} v ON v.id = q.turn_id
+                WHERE t.id IS NULL OR v.id IS NOT NULL OR t.role = 'system' OR t.corrected_by IS NOT NULL)""")
+
     def index_pending(self, progress=None) -> int:
         """Embed every turn that has no vector yet. Each batch is its own transaction."""
         done = 0
         while True:
-            ids = self.vectors.missing("turns", "t.status != 'streaming' AND t.role != 'system' "
-                                        "AND t.corrected_by IS NULL", self.batch)
+            ids = self.pending(self.batch)
             if not ids:
+                self.drop_stale()
                 return done
-            turns = self.store.turns_by_ids(ids)
-            vecs = self.embedder.embed([t.text for t in turns])
-            # BM25 sees the speaker too (questions name people); the vector is the text's alone
-            self.hybrid.add([IndexRow(t.id, v, turn_line(t), t.created_at, t.source, t.session_id)
-                             for t, v in zip(turns, vecs)])
+            self.index_ids(ids)
             done += len(ids)
             if progress:
                 progress(done)

@@ -15,7 +15,7 @@ def _segment(obj, store, embedder, mode: str, limit: int | None = None) -> None:
     from memory.bank import segment_pending
     from memory.recall import TurnIndex
 
-    pending_turns = len(TurnIndex(store, embedder).vectors.missing("turns", "t.role != 'system'"))
+    pending_turns = len(TurnIndex(store, embedder).pending())
     if pending_turns:
         with bar("Indexing turns") as update:
             TurnIndex(store, embedder).index_pending(progress=lambda n: update(n, pending_turns))
