@@ -29,7 +29,9 @@ JSON_SCHEMA, JSON_OBJECT, PROMPTED = "json_schema", "json_object", "prompted"
 # The beginning of a one-key JSON answer ('{"relation": "'): the label choice's JSON path builds its schema.
 _KEY_PREFIX = re.compile(r'\s*\{\s*"([^"]+)"\s*:\s*"\s*')
 TOP_LOGPROBS = 20          # the most OpenAI's API (and vLLM's default limit) allows
-CHOOSE_TRIES = 3           # label choices through logprobs that miss before that path is given up
+# Whether the server continues a reply it is given the start of (the label choice needs it).
+PROBE_QUESTION = "Count from 1 to 10, separated by commas."
+PROBE_START = "1, 2, 3, 4, 5, 6,"
 
 
 class _Refused(ServerError):
@@ -95,12 +97,11 @@ class OpenAIModel:
         self.last_background_stats = GenerationStats()
         self.last_timings: dict = {}     # the server's own figures of the last answer, where it sends them
         self._local = threading.local()
-        self._ready = threading.Lock()
+        self._ready = threading.RLock()
         self._model_id: str | None = None
         self._owner = ""                 # who the server says owns the model ("vllm", "llamacpp", ...)
         self._format = JSON_SCHEMA
         self._logprobs: bool | None = None   # whether the label choice through logprobs works here
-        self._misses = 0
         self._stream_usage = True            # whether a streamed answer may ask for its token counts
 
     @classmethod
@@ -417,24 +418,34 @@ class OpenAIModel:
         self._record(stats)
         return picked
 
+    def _continuation(self, messages: list[dict], start: str) -> dict:
+        """One token after `start` given as the beginning of the reply, with its top logprobs."""
+        body = {"messages": messages + [{"role": "assistant", "content": start}], "max_tokens": 1,
+                "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+        if self._owner == "vllm":    # vLLM continues the last message only when asked to
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        return self._post(body)
+
+    def _continues(self) -> bool:
+        """Whether the server continues a started reply and sends logprobs, asked once: a server that
+        starts a new reply instead would answer '1' or 'Sure' where a continued one says '7'."""
+        if self._logprobs is None:
+            with self._ready:
+                if self._logprobs is None:
+                    try:
+                        data = self._continuation([{"role": "user", "content": PROBE_QUESTION}], PROBE_START)
+                    except _Refused:
+                        self._logprobs = False
+                    else:
+                        self._logprobs = _first_token_pick(data, ["7"]) == "7"
+        return self._logprobs
+
     def _choose(self, messages, options, prefix) -> tuple[str | None, GenerationStats]:
-        if self._logprobs is not False:
-            body = {"messages": messages + [{"role": "assistant", "content": prefix}], "max_tokens": 1,
-                    "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
-            if self._owner == "vllm":    # vLLM continues the last message only when asked to
-                body.update(continue_final_message=True, add_generation_prompt=False)
-            try:
-                data = self._post(body)
-            except _Refused:
-                self._logprobs = False
-            else:
-                picked = _first_token_pick(data, options)
-                if picked is not None:
-                    self._logprobs = True
-                    return picked, self._stats(messages, data, ["x"])
-                self._misses += 1
-                if self._logprobs is None and self._misses >= CHOOSE_TRIES:
-                    self._logprobs = False
+        if self._continues():
+            data = self._continuation(messages, prefix)
+            picked = _first_token_pick(data, options)
+            if picked is not None:
+                return picked, self._stats(messages, data, ["x"])
         m = _KEY_PREFIX.fullmatch(prefix)
         if m is None:
             return None, GenerationStats()
@@ -527,6 +538,7 @@ def _first_token_pick(data: dict, options: Sequence[str]) -> str | None:
         return None
     if not isinstance(best, str) or not best:
         return None
+    best = best.strip() if best.strip() else best      # ' 7' after '6,'
     hits = [o for o in options if o.startswith(best) or (best.startswith(o) and o)]
     return hits[0] if len(hits) == 1 else None
 

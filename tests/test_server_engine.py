@@ -88,6 +88,7 @@ def test_the_label_choice_is_one_of_the_options(remote):
     picked = remote.choose([{"role": "user", "content": "How do these relate? A: I like tea. B: I love tea."}],
                            options, prefix='{"relation": "')
     assert picked in options
+    assert remote._logprobs is False      # this server starts a new reply after the given start: JSON path
 
 
 @pytest.mark.real
@@ -203,28 +204,35 @@ def test_a_schema_answer_that_does_not_fit_is_refused():
 
 
 # -- what only a scripted server can show -------------------------------------------------------------------
-def test_the_label_comes_from_one_tokens_logprobs_where_the_server_gives_them():
+def continued(body) -> bool:
+    return body["messages"][-1]["role"] == "assistant"
+
+
+def test_the_label_comes_from_one_tokens_logprobs_where_the_server_continues_a_started_reply():
     def answer(body):
-        assert body["max_tokens"] == 1 and body["logprobs"] and body["messages"][-1]["role"] == "assistant"
+        assert body["max_tokens"] == 1 and body["logprobs"] and continued(body)
+        if body["messages"][-1]["content"] == "1, 2, 3, 4, 5, 6,":      # the probe, asked once
+            return completion(" 7", top=[(" 7", -0.01), (" 8", -5.0)])
         return completion("Ch", top=[("Ch", -0.1), ("Same", -2.0)])
 
     with scripted_server(answer) as (url, seen):
-        picked = OpenAIModel(url).choose(HELLO, ["SameTopic", "Changed", "None"], prefix='{"relation": "')
-    assert picked == "Changed" and seen["requests"] == 1
+        m = OpenAIModel(url)
+        picks = [m.choose(HELLO, ["SameTopic", "Changed", "None"], prefix='{"relation": "') for _ in range(2)]
+    assert picks == ["Changed", "Changed"] and seen["requests"] == 3
 
 
-def test_without_logprobs_the_label_comes_from_a_constrained_json_answer():
+def test_a_server_that_starts_a_new_reply_gets_a_constrained_json_answer_instead():
+    # a new reply starting "No" must not be read as the label "None"
     def answer(body):
         if "logprobs" in body:
-            return completion("{")          # the prefix was not continued: no option's first token
-        assert body["response_format"]["json_schema"]["schema"]["properties"]["relation"]["enum"] == ["A", "B"]
+            return completion("No", top=[("No", -0.5), ("1", -1.0)])
+        assert body["response_format"]["json_schema"]["schema"]["properties"]["relation"]["enum"] == ["None", "B"]
         return completion('{"relation": "B"}')
 
     with scripted_server(answer) as (url, seen):
         m = OpenAIModel(url)
-        assert [m.choose(HELLO, ["A", "B"], prefix='{"relation": "') for _ in range(4)] == ["B"] * 4
-    asked = [("logprobs" in b) for b in seen["bodies"]]
-    assert asked == [True, False, True, False, True, False, False]    # given up after 3 misses
+        assert [m.choose(HELLO, ["None", "B"], prefix='{"relation": "') for _ in range(3)] == ["B"] * 3
+    assert ["logprobs" in b for b in seen["bodies"]] == [True, False, False, False]    # one probe, then JSON
 
 
 def test_independent_prompts_go_to_the_server_side_by_side():
