@@ -420,6 +420,7 @@ class OpenAIModel:
 
     def _continuation(self, messages: list[dict], start: str) -> dict:
         """One token after `start` given as the beginning of the reply, with its top logprobs."""
+        self.check()                 # who serves the model decides how a reply is continued
         body = {"messages": messages + [{"role": "assistant", "content": start}], "max_tokens": 1,
                 "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
         if self._owner == "vllm":    # vLLM continues the last message only when asked to

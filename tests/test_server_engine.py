@@ -235,6 +235,16 @@ def test_a_server_that_starts_a_new_reply_gets_a_constrained_json_answer_instead
     assert ["logprobs" in b for b in seen["bodies"]] == [True, False, False, False]    # one probe, then JSON
 
 
+def test_vllm_is_asked_to_continue_the_started_reply_from_the_first_request():
+    def answer(body):
+        assert body.get("continue_final_message") is True and body.get("add_generation_prompt") is False
+        return completion(" 7", top=[(" 7", -0.01)])
+
+    with scripted_server(answer, owned_by="vllm") as (url, seen):
+        assert OpenAIModel(url).choose(HELLO, ["7", "8"], prefix="6, ") == "7"
+    assert seen["requests"] == 2
+
+
 def test_independent_prompts_go_to_the_server_side_by_side():
     with scripted_server(lambda body: completion("ok"), delay=0.3) as (url, seen):
         m = OpenAIModel(url, parallel=3)
