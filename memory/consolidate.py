@@ -344,7 +344,8 @@ class Consolidator:
         for sid, sess, end, last_turn, text, sources in jobs:
             with self.store.db.conn:
                 summaries.add("session", str(sid), text, sess.started_at, end, sessions=[sid],
-                              last_turn_id=last_turn, method="facts", fingerprint=",".join(map(str, sources)))
+                              last_turn_id=last_turn, method="facts", fingerprint=",".join(map(str, sources)),
+                              turn_ids=sources)
 
     # -- links, one session a unit ----------------------------------------------------------------
     def _link_sessions(self) -> list[int]:

@@ -124,10 +124,18 @@ class SummaryStore:
 
     def add(self, kind: str, key: str, text: str, period_start: str, period_end: str, *,
             sessions: Iterable[int], inputs: Sequence[int] = (), last_turn_id: int | None = None,
-            fingerprint: str = "", method: str = "llm", llm_calls: int = 0) -> int:
-        """Insert the new current version; the previous current one (if any) becomes superseded."""
+            fingerprint: str = "", method: str = "llm", llm_calls: int = 0,
+            turn_ids: Sequence[int] = ()) -> int | None:
+        """Insert the new current version; the previous current one (if any) becomes superseded.
+
+        Nothing is written (None) when something it was made from was forgotten or corrected meanwhile: an
+        input summary gone stale, or one of `turn_ids` (the turns its lines came from) deleted or corrected.
+        It was computed outside this transaction, so it could hold words that are gone; the next
+        consolidation makes it again."""
         if kind not in KINDS:
             raise ValueError(f"unknown summary kind {kind!r}")
+        if not self._still_there(inputs, turn_ids):
+            return None
         self.db.execute("UPDATE summaries SET status = 'superseded' WHERE kind = ? AND key = ? AND status = 'current'",
                         [kind, str(key)])
         sid = self.db.execute(
@@ -140,6 +148,15 @@ class SummaryStore:
         self.db.conn.executemany("INSERT OR IGNORE INTO summary_sessions (summary_id, session_id) VALUES (?, ?)",
                                  [(sid, s) for s in sorted(set(sessions))])
         return sid
+
+    def _still_there(self, inputs: Sequence[int], turn_ids: Sequence[int]) -> bool:
+        for ids, sql in ((sorted(set(inputs)), "SELECT COUNT(*) FROM summaries WHERE status != 'stale' AND id IN"),
+                         (sorted(set(turn_ids)), "SELECT COUNT(*) FROM turns WHERE corrected_by IS NULL AND id IN")):
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                if self.db.execute(f"{sql} ({','.join('?' * len(part))})", part).fetchone()[0] != len(part):
+                    return False
+        return True
 
     def sessions_of(self, summary_ids: Sequence[int]) -> set[int]:
         if not summary_ids:

@@ -225,3 +225,30 @@ def test_a_pin_follows_its_memory(store):
     assert edits.pins(store)[0].text == "User: My dentist is Dr. Brooks."
     forget(store, plan_forget(store, segment_id=seg))
     assert edits.pins(store) == [] and p
+
+
+def test_a_summary_made_before_a_forget_and_written_after_it_is_not_written(store):
+    """Consolidation computes outside its write transaction: what it computed from turns forgotten
+    meanwhile must not bring their words back."""
+    from memory import summaries as sm
+
+    (a, b), _ = grows(store)
+    emb = FakeEmbedder()
+    consolidate(store, emb)
+    store.add_turn(b, "user", "Daniel also brought lemons.")
+    summaries = SummaryStore(store)
+    turns = store.turns(b)
+    text, sources = sm.session_text(turns, 200)
+    assert "lemons" in text
+    forget(store, plan_forget(store, phrase="lemons"))
+    with store.db.conn:
+        assert summaries.add("session", str(b), text, day(2), day(3), sessions=[b], method="facts",
+                             turn_ids=sources) is None
+    assert all("lemons" not in r[0] for r in store.db.execute("SELECT text FROM summaries"))
+    # a fold planned on a running memory that forgetting hid is not written either
+    consolidate(store, emb)
+    plan = sm.plan_fold(summaries) or sm.FoldPlan(summaries.running_base(), summaries.list("session")[:1])
+    forget(store, plan_forget(store, phrase="tomatoes"))
+    with store.db.conn:
+        assert sm.write_fold(store, plan, sm.fold(plan) + "\ntomatoes", "facts", 0) is None
+    assert all("tomatoes" not in r[0] for r in store.db.execute("SELECT text FROM summaries"))
