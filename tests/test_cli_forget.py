@@ -117,3 +117,19 @@ def test_sessions_rename_and_delete(tmp_path):
     assert r.exit_code == 0 and "Forgot 2 turns" in r.output and count(db, "sessions") == 1
     r = invoke(db, "sessions", "show", str(a))
     assert r.exit_code == 1 and f"There is no session {a}" in r.output
+
+
+def test_incognito_ask_stores_nothing_and_says_so(tmp_path):
+    """The real CLI with the real small model: an incognito answer reads the memory and writes nothing."""
+    import pytest
+
+    from tests.conftest import _smollm2_path
+
+    if _smollm2_path() is None:
+        pytest.skip("SmolLM2 is not installed")
+    db, *_ = memory_db(tmp_path)
+    before = {t: count(db, t) for t in ("sessions", "turns", "segments", "turn_memories")}
+    r = run(db, "--model", "smollm2", "--incognito", "ask", "Where is Daniel moving?", "--max-tokens", "8")
+    assert r.returncode == 0, r.stderr
+    assert "Incognito: nothing of this chat is stored" in r.stderr and "(incognito, nothing stored" in r.stderr
+    assert {t: count(db, t) for t in before} == before

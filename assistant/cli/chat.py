@@ -79,7 +79,8 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
                                "tokens_per_second": st.tokens_per_second,
                                "recall_seconds": answer.recall_seconds}), err=True)
     else:
-        click.echo(f"(session {answer.session_id}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
+        where = "incognito, nothing stored" if assistant.incognito else f"session {answer.session_id}"
+        click.echo(f"({where}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
     assistant.close()
 
 
