@@ -306,3 +306,45 @@ async def test_an_incognito_window_says_so_from_the_start_and_stores_nothing(db)
         assert any("whole window is incognito" in n for n in notifications(app))
     assert stored(a.store) == before
     a.close()
+
+
+async def test_the_detail_lists_the_answers_that_used_a_memory_and_the_mouse_works(db):
+    a, llm, _ = make(db, replies=["On Thursday evening."])
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "When is my cello lesson with Marta?")
+        reply = await answered(pilot)
+        assert "cello lesson" in reply.memories_text
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "cello lesson with Marta")
+        await wait_until(pilot, lambda: "Used in 1 answer" in screen.detail_shown, what="the answer that used it")
+        assert "“When is my cello lesson with Marta?” → On Thursday evening." in screen.detail_shown
+        before = len(screen.pin_ids)
+        await pilot.click("#act-pin")                    # the buttons do what the keys do
+        await wait_until(pilot, lambda: len(screen.pin_ids) == before + 1, what="the pin by mouse")
+        await pilot.click("#act-forget")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.click("#confirm-no")
+        await wait_until(pilot, lambda: app.screen is screen, what="the dialog to close")
+    assert a.store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%cello lesson with Marta%'").fetchall()
+    a.close()
+
+
+async def test_the_detail_shows_the_timeline_through_a_memory(tmp_path, utc):
+    from tests import memory_sample
+
+    db = tmp_path / "data" / "timeline.db"
+    store = Store(db)
+    memory_sample.build(store, tmp_path / "clips")
+    a = Assistant(store, None, Config(), model=FakeLLM(), routes=default_routes())
+    a.recall = SegmentRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "sell my car and cycle to work")
+        assert "cycle to work" in screen.texts()[0]
+        await wait_until(pilot, lambda: "Timeline" in screen.detail_shown, what="the detail")
+        shown = screen.detail_shown
+        # the plan it changed (the car, on Monday), before it, marked as changed since
+        assert "[3 Mar 2025] (since changed) User: My sister Anna" in shown and "-(Changed)-> [5 Mar 2025]" in shown
+    a.close()

@@ -111,7 +111,7 @@ class MemoryScreen(Screen):
         with Horizontal(id="memory-body"):
             with Vertical(id="memory-left"):
                 yield OptionList(id="memory-list")
-                yield Static("Pinned facts (always in the prompt) · u unpins", classes="subtitle")
+                yield Static("Pinned facts, in every prompt · u unpins", classes="subtitle")
                 yield OptionList(id="pin-list")
             with Vertical(id="memory-right"):
                 yield VerticalScroll(Static("", id="memory-detail-text"), id="memory-detail")

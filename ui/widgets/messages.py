@@ -222,5 +222,6 @@ class Welcome(Static):
             "they matter.\n\n",
             ("Enter", "bold"), " sends · ", ("ctrl+j", "bold"), " or ", ("alt+enter", "bold"), " new line · ",
             ("Esc", "bold"), " stops an answer · ", ("ctrl+s", "bold"), " past conversations · ",
-            ("ctrl+n", "bold"), " new one · ", ("ctrl+l", "bold"), " listen to the room · ",
+            ("ctrl+n", "bold"), " new one · ", ("F3", "bold"), " memory · ", ("F4", "bold"), " journal · ",
+            ("ctrl+g", "bold"), " incognito · ", ("ctrl+l", "bold"), " listen to the room · ",
             ("ctrl+r", "bold"), " ask by voice · ", ("F1", "bold"), " help"), classes="welcome")
