@@ -265,7 +265,10 @@ class Assistant:
         return pinned_lines(self.store, budget, count) if budget > 0 else []
 
     def _running(self) -> str | None:
-        running = SummaryStore(self.store).running()
+        """The running memory; after a forget or a correction hid it, until consolidation folds it again, the
+        latest version made before (it never saw what went: that version would be hidden too)."""
+        summaries = SummaryStore(self.store)
+        running = summaries.running() or summaries.running_base()
         return running.text if running else None
 
     def _counter(self, model: ChatModel) -> Callable[[str], int]:

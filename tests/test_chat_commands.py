@@ -97,3 +97,23 @@ def test_incognito_stores_nothing_and_says_so(store):
     assert store.count("turns") == 0 and store.count("sessions") == 0
     a.answer(sid, "/remember x")
     assert store.count("pins") == 0                      # commands are not taken in incognito either
+
+
+def test_after_a_forget_the_prompt_keeps_the_running_memory_made_before_it(store):
+    from memory.consolidate import Consolidator
+    from memory.forget import forget, plan_forget
+    from memory.summaries import SummaryStore
+    from tests.test_consolidation_fakes import SchemaLLM, add_segment, add_session, day
+
+    a = add_session(store, day(1), [("User", "I am allergic to penicillin."), ("Assistant", "Noted.")])
+    add_segment(store, a)
+    Consolidator(store, FakeEmbedder(), SchemaLLM()).run()
+    b = add_session(store, day(2), [("User", "My neighbour Daniel plays the drums."), ("Assistant", "Loud!")])
+    add_segment(store, b)
+    Consolidator(store, FakeEmbedder(), SchemaLLM()).run()
+    assert "Daniel" in SummaryStore(store).running().text
+    forget(store, plan_forget(store, phrase="Daniel"))
+    llm = FakeLLM(replies=["ok"])
+    make(store, llm).answer(None, "hello")
+    system = llm.prompts[-1][0]["content"]
+    assert "penicillin" in system and "Daniel" not in system
