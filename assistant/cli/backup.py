@@ -10,7 +10,7 @@ from .memory import import_
 from ..text import plural
 
 
-@export.command("backup")
+@export.command("backup", short_help="Back up the whole memory to FILE (restore: assistant import backup FILE).")
 @click.argument("file", type=click.Path(dir_okay=False), metavar="FILE")
 @click.option("--with-audio", is_flag=True, help="Also put the audio of the clips heard in the room in it "
               "(their transcripts are always in it).")
@@ -49,7 +49,7 @@ def backup(obj, file: str, with_audio: bool, force: bool):
                f"{audio}{missing} to {path}.", err=True)
 
 
-@import_.command("backup")
+@import_.command("backup", short_help="Restore a backup into an empty database.")
 @click.argument("file", type=click.Path(dir_okay=False), metavar="FILE")
 @click.pass_obj
 def restore(obj, file: str):

@@ -55,7 +55,7 @@ output_option = click.option("--output", "-o", "--out", "output", type=click.Pat
                              metavar="FILE", help="Write to FILE instead of standard output.")
 
 
-@export.command("journal")
+@export.command("journal", short_help="The journal, day by day: md, html or json.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
               help="md: Markdown; html: one self-contained page that reads offline; json: the data.")
 @days_option("--since", "Only from this day on (local date).")
@@ -80,7 +80,7 @@ def journal(obj, fmt: str, since: str | None, until: str | None, output: str | N
     write_out([text], output)
 
 
-@export.command("transcripts")
+@export.command("transcripts", short_help="The conversations as they were: md or jsonl.")
 @click.option("--format", "fmt", type=click.Choice(["md", "jsonl"]), default="md", show_default=True,
               help="md: Markdown, a section a conversation; jsonl: JSON Lines, one turn a line.")
 @days_option("--since", "Only turns from this day on (local date).")

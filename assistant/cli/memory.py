@@ -141,7 +141,7 @@ def import_locomo(obj, path, segmenter):
     """Import a file in LoCoMo's format (a list of conversations with dated sessions)."""
     _import(obj, "locomo", path, segmenter)
 
-@import_.command("chatgpt")
+@import_.command("chatgpt", short_help="Import a ChatGPT data export (its ZIP, or conversations.json).")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @seg_option
 @click.pass_obj
