@@ -30,9 +30,10 @@ _DECIDED = re.compile(r"\b(decided|decide|chose|chosen|settled on|made up (my|ou
 _PLANNED = re.compile(r"\b(will|'ll|going to|gonna|plan|plans|planning|planned|want to|hope to|intend|"
                       r"tomorrow|tonight|next (week|month|year|monday|tuesday|wednesday|thursday|friday|"
                       r"saturday|sunday)|this (evening|weekend|afternoon)|appointment|booked|scheduled)\b", re.I)
-_DID = re.compile(r"\b(I|we)(('ve|\s+have)\s+(just\s+)?\w+|\s+(just\s+)?(\w+ed|went|bought|made|met|saw|got|took|"
-                  r"ran|began|started|finished|moved|sold|found|gave|did|wrote|read|came|left|built|"
-                  r"visited|called|cooked|fixed|won|lost|paid|spent|sent|told))\b", re.I)
+_PAST = (r"(?!(?:need|feed|exceed|proceed|succeed|bleed|speed|breed|shred)\b)\w+ed|went|bought|made|met|saw|got|"
+         r"took|ran|began|started|finished|moved|sold|found|gave|did|wrote|read|came|left|built|won|lost|paid|"
+         r"spent|sent|told|been|done|seen|gotten|taken|begun|given|written|come|flew|drove|ate|swam|sang")
+_DID = re.compile(r"\b(?:I|we)(?:'ve|\s+have|\s+had)?\s+(?:just\s+|finally\s+|already\s+)?(?:" + _PAST + r")\b", re.I)
 
 
 @dataclass

@@ -229,3 +229,31 @@ def test_a_backup_is_private_and_an_earlier_one_is_never_replaced_by_mistake(ori
     assert backup.read_bytes() == first
     run(empty, "export", "backup", str(backup), "--force")
     assert backup.read_bytes() != first
+
+
+def test_what_was_forgotten_is_in_no_export_and_no_backup(tmp_path, utc):  # noqa: F811
+    """A word said once, then forgotten through the CLI: no member of a backup made afterwards holds it
+    (tables, superseded summaries, the full-text index), nor the journal in any format or the transcripts."""
+    from datetime import timedelta
+
+    from memory.consolidate import Consolidator, Settings
+    from tests.test_facts import ConfusedLLM, chat
+
+    db = tmp_path / "f.db"
+    store = Store(db)
+    memory_sample.build(store, paths.clips_dir(db))
+    chat(store, memory_sample.WEDNESDAY + timedelta(hours=2),
+         [("user", "My neighbour Quillonby borrowed my ladder."), ("assistant", "Quillonby should return it.")])
+    assert Consolidator(store, FakeEmbedder(), ConfusedLLM(), Settings(min_similarity=0.05)).run().status == "done"
+    store.close()
+    assert "Quillonby" in run(db, "export", "journal")
+    run(db, "forget", "Quillonby", "--yes")
+    backup = tmp_path / "after.zip"
+    run(db, "export", "backup", str(backup))
+    with zipfile.ZipFile(backup) as z:
+        assert "tables/summaries.jsonl" in z.namelist()
+        for name in z.namelist():
+            assert b"quillonby" not in z.read(name).lower(), name
+    for args in (("journal",), ("journal", "--format", "html"), ("journal", "--format", "json"),
+                 ("transcripts",), ("transcripts", "--format", "jsonl")):
+        assert "quillonby" not in run(db, "export", *args).lower(), args

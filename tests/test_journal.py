@@ -151,3 +151,18 @@ def test_a_fact_said_twice_in_a_day_is_shown_once(tmp_path, utc):
     store.close()
     assert [x.text for x in day.yours("decided")] == ["You decided to sell your car and cycle to work."]
     assert len(day.sessions) == 2
+
+
+@pytest.mark.parametrize("words, kind", [
+    ("I decided to sell my car.", "decided"), ("We chose the blue tiles.", "decided"),
+    ("I'm flying to Lisbon next week.", "planned"), ("I will call the plumber.", "planned"),
+    ("I have a dentist appointment on Friday.", "planned"),
+    ("I bought a new cello bow.", "did"), ("I've started learning the cello.", "did"),
+    ("We finally finished the kitchen.", "did"), ("I walked to work.", "did"),
+    ("I have a dog called Biscuit.", "said"), ("I need a new phone.", "said"),
+    ("I'm allergic to penicillin.", "said"), ("My sister Anna works as a pilot.", "said"),
+])
+def test_the_users_lines_are_grouped_by_what_they_say(words, kind):
+    from assistant.journal import kind_of
+
+    assert kind_of(words) == kind
