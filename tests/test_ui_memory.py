@@ -348,3 +348,18 @@ async def test_the_detail_shows_the_timeline_through_a_memory(tmp_path, utc):
         # the plan it changed (the car, on Monday), before it, marked as changed since
         assert "[3 Mar 2025] (since changed) User: My sister Anna" in shown and "-(Changed)-> [5 Mar 2025]" in shown
     a.close()
+
+
+async def test_f1_lists_the_memory_journal_sessions_and_incognito_keys(db):
+    from ui.screens.help import HelpScreen
+
+    a, llm, _ = make(db, filled=False)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        shot = app.export_screenshot()
+        for text in ("F3", "memory:", "correct", "pin", "forget", "F4", "journal,", "ctrl+g", "incognito",
+                     "transcript", "rename", "delete"):
+            assert text in shot, text
+    a.close()
