@@ -152,6 +152,8 @@ def main() -> None:
         build(tmp)
         print(f"built the year in {time.perf_counter() - t:.0f} s")
         tmp.rename(year)
+        for f in tmp.parent.glob(tmp.name + "*"):
+            f.unlink()
     from memory.store import Store
 
     s = Store(year)
