@@ -252,3 +252,18 @@ def test_a_summary_made_before_a_forget_and_written_after_it_is_not_written(stor
     with store.db.conn:
         assert sm.write_fold(store, plan, sm.fold(plan) + "\ntomatoes", "facts", 0) is None
     assert all("tomatoes" not in r[0] for r in store.db.execute("SELECT text FROM summaries"))
+
+
+def test_forgetting_a_memory_takes_its_timeline_links_and_attached_copies(store):
+    from memory.attached import Attached, AttachedStore
+
+    (a, b), (sa, sb) = grows(store)
+    with store.db.conn:
+        store.db.execute("INSERT INTO links (earlier_id, later_id, label, earlier_at, later_at, created_at) "
+                         "VALUES (?, ?, 'SameTopic', ?, ?, ?)", [sa, sb, day(1), day(2), day(2)])
+    asker = store.new_session()
+    q = store.add_turn(asker, "user", "what about Lisbon?")
+    AttachedStore(store).add(q, [Attached("segment", sa, "Daniel is moving to Lisbon", [t.id for t in store.turns(a)])])
+    forget(store, plan_forget(store, segment_id=sa))
+    assert store.count("links") == 0 and store.count("turn_memories") == 0
+    assert store.count("link_log") == 0           # the later memory is linked again by consolidation

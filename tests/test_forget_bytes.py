@@ -1,7 +1,7 @@
 """Forgetting proven at the byte level, with the real components: a real SQLite file (WAL, FTS5, sqlite-vec),
 the real MiniLM embedder, a real FLAC clip and a real consolidation (facts summaries, running memory, journal).
-A unique word said in chat, heard in the room and folded into the summaries is forgotten; then it is in
-neither the database file, its write-ahead log nor the clips folder, nor in recall, the journal or the running
+A unique word said in chat, heard in the room and folded into the summaries is forgotten; then it (and the
+vectors of its turns) is in neither the database file, its write-ahead log nor the clips folder, nor in recall, the journal or the running
 memory, and a later consolidation does not bring it back."""
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -69,9 +69,12 @@ def test_a_forgotten_word_leaves_the_files_recall_the_journal_and_the_running_me
 
     plan = plan_forget(store, phrase=WORD)
     assert (plan.turns, plan.clips) == (3, 1) and plan.segments >= 2 and plan.summaries >= 3
+    vectors = [v[:8].tobytes() for v in recall.turn_index.vectors.get(plan.turn_ids).values()]
+    assert len(vectors) == 3 and all(any(v in data for data in raw_bytes(db, clips).values()) for v in vectors)
     forget(store, plan)
 
     assert holding(raw_bytes(db, clips)) == []
+    assert not any(v in data for v in vectors for data in raw_bytes(db, clips).values())   # their vectors too
     assert not list(clips.rglob("*.flac"))
     assert all(WORD not in m.text for m in recall.search(WORD, 600))
     for fmt in ("md", "json", "html"):
