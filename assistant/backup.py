@@ -79,6 +79,10 @@ def _parents_first(conn, names: list[str]) -> list[str]:
     return out
 
 
+def _has_table(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]).fetchone() is not None
+
+
 def _columns(conn, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
 
@@ -384,6 +388,11 @@ def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report
                     batch = []
             index.write(batch)
             report.vectors += i
+        # The triggers queued every restored turn for embedding; those whose vectors came along are done.
+        if "turns_to_index" in WORK_QUEUES and _has_table(conn, "turns_to_index"):
+            conn.execute("DELETE FROM turns_to_index WHERE turn_id IN (SELECT id FROM vectors_turn_rowids)"
+                         if not _has_table(conn, "codes_turn") else
+                         "DELETE FROM turns_to_index WHERE turn_id IN (SELECT id FROM codes_turn)")
         bad = conn.execute("PRAGMA foreign_key_check").fetchone()
         if bad:
             raise _corrupt(path, f"a row of {bad[0]} refers to a row of {bad[2]} that is not in it")

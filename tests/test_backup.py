@@ -108,6 +108,13 @@ def test_a_backup_restored_into_an_empty_database_is_the_same_memory(original, t
             assert [h.id for h in found] == expected and expected
     # the journal reads the same
     assert run(new, "export", "journal") == run(db, "export", "journal")
+    # nothing restored waits to be embedded again (its vectors came along)
+    from memory.recall import TurnIndex
+
+    s = Store(new)
+    assert TurnIndex(s, FakeEmbedder()).pending() == []
+    assert s.count("turns_to_index") <= 3            # at most the corrected turns, never to be embedded
+    s.close()
 
 
 def test_a_database_that_holds_memory_is_refused(original, tmp_path):
