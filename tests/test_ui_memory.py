@@ -363,3 +363,43 @@ async def test_f1_lists_the_memory_journal_sessions_and_incognito_keys(db):
                      "transcript", "rename", "delete"):
             assert text in shot, text
     a.close()
+
+
+async def test_forgetting_part_of_the_open_conversation_redraws_it_without_what_went(db):
+    from tests.test_ui import user_texts
+
+    a, llm, _ = make(db, replies=["Nice."], filled=False)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "My bicycle is red and very fast.")
+        await answered(pilot)
+        await send(pilot, "Also my kettle is blue.")
+        await answered(pilot)
+        session = app.chat.session_id
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "red bicycle")
+        assert "bicycle" in screen.texts()[0] and screen.current.kind == "segment"
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(n.startswith("Forgot") for n in notifications(app)), what="forgetting")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
+        await wait_until(pilot, lambda: user_texts(app.chat) == ["Also my kettle is blue."], what="the redrawn chat")
+        assert app.chat.session_id == session
+    assert [t.text for t in a.store.turns(session)] == ["Also my kettle is blue.", "Nice."]
+    a.close()
+
+
+async def test_an_empty_journal_says_how_it_is_written(db):
+    from ui.screens.journal import JournalScreen
+
+    a, llm, _ = make(db, filled=False)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, JournalScreen) and app.screen.loaded, what="journal")
+        assert "Nothing yet: the journal is written by `assistant consolidate`." in app.screen.shown
+        await pilot.press("left", "right")                       # nothing to move through, nothing breaks
+        assert app.screen.day is None
+    a.close()

@@ -311,11 +311,20 @@ class MemoryScreen(Screen):
 
         def answered(yes: bool) -> None:
             if yes:
-                changes.change(self, lambda store: forget(store, plan),
-                               lambda done: self._changed(done.describe(), None))
+                changes.change(self, lambda store: forget(store, plan), self._forgotten)
 
         self.app.push_screen(ConfirmDialog("Forget this memory?", f"“{_clip(m.text, 160)}”\n\n{plan.describe()}"),
                              answered)
+
+    def _forgotten(self, plan) -> None:
+        self._changed(plan.describe(), None)
+        chat = getattr(self.app, "chat", None)
+        if chat is None or chat.session_id is None or chat.answering:
+            return
+        if chat.session_id in plan.session_ids:
+            chat.action_new_session()           # the conversation on the chat screen is gone
+        elif chat.session_id in plan.touched_sessions:
+            chat.open_session(chat.session_id)  # shown again without what was forgotten
 
     def _changed(self, note: str, m) -> None:
         self.notify(note, title="Memory", timeout=6)
