@@ -10,7 +10,7 @@ def plural(n: int | float, word: str, many: str | None = None) -> str:
     """'1 turn', '2 turns', '0 turns'. `word` is a noun (write "thing heard" as
     f"{plural(n, 'thing')} heard"); `many` names a plural the table below does not know."""
     form = word if n == 1 else (many or _IRREGULAR.get(word) or word + "s")
-    return f"{n:g} {form}" if isinstance(n, float) else f"{n} {form}"
+    return f"{n:g} {form}" if isinstance(n, float) else f"{n:,} {form}"
 
 
 def counts(pairs: dict) -> str:

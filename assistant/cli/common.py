@@ -86,6 +86,8 @@ def database_error_text(e: BaseException, obj=None) -> str:
 class AppGroup(click.Group):
     """Turns the app's errors into one sentence on stderr instead of a traceback."""
 
+    group_class = type   # subgroups (memory, export, import, ...) list their commands the same way
+
     def format_commands(self, ctx, formatter):
         # Whole first sentences, wrapped, rather than click's cut-off "..." summaries.
         rows = [(name, cmd.get_short_help_str(limit=200)) for name, cmd in
