@@ -12,7 +12,7 @@ from datetime import datetime
 from .recall import Memory
 from .segments import turn_line
 from .store import Store, Turn
-from .timelines import LinkStore, render_chain, segment_infos, timeline_around
+from .timelines import LinkStore, Timeline, render_chain, segment_infos, timeline_around
 
 # The detail view shows at most this many answers that used a memory (the latest).
 MAX_USES = 20
@@ -59,19 +59,12 @@ class MemoryDetail:
         return "\n".join(turn_line(t) for t in self.turns if t.id not in self.corrected_ids)
 
 
-def _has_corrections(store: Store) -> bool:
-    return any(r[1] == "corrected_by" for r in store.db.execute("PRAGMA table_info(turns)"))
-
-
-def _turn_rows(store: Store, ids: list[int], with_corrected: bool) -> tuple[list[Turn], set[int]]:
-    """Turns by id in conversation order, and (with corrections in the schema) the turns they corrected."""
+def _turn_rows(store: Store, ids: list[int]) -> tuple[list[Turn], set[int]]:
+    """Turns by id in conversation order with the turns they corrected, and the ids of those."""
     if not ids:
         return [], set()
     marks = ",".join("?" * len(ids))
     cols = "id, session_id, role, text, created_at, source, status, speaker"
-    if not with_corrected:
-        rows = store.db.execute(f"SELECT {cols} FROM turns WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
-        return [Turn(*r) for r in rows], set()
     rows = store.db.execute(
         f"SELECT {cols}, corrected_by FROM turns WHERE id IN ({marks}) OR corrected_by IN ({marks}) ORDER BY id",
         ids + ids).fetchall()
@@ -98,7 +91,6 @@ def recent(store: Store, limit: int = 50) -> list[Memory]:
 
 def detail(store: Store, kind: str, unit_id: int) -> MemoryDetail | None:
     """One memory in full; None when it is gone (forgotten meanwhile)."""
-    with_corrected = _has_corrections(store)
     if kind == "segment":
         row = store.db.execute("SELECT session_id, topic, source, started_at FROM segments WHERE id = ?",
                                [unit_id]).fetchone()
@@ -113,7 +105,7 @@ def detail(store: Store, kind: str, unit_id: int) -> MemoryDetail | None:
             return None
         session_id, source, started = row
         topic, ids = "", [unit_id]
-    turns, corrected = _turn_rows(store, ids, with_corrected)
+    turns, corrected = _turn_rows(store, ids)
     session = store.db.execute("SELECT title FROM sessions WHERE id = ?", [session_id]).fetchone()
     d = MemoryDetail(kind, unit_id, session_id, (session[0] if session else "") or "", topic or "", source,
                      started, turns, corrected)
@@ -138,8 +130,6 @@ def _timeline(store: Store, d: MemoryDetail) -> None:
         if row:
             infos = segment_infos(store, [row[0]])
             if row[0] in infos:
-                from .timelines import Timeline
-
                 setattr(d, side, render_chain(Timeline(row[0], [row[0]], []), infos))
 
 
