@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -247,7 +248,7 @@ def test_consolidation_never_hard_deletes(store):
     store.db.conn.set_trace_callback(None)
     assert rep.units["link"] == 1 and rep.units["running"] == 1
     bad = [s for s in statements if s.lstrip().upper().startswith("DELETE")
-           and any(f"FROM {t}" in s for t in ("turns", "sessions", "segments ", "links", "summaries", "link_log"))]
+           and any(re.search(rf"FROM {t}\b", s) for t in ("turns", "sessions", "segments", "links", "summaries", "link_log"))]
     assert bad == []
     for t, rows in kept.items():
         now = {r[0]: r[1:] for r in store.db.execute(f"SELECT * FROM {t}").fetchall()}
