@@ -19,7 +19,7 @@ from .clock import utcnow
 from .errors import NotFoundError
 from .facts import for_user
 from .segments import SegmentStore, turn_line
-from .store import Store
+from .store import Store, title_from
 
 USER = "User"
 
@@ -101,6 +101,11 @@ def correct(store: Store, segment_id: int, text: str, *, embedder=None) -> Corre
         store.db.execute("UPDATE segmentation_log SET last_turn_id = MAX(last_turn_id, ?) WHERE session_id = ?",
                          [new_id, seg.session_id])
         _hide_derived(store, [seg.session_id], old_ids)
+        # a title made from a corrected turn would keep showing the old words in the sessions list
+        titles = sorted({title_from(t.text) for t in members if t.role == "user"})
+        if titles:
+            store.db.execute(f"UPDATE sessions SET title = ? WHERE id = ? AND title IN ({','.join('?' * len(titles))})",
+                             [title_from(body), seg.session_id, *titles])
         store.db.execute(f"UPDATE pins SET text = ? WHERE id IN (SELECT pin_id FROM pin_turns WHERE turn_id IN "
                          f"({marks}))", [f"{USER}: {body}", *old_ids])
         store.db.execute(f"INSERT OR IGNORE INTO pin_turns (pin_id, turn_id) SELECT DISTINCT pin_id, ? FROM pin_turns "

@@ -267,3 +267,19 @@ def test_forgetting_a_memory_takes_its_timeline_links_and_attached_copies(store)
     forget(store, plan_forget(store, segment_id=sa))
     assert store.count("links") == 0 and store.count("turn_memories") == 0
     assert store.count("link_log") == 0           # the later memory is linked again by consolidation
+
+
+def test_a_title_made_from_a_corrected_turn_follows_the_correction_and_a_chosen_one_stays(store):
+    from memory.store import title_from
+
+    emb = FakeEmbedder()
+    sid, seg = dentist(store)
+    other, seg2 = dentist(store)
+    with store.db.conn:
+        store.db.execute("UPDATE sessions SET title = ? WHERE id = ?",
+                         [title_from("My dentist is Dr. Hill on Baker Street."), sid])
+        store.db.execute("UPDATE sessions SET title = 'Teeth' WHERE id = ?", [other])
+    edits.correct(store, seg, "My dentist is Dr. Brooks.", embedder=emb)
+    edits.correct(store, seg2, "My dentist is Dr. Brooks.", embedder=emb)
+    assert "Hill" not in store.session(sid).title and "Brooks" in store.session(sid).title
+    assert store.session(other).title == "Teeth"
