@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import NotFoundError
+from .segmenter import STOPWORDS
 from .store import Store, title_from
 
 CHUNK = 500
@@ -115,8 +116,7 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
         if not phrase:
             raise ValueError("Say what to forget: the phrase is empty.")
         turn_ids = matching_turns(store, phrase)
-        low = phrase.lower()
-        pin_ids = [i for i, text in db.execute("SELECT id, text FROM pins") if low in text.lower()]
+        pin_ids = [i for i, text in db.execute("SELECT id, text FROM pins") if _mentions(text, phrase)]
     else:
         where, params = [], []
         if since:
@@ -139,15 +139,32 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
                       sorted(sessions - set(whole)), phrase)
 
 
-def matching_turns(store: Store, phrase: str) -> list[int]:
-    """Every turn whose text holds `phrase` (case-insensitive), or that the full-text index matches for it
-    (its words in another form); a turn matched only through its speaker's name is left out."""
-    db = store.db
-    low = phrase.lower()
-    ids = {r[0] for r in db.execute("SELECT id FROM turns WHERE instr(lower(text), ?) > 0", [low])}
+_LEADING = re.compile(r"^(?:(?:the|a|an|my|our|your|his|her|their|this|that)\s+)+", re.I)
+
+
+def _core(phrase: str) -> tuple[str, list[str]]:
+    """The phrase without a leading article or possessive ("the gym locker" -> "gym locker"), lower-case,
+    and its words that carry meaning (all of them when every word is a stopword)."""
+    low = _LEADING.sub("", " ".join(phrase.lower().split())) or phrase.lower()
     words = re.findall(r"\w+", low)
+    return low, [w for w in words if w not in STOPWORDS] or words
+
+
+def _mentions(text: str, phrase: str) -> bool:
+    low, words = _core(phrase)
+    have = set(re.findall(r"\w+", text.lower()))
+    return low in text.lower() or bool(words) and all(w in have for w in words)
+
+
+def matching_turns(store: Store, phrase: str) -> list[int]:
+    """Every turn whose text holds `phrase` (case-insensitive, without a leading "the" or "my"), or that the
+    full-text index matches for all of its meaningful words (in any order and form: "the gym locker" finds
+    "my locker code at the gym"); a turn matched only through its speaker's name is left out."""
+    db = store.db
+    low, words = _core(phrase)
+    ids = {r[0] for r in db.execute("SELECT id FROM turns WHERE instr(lower(text), ?) > 0", [low])}
     if words:
-        match = '"' + " ".join(words).replace('"', '""') + '"'
+        match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         try:
             found = [r[0] for r in db.execute("SELECT rowid FROM fts_turn WHERE fts_turn MATCH ?", [match])]
         except Exception:        # an index that cannot parse it: the substring match stands

@@ -283,3 +283,17 @@ def test_a_title_made_from_a_corrected_turn_follows_the_correction_and_a_chosen_
     edits.correct(store, seg2, "My dentist is Dr. Brooks.", embedder=emb)
     assert "Hill" not in store.session(sid).title and "Brooks" in store.session(sid).title
     assert store.session(other).title == "Teeth"
+
+
+def test_a_phrase_as_people_say_it_finds_its_words_in_any_order_and_the_pinned_fact(store):
+    sid = add_session(store, day(4), [("User", "What is my gym locker code again?"),
+                                      ("User", "My locker code at the gym is 4312."),
+                                      ("User", "The gym was busy today.")])
+    from memory.recall import TurnIndex
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    pin = edits.remember(store, "My locker code at the gym is 4312")
+    plan = plan_forget(store, phrase="the gym locker")
+    assert {t.text for t in store.turns_by_ids(plan.turn_ids)} == {
+        "What is my gym locker code again?", "My locker code at the gym is 4312."}
+    assert plan.pin_ids == [pin]
+    assert sid
