@@ -10,7 +10,7 @@
 #               bash tests/bench/gpu/device.sh qa          (LoCoMo answers from the exported prompts)
 #               bash tests/bench/gpu/device.sh inproc      (assistant ask, app vs direct vs llama-server, llama-bench)
 # Or, for the app's OpenAI-compatible engine against llama-server (tests/bench/server_engine.py):
-#               ONE_BUILD=1 SERVER_JOBS=16 bash tests/bench/gpu/device.sh tick, then ... engine
+#               ONE_BUILD=1 SERVER_JOBS=8 bash tests/bench/gpu/device.sh tick, then ... engine
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 G=${GPU_HOME:-/root/gpu}
@@ -133,7 +133,7 @@ inproc() {
   export PATH=$G/venv/bin:$PATH
   log "assistant ask, fully offloaded ($runs runs, a fresh home each)"
   for i in $(seq 1 "$runs"); do
-    h=$(mktemp -d); mkdir -p "$h/.local/share/local-assistant"
+    h=$(mktemp -d); mkdir -p "$h/.local/share" && mkdir -m 700 "$h/.local/share/local-assistant"
     ln -s "$HOME/.local/share/local-assistant/models" "$h/.local/share/local-assistant/models"
     HOME=$h timeout 120 assistant ask --stats --max-tokens 256 \
       "Write a long story about a lighthouse keeper and keep going until you are stopped." \
