@@ -24,7 +24,9 @@ _INSTRUCTIONS = (
     "not mention memories that are not relevant. In them, \"User:\" lines are what the user said and "
     "\"Assistant:\" lines are what you said then: your own earlier words are never facts about the user. "
     "A memory marked as history was true then but was changed later: never present it as the current "
-    "state. Answer concisely."
+    "state. If the user asks about their own life and neither the memories nor this conversation say it, "
+    "say that you do not remember it: never make up names, dates, numbers or codes, and never write out a "
+    "conversation. Answer concisely."
 )
 SYSTEM = _INSTRUCTIONS.format(
     where="memories from them that may be relevant come with the user's messages, between <memories> "
