@@ -138,8 +138,13 @@ def attachments(memories: list[Memory], timelines: TimelineContext | None = None
     return out
 
 
+# Said when a message brings no memories: without it the default model, told that memories come with
+# messages, made some up ("My sister's name is Sarah", a fake <memories> block); with it, it said it did
+# not remember, and still answered follow-ups from memories attached earlier in the conversation.
+NO_MEMORIES = "no new memories for this message"
+
+
 def with_memories(text: str, attached: Sequence[Attached]) -> str:
     """A user's message as the model reads it, with the memories attached to it."""
-    if not attached:
-        return text
-    return "<memories>\n" + "\n\n".join(a.text for a in attached) + "\n</memories>\n\n" + text
+    body = "\n\n".join(a.text for a in attached) if attached else NO_MEMORIES
+    return "<memories>\n" + body + "\n</memories>\n\n" + text

@@ -20,7 +20,7 @@ def test_user_message_is_on_disk_before_the_model_sees_it(store):
     class Checking(FakeLLM):
         def stream(self, messages, max_tokens=512, cancel=None):
             rows = store.db.execute("SELECT text FROM turns WHERE role='user'").fetchall()
-            assert rows and rows[-1][0] == messages[-1]["content"]
+            assert rows and messages[-1]["content"].endswith("\n\n" + rows[-1][0])
             yield from super().stream(messages, max_tokens, cancel)
 
     a, _ = make(store, Checking(["ok"]))
@@ -48,7 +48,7 @@ def test_recent_turns_of_the_session_come_after_memories(store):
     a.answer(s, "second message")
     msgs = llm.prompts[-1]
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
-    assert msgs[1]["content"] == "first message" and msgs[-1]["content"] == "second message"
+    assert msgs[1]["content"].endswith("\n\nfirst message") and msgs[-1]["content"].endswith("\n\nsecond message")
 
 
 def test_huge_message_stored_whole_trimmed_for_prompt_with_notice(store):

@@ -4,6 +4,7 @@ full window drops old turns in one large step."""
 from assistant.config import Config
 from assistant.core import Assistant
 from assistant.layout import window_start
+from assistant.prompts import NO_MEMORIES
 from memory.attached import AttachedStore
 from memory.recall import TurnRecall
 from tests.fakes import FakeEmbedder, FakeLLM
@@ -60,7 +61,7 @@ def test_memories_are_attached_to_their_message_once_and_never_repeated(store):
     assert prompt.count("lives in Lisbon") == 1
     user_messages = [m["content"] for m in llm.prompts[-1] if m["role"] == "user"]
     assert "lives in Lisbon" in user_messages[0].split("</memories>")[0]
-    assert "<memories>" not in user_messages[1]
+    assert "Lisbon" not in user_messages[1] and NO_MEMORIES in user_messages[1]
     stored = AttachedStore(store).for_turns([first.user_turn_id])[first.user_turn_id]
     assert any("Lisbon" in x.text for x in stored)
 

@@ -1,5 +1,6 @@
 """Recall only what earns its place: greetings and thanks attach no memories, and a memory far from the
 message (found only through one shared word) is not attached."""
+from assistant.prompts import NO_MEMORIES
 from memory.relevance import calls_for_memory, closeness
 from memory.recall import TurnRecall
 from tests.fakes import FakeEmbedder
@@ -21,7 +22,7 @@ def test_greetings_and_thanks_attach_nothing(store):
     for text in ("Hello again!", "thanks, that's great", "ok", "Good morning!", "How are you?"):
         ans = a.answer(sid, text)
         assert ans.memories == [], text
-        assert "<memories>" not in llm.prompts[-1][-1]["content"]
+        assert llm.prompts[-1][-1]["content"].startswith(f"<memories>\n{NO_MEMORIES}\n</memories>")
     assert calls_for_memory("Thanks! Where does Maya teach?")
 
 

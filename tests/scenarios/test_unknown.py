@@ -1,0 +1,39 @@
+"""What the memory does not hold is not made up: with the real default model (greedy) and an empty memory,
+questions about the user's own life get "I don't remember" instead of an invented name or code (before the
+empty <memories> note, "What's my sister's name?" was answered "Sarah"); general questions are still
+answered."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.config import Config
+from assistant.models import DEFAULT_MODEL
+from assistant.wiring import Options, build
+
+NOT_KNOWN = re.compile(r"\b(remember|don't know|do not know|no information|don't have|do not have|not able|"
+                       r"can't|cannot)\b", re.I)
+
+
+@pytest.fixture
+def assistant(tmp_path, default_model, real_embedder):
+    a = build(Options(db=tmp_path / "assistant.db", model=DEFAULT_MODEL, config=Config(max_answer_tokens=40)),
+              embedder=real_embedder, model=default_model)
+    yield a
+    a.close()
+
+
+@pytest.mark.parametrize("question, invented", [
+    ("What's my sister's name?", r"\b(Sarah|Emily|Anna|Jane|Maria|Lisa)\b"),
+    ("What is my gym locker code?", r"\d{3,}"),
+])
+def test_a_question_about_the_user_that_memory_cannot_answer_is_not_made_up(assistant, question, invented):
+    answer = assistant.generate(assistant.prepare(None, question)).text
+    print(question, "->", answer)
+    assert NOT_KNOWN.search(answer) and not re.search(invented, answer)
+
+
+def test_a_general_question_is_still_answered(assistant):
+    answer = assistant.generate(assistant.prepare(None, "What is the capital of France?")).text
+    assert "Paris" in answer
