@@ -11,7 +11,7 @@ from tests.crash.operations import operations
 pytestmark = pytest.mark.real
 
 
-@pytest.mark.parametrize("name, kills", [("import", 2), ("listen", 1)])
+@pytest.mark.parametrize("name, kills", [("import", 2), ("listen", 1), ("forget", 1), ("restore", 1)])
 def test_killed_at_random_moments_the_next_run_finishes_the_work(tmp_path, name, kills):
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)

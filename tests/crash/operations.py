@@ -1,5 +1,6 @@
 """The commands the crash harness kills, with their inputs: `ask` (SmolLM2), `import jsonl`,
-`consolidate`, `listen --file` (espeak-ng speech) and the chat through the Textual pilot."""
+`consolidate`, `listen --file` (espeak-ng speech), the chat through the Textual pilot, `forget` (a phrase,
+on an indexed and segmented memory) and `import backup` (a restore into a new database)."""
 from __future__ import annotations
 
 import json
@@ -126,6 +127,51 @@ def operations(base: Path, home: Path) -> dict[str, Operation]:
     def sent(out: str, err: str) -> list[str]:
         return [QUESTION] if "STORED" in out else []
 
+    # Big enough that forgetting and restoring take a while: the kills must land inside the work, not only
+    # while Python starts.
+    BIG = (400, 6)
+
+    def segmented_memory(path: Path) -> None:
+        jsonl = path.with_suffix(".jsonl")
+        write_jsonl(jsonl, *BIG)
+        subprocess.run(cli(path, ["import", "jsonl", str(jsonl), "--segmenter", "fast"]), cwd=ROOT,
+                       env=env_for(home), check=True, capture_output=True)
+        conn = open_db(path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+
+    def prepare_forget(work: Path) -> list[str]:
+        _copy_db(_cached(base, "segmented.db", segmented_memory), work)
+        return ["forget", "--yes", "note"]      # every user turn ("... (note 3.2)"): a long transaction
+
+    def forgot_all_or_nothing(db: Path, out: str, err: str) -> list[str]:
+        conn = open_db(db)
+        try:
+            n = conn.execute("SELECT COUNT(*) FROM turns WHERE text LIKE '%(note %'").fetchone()[0]
+        finally:
+            conn.close()
+        told = "Forgot" in out + err
+        if told and n:
+            return [f"said forgotten, but {n} turns with the phrase are still there"]
+        return [] if n in (0, FORGET_TURNS) else [f"forget half done: {n} of {FORGET_TURNS} turns left"]
+
+    FORGET_TURNS = sum("(note " in t for t in write_jsonl(base / "forget-users.jsonl", *BIG))
+
+    def backup_of_memory(path: Path) -> None:
+        db = _cached(base, "segmented.db", segmented_memory)
+        subprocess.run(cli(db, ["export", "backup", str(path)]), cwd=ROOT, env=env_for(home), check=True,
+                       capture_output=True)
+
+    def prepare_restore(work: Path) -> list[str]:
+        src = _cached(base, "memory-backup.zip", backup_of_memory)
+        shutil.copy(src, work / "backup.zip")
+        return [str(work / "backup.zip")]
+
+    RESTORE_USERS = write_jsonl(base / "restore-users.jsonl", *BIG)
+
+    def restored(out: str, err: str) -> list[str]:
+        return RESTORE_USERS if "Restored" in err + out else []
+
     search = lambda args: ["memory", "search", "garden"]   # noqa: E731  (the next start: repairs, indexes)
     return {
         "import": Operation("import", prepare_import, imported, after_kill=all_or_nothing),
@@ -134,6 +180,8 @@ def operations(base: Path, home: Path) -> dict[str, Operation]:
         "listen": Operation("listen", prepare_listen, heard),
         "chat": Operation("chat", prepare_chat, sent, finish=search, compare=False,
                           driver=["-m", "tests.crash.chat_driver"]),
+        "forget": Operation("forget", prepare_forget, after_kill=forgot_all_or_nothing),
+        "restore": Operation("restore", prepare_restore, restored, driver=["-m", "tests.crash.restore_driver"]),
     }
 
 

@@ -1,6 +1,6 @@
 """Run the crash harness: every operation killed at seeded random moments.
 
-    python -m tests.crash.run                      # 52 kill points (about an hour on 2 busy cores)
+    python -m tests.crash.run                      # 72 kill points (over an hour on 2 busy cores)
     python -m tests.crash.run --only import --kills 5 --seed 3
 
 Prints a table (operation, kill points, failures, end-state equality) and keeps every kill's details
@@ -16,8 +16,8 @@ from pathlib import Path
 from .harness import ROOT, kill_once, kill_points, reference, save, summarize
 from .operations import operations
 
-# Kill points per operation in the full run (52 in all).
-SHARE = {"import": 16, "ask": 10, "consolidate": 10, "listen": 10, "chat": 6}
+# Kill points per operation in the full run (72 in all).
+SHARE = {"import": 16, "ask": 10, "consolidate": 10, "listen": 10, "chat": 6, "forget": 10, "restore": 10}
 
 
 def main(argv=None) -> int:
