@@ -125,7 +125,35 @@ def resolve_gpu_layers(setting: str | int) -> int:
     return int(setting)
 
 
-class LlamaCppModel:
+class Prioritized:
+    """What every engine shares: the priority of the calls made from a thread (`self._local.priority`), and
+    each call's figures kept apart by priority."""
+
+    _local: threading.local
+
+    def _record(self, stats: GenerationStats) -> None:
+        """The figures of the call that ends: background work keeps its own, so that it never overwrites an
+        answer's."""
+        if getattr(self._local, "priority", CHAT) == BACKGROUND:
+            self.last_background_stats = stats
+        else:
+            self.last_stats = stats
+
+    def background(self) -> "BackgroundModel":
+        """This model for work that can wait (consolidation): it gives way to the chat (Preempted)."""
+        return BackgroundModel(self)
+
+    @contextmanager
+    def _as_background(self) -> Iterator[None]:
+        before = getattr(self._local, "priority", CHAT)
+        self._local.priority = BACKGROUND
+        try:
+            yield
+        finally:
+            self._local.priority = before
+
+
+class LlamaCppModel(Prioritized):
     """A GGUF model loaded in this process; chat uses the GGUF's own chat template."""
 
     def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, threads: int = 0,
@@ -218,27 +246,6 @@ class LlamaCppModel:
         finally:
             self._side = [llm._ctx, llm.input_ids, llm.n_tokens]
             llm._ctx, llm.input_ids, llm.n_tokens, llm._requires_eval = chat
-
-    def _record(self, stats: GenerationStats) -> None:
-        """The figures of the call that ends: background work keeps its own, so that it never overwrites an
-        answer's."""
-        if getattr(self._local, "priority", CHAT) == BACKGROUND:
-            self.last_background_stats = stats
-        else:
-            self.last_stats = stats
-
-    def background(self) -> "BackgroundModel":
-        """This model for work that can wait (consolidation): it gives way to the chat (Preempted)."""
-        return BackgroundModel(self)
-
-    @contextmanager
-    def _as_background(self) -> Iterator[None]:
-        before = getattr(self._local, "priority", CHAT)
-        self._local.priority = BACKGROUND
-        try:
-            yield
-        finally:
-            self._local.priority = before
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from . import structured
 from .errors import GenerationError, ServerError
-from .llm import BACKGROUND, CHAT, BackgroundModel, GenerationStats
+from .llm import GenerationStats, Prioritized
 
 # How a JSON schema is asked for, best first; a server that refuses one is asked the next way from then on.
 JSON_SCHEMA, JSON_OBJECT, PROMPTED = "json_schema", "json_object", "prompted"
@@ -69,7 +69,7 @@ def _error_detail(raw: bytes) -> str:
     return _one_line(text)
 
 
-class OpenAIModel:
+class OpenAIModel(Prioritized):
     """The ChatModel and LanguageModel protocols over HTTP. Token counts are estimated (3 characters a token,
     on the high side for English, so that prompts stay inside the server's context); `n_ctx` is the context
     the config says the server gives one request."""
@@ -261,25 +261,6 @@ class OpenAIModel:
         return GenerationStats(prompt_tokens=int(usage.get("prompt_tokens") or self.prompt_tokens(messages)),
                                completion_tokens=int(usage.get("completion_tokens")
                                                      or sum(self.count_tokens(t) for t in texts)))
-
-    def _record(self, stats: GenerationStats) -> None:
-        if getattr(self._local, "priority", CHAT) == BACKGROUND:
-            self.last_background_stats = stats
-        else:
-            self.last_stats = stats
-
-    def background(self) -> BackgroundModel:
-        """This model for consolidation: its figures kept apart from the chat's."""
-        return BackgroundModel(self)
-
-    @contextmanager
-    def _as_background(self) -> Iterator[None]:
-        before = getattr(self._local, "priority", CHAT)
-        self._local.priority = BACKGROUND
-        try:
-            yield
-        finally:
-            self._local.priority = before
 
     # -- the chat -------------------------------------------------------------------------------------------
     def stream(self, messages: list[dict], max_tokens: int = 512,

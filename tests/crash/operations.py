@@ -92,14 +92,17 @@ def operations(base: Path, home: Path) -> dict[str, Operation]:
     IMPORT_USERS = [t for t in write_jsonl(base / "users.jsonl", 16, 6)]
     IMPORT_TURNS = 16 * 6
 
-    def small_memory(path: Path) -> None:
+    def imported_memory(path: Path, sessions: int, turns: int, segmenter: str) -> None:
         jsonl = path.with_suffix(".jsonl")
-        write_jsonl(jsonl, 6, 4)
-        subprocess.run(cli(path, ["import", "jsonl", str(jsonl), "--segmenter", "none"]), cwd=ROOT,
+        write_jsonl(jsonl, sessions, turns)
+        subprocess.run(cli(path, ["import", "jsonl", str(jsonl), "--segmenter", segmenter]), cwd=ROOT,
                        env=env_for(home), check=True, capture_output=True)
         conn = open_db(path)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
+
+    def small_memory(path: Path) -> None:
+        imported_memory(path, 6, 4, "none")
 
     def prepare_consolidate(work: Path) -> list[str]:
         _copy_db(_cached(base, "memory.db", small_memory), work)
@@ -132,13 +135,7 @@ def operations(base: Path, home: Path) -> dict[str, Operation]:
     BIG = (400, 6)
 
     def segmented_memory(path: Path) -> None:
-        jsonl = path.with_suffix(".jsonl")
-        write_jsonl(jsonl, *BIG)
-        subprocess.run(cli(path, ["import", "jsonl", str(jsonl), "--segmenter", "fast"]), cwd=ROOT,
-                       env=env_for(home), check=True, capture_output=True)
-        conn = open_db(path)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        imported_memory(path, *BIG, "fast")
 
     def prepare_forget(work: Path) -> list[str]:
         _copy_db(_cached(base, "segmented.db", segmented_memory), work)
