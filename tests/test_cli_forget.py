@@ -63,7 +63,8 @@ def test_forget_without_an_answer_forgets_nothing(tmp_path):
 def test_forget_refuses_bad_choices_in_one_sentence(tmp_path):
     db, *_ = memory_db(tmp_path)
     for args, words in ((["forget"], "Say what to forget"), (["forget", "x", "--session", "1"], "one way"),
-                        (["forget", "--since", "yesterday"], "YYYY-MM-DD"),
+                        (["forget", "--since", "soon"], "YYYY-MM-DD"),
+                        (["forget", "--since", "3 days ago"], "'yesterday' or 'last Tuesday'"),
                         (["forget", "--session", "99", "--yes"], "There is no session 99"),
                         (["forget", "--since", "2023-05-03", "--until", "2023-05-01"], "must be before")):
         r = invoke(db, *args)
@@ -133,3 +134,15 @@ def test_incognito_ask_stores_nothing_and_says_so(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Incognito: nothing of this chat is stored" in r.stderr and "(incognito, nothing stored" in r.stderr
     assert {t: count(db, t) for t in before} == before
+
+
+def test_since_and_until_take_a_day_as_people_name_it():
+    from datetime import datetime, time, timedelta
+
+    from assistant.cli.forget import to_utc
+    from memory.clock import to_iso
+
+    yesterday = datetime.combine(datetime.now().astimezone().date() - timedelta(days=1), time()).astimezone()
+    assert to_utc("yesterday", "--since") == to_iso(yesterday)
+    assert to_utc("Yesterday", "--until") == to_iso(yesterday)
+    assert to_utc("2025-03-01", "--since") == to_iso(datetime(2025, 3, 1).astimezone())
