@@ -1,4 +1,7 @@
-"""Sentence embeddings, offline: sentence-transformers with the packaged all-MiniLM-L6-v2.
+"""Sentence embeddings, offline: the packaged all-MiniLM-L6-v2, computed as sentence-transformers computes
+it (BERT, mean of the token vectors under the attention mask, unit length; at most 256 tokens a text) but
+without importing sentence-transformers, whose import alone took 5.4 s on 2 cores (torch 1.4 s,
+transformers 0.7 s): every `assistant ask` that recalled waited about 3 s for it.
 
 The model loads in a background thread so that whoever creates the embedder is not kept waiting;
 `embed` waits for the load only when it is actually needed.
@@ -23,6 +26,43 @@ def _packaged_model_dir() -> str:
         if "config.json" in files and any(f.endswith((".safetensors", ".bin")) for f in files):
             return root
     return pkg
+
+
+class _MiniLM:
+    """The sentence-transformers pipeline of the packaged model (modules.json: Transformer, mean Pooling,
+    Normalize), with its max_seq_length, on torch and transformers alone."""
+
+    def __init__(self, folder: str, bert, device: str):
+        import json
+
+        from tokenizers import Tokenizer
+
+        with open(os.path.join(folder, "sentence_bert_config.json")) as f:
+            self.max_tokens = int(json.load(f).get("max_seq_length", 256))
+        self.tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_tokens)
+        self.tokenizer.enable_padding()
+        self.device = device
+        self.model = bert.from_pretrained(folder).to(device).eval()
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        # longest first, as sentence-transformers does: batches of like lengths pad least
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = self.tokenizer.encode_batch([texts[i] for i in idx])
+            ids = torch.tensor([e.ids for e in enc], device=self.device)
+            mask = torch.tensor([e.attention_mask for e in enc], device=self.device)
+            types = torch.tensor([e.type_ids for e in enc], device=self.device)
+            with torch.inference_mode():
+                tokens = self.model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+                m = mask.unsqueeze(-1).to(tokens.dtype)
+                mean = (tokens * m).sum(1) / m.sum(1).clamp(min=1e-9)
+                out[idx] = torch.nn.functional.normalize(mean, p=2, dim=1).cpu().numpy()
+        return out
 
 
 class SentenceTransformerEmbedder:
@@ -53,22 +93,20 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            from sentence_transformers import SentenceTransformer
+            import torch
+            from transformers import BertModel
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
             hf_logging.set_verbosity_error()
-
-            import torch
-
             # A quarter of the cores (one on 2 to 7): the chat model uses the rest, and on a busy 2-core
             # machine torch's two threads waited on each other (a query's embedding took 139 ms median and
             # 913 ms p95 with two threads, 14 / 20 ms with one; a batch of 256 texts 8.7 s against 3.4 s).
             torch.set_num_threads(max(1, (os.cpu_count() or 2) // 4))
-            model = SentenceTransformer(_packaged_model_dir(), device=self.device)
+            model = _MiniLM(_packaged_model_dir(), BertModel, self.device)
             # The first encode pays one-off set-up (about a second on 2 cores): pay it here, in the
             # background, rather than in the first answer's recall.
-            model.encode(["warm up"], show_progress_bar=False)
+            model.encode(["warm up"], 1)
             self._model = model
         except BaseException as e:  # surfaced on first use
             self._error = e
@@ -102,9 +140,7 @@ class SentenceTransformerEmbedder:
                 if hit is not None:
                     self._recent.move_to_end(texts[0])
                     return hit[None, :].copy()
-        vecs = np.asarray(self._model.encode(list(texts), batch_size=self.batch_size,
-                                             normalize_embeddings=True, convert_to_numpy=True,
-                                             show_progress_bar=False), dtype=np.float32)
+        vecs = self._model.encode(list(texts), self.batch_size)
         if len(texts) == 1:
             with self._recent_lock:
                 self._recent[texts[0]] = vecs[0].copy()
