@@ -294,7 +294,7 @@ def main() -> None:
                           pause=args.pause if name == "pause" else 0.0))
     for side in sides:
         side.warm_start()
-    for i, text in enumerate(SCRIPT):
+    for i, text in enumerate(SCRIPT if sides else []):     # --layouts "": only the `ask` runs
         order = sides[i % len(sides):] + sides[:i % len(sides)]     # interleaved, the first one rotating
         for side in order:
             side.turn(i, text, args.answer_tokens)
