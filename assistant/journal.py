@@ -19,6 +19,7 @@ from memory.clock import parse
 from memory.facts import HEARD, USER, candidates, for_user, split_line
 from memory.store import Store
 from memory.summaries import SummaryStore, lines
+from memory.vectors import time_sql
 
 KINDS = ("did", "decided", "planned", "said")     # the user's own lines, in this order on a day
 # How a link reads between an earlier memory and a later one (memory.timelines' labels).
@@ -218,13 +219,8 @@ def journal_days(store: Store, since: str | None = None, until: str | None = Non
 
 
 def _add_sessions(store: Store, day_of, since, until, lo, hi) -> None:
-    where, params = "turn_count > 0", []
-    if lo:
-        where += " AND last_at >= ?"
-        params.append(lo)
-    if hi:
-        where += " AND started_at < ?"
-        params.append(hi)
+    where, params = time_sql(lo, hi, ends="last_at", starts="started_at")
+    where = " AND ".join(["turn_count > 0", *where])
     for sid, title, started, source, n in store.db.execute(
             f"SELECT id, title, started_at, source, turn_count FROM sessions WHERE {where} ORDER BY started_at, id",
             params).fetchall():
@@ -255,13 +251,8 @@ def _closest(earlier: list[str], later: list[str]) -> tuple[str, str]:
 def _add_changes(store: Store, day_of, since, until, lo, hi) -> None:
     from memory.segments import SegmentStore
 
-    where, params = "label != 'SameTopic'", []
-    if lo:
-        where += " AND later_at >= ?"
-        params.append(lo)
-    if hi:
-        where += " AND later_at < ?"
-        params.append(hi)
+    where, params = time_sql(lo, hi, ends="later_at")
+    where = " AND ".join(["label != 'SameTopic'", *where])
     rows = store.db.execute(f"SELECT label, earlier_id, earlier_at, later_id, later_at FROM links WHERE {where} "
                             "ORDER BY later_at, id", params).fetchall()
     rows = [r for r in rows if _in_range(local(r[4]).date().isoformat(), since, until)]

@@ -6,6 +6,7 @@ from typing import Iterator
 
 from memory.facts import HEARD
 from memory.store import Store
+from memory.vectors import time_sql
 
 from .journal import _bounds, _in_range, local
 
@@ -17,15 +18,9 @@ _COLS = ("s.id, s.title, s.source, s.started_at, t.id, t.role, t.speaker, t.text
 def _rows(store: Store, since: str | None, until: str | None) -> Iterator[tuple]:
     """Turns of [since, until) (ISO local days), session by session, in order."""
     lo, hi = _bounds(since, until)
-    where, params = "1", []
-    if lo:
-        where += " AND t.created_at >= ?"
-        params.append(lo)
-    if hi:
-        where += " AND t.created_at < ?"
-        params.append(hi)
-    cur = store.db.execute(f"SELECT {_COLS} FROM turns t JOIN sessions s ON s.id = t.session_id WHERE {where} "
-                           "ORDER BY s.started_at, s.id, t.id", params)
+    where, params = time_sql(lo, hi, ends="t.created_at")
+    cur = store.db.execute(f"SELECT {_COLS} FROM turns t JOIN sessions s ON s.id = t.session_id "
+                           f"WHERE {' AND '.join(where) or '1'} ORDER BY s.started_at, s.id, t.id", params)
     while rows := cur.fetchmany(2000):
         for r in rows:
             if since or until:

@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 from .errors import NotFoundError
 from .segmenter import STOPWORDS
 from .store import Store, title_from
+from .vectors import time_sql
 
 CHUNK = 500
 
@@ -118,13 +119,7 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
         turn_ids = matching_turns(store, phrase)
         pin_ids = [i for i, text in db.execute("SELECT id, text FROM pins") if _mentions(text, phrase)]
     else:
-        where, params = [], []
-        if since:
-            where.append("created_at >= ?")
-            params.append(since)
-        if until:
-            where.append("created_at < ?")
-            params.append(until)
+        where, params = time_sql(since, until)
         turn_ids = [r[0] for r in db.execute(f"SELECT id FROM turns WHERE {' AND '.join(where)}", params)]
     turn_ids = _with_corrections(store, turn_ids)
     sessions = _sessions_of(store, turn_ids) | set(whole)

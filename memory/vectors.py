@@ -79,15 +79,23 @@ def smallest(d: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([below, at])
 
 
-def filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[list[str], list]:
-    """SQL conditions (and their parameters) for the time, source and session filters."""
+def time_sql(since=None, until=None, *, ends: str = "created_at", starts: str | None = None
+             ) -> tuple[list[str], list]:
+    """SQL conditions (and parameters) for rows that reach into [since, until): `ends` >= since and
+    `starts` < until (one column for rows at a point in time, two for spans such as a session)."""
     where, params = [], []
     if since:
-        where.append("created_at >= ?")
+        where.append(f"{ends} >= ?")
         params.append(since)
     if until:
-        where.append("created_at < ?")
+        where.append(f"{starts or ends} < ?")
         params.append(until)
+    return where, params
+
+
+def filter_sql(since=None, until=None, sources=None, session_ids=None) -> tuple[list[str], list]:
+    """SQL conditions (and their parameters) for the time, source and session filters."""
+    where, params = time_sql(since, until)
     if sources:
         where.append(f"source IN ({','.join('?' * len(sources))})")
         params.extend(sources)
