@@ -346,6 +346,7 @@ class CachedEmbedderShim:
 
 
 def main():
+    global BUDGETS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/locomo/locomo_dev.json"))
     ap.add_argument("--json", dest="out", help="write the results here")
@@ -359,7 +360,11 @@ def main():
     ap.add_argument("--logprob-convs", type=int, default=1, help="... on the first N conversations")
     ap.add_argument("--build-only", action="store_true", help="build (and LLM-segment), do not evaluate")
     ap.add_argument("--variants", default="all", help="'all' or 'main' (turn-hybrid, session, segment)")
+    ap.add_argument("--budgets", default="", help="comma-separated budgets in words instead of "
+                    + ",".join(map(str, BUDGETS)) + " (the chat's 700/450/300 tokens are about 500/314/207 words)")
     args = ap.parse_args()
+    if args.budgets:
+        BUDGETS = tuple(int(b) for b in args.budgets.split(","))
     log = lambda s: print(s, file=sys.stderr, flush=True)
 
     data_path = Path(args.data)

@@ -6,6 +6,9 @@ prompt 0.6 s into the pause, as the TUI does); and `assistant ask` (a new proces
 
     python tests/bench/session_latency.py --units 10000 --threads 2 --json OUT.json
 
+A layout may name its own recall budget in tokens after a colon (`--layouts now,pause,now:300,pause:300`): the
+same session with fewer tokens of memory per turn, to weigh speed against what recall finds.
+
 The memory is the LoCoMo dev split repeated with shifted dates until it holds --units segments (built once by
 tests/bench/first_token.py's populate and cached under .bench-cache/), plus a running memory (the facts kept
 by consolidation's summary and running steps, which need no model). Each layout gets its own copy of the
@@ -24,6 +27,7 @@ system message, then the last `recent_turns` turns, then the message (kept here 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -155,12 +159,13 @@ def add_running_memory(store, embedder) -> None:
 class Side:
     """One layout: its own database copy, model instance and Assistant."""
 
-    def __init__(self, name: str, db: Path, model, embedder, config, legacy: bool = False, pause: float = 0.0):
+    def __init__(self, name: str, db: Path, model, embedder, config, legacy: bool = False, pause: float = 0.0,
+                 kind: str = ""):
         from assistant.core import Assistant
         from memory.bank import SegmentRecall
         from memory.store import Store
 
-        self.name, self.pause, self.model = name, pause, model
+        self.name, self.kind, self.pause, self.model = name, kind or name, pause, model
         store = Store(db)
         cls = legacy_assistant() if legacy else Assistant
         self.assistant = cls(store, None, config, model=model)
@@ -170,7 +175,7 @@ class Side:
 
     def warm_start(self) -> None:
         """As the chat does once the model is up: the new session's beginning evaluated before any message."""
-        if self.name != "before":
+        if self.kind != "before":
             self.assistant.warm(None)
 
     def turn(self, i: int, text: str, answer_tokens: int) -> dict:
@@ -203,7 +208,7 @@ class Side:
                "evaluated_tokens": st.evaluated_tokens, "memories": len(ans.memories),
                "recall_s": round(ans.recall_seconds, 3), "load": load()}
         self.rows.append(row)
-        print(f"turn {i + 1:>2} {self.name:<6} ttft {row['ttft_s']:6.2f} s  evaluated {st.evaluated_tokens:>5} "
+        print(f"turn {i + 1:>2} {self.name:<10} ttft {row['ttft_s']:6.2f} s  evaluated {st.evaluated_tokens:>5} "
               f"reused {st.reused_tokens:>5} of {st.prompt_tokens:>5}  memories {len(ans.memories):>2}  "
               f"load {row['load']}", flush=True)
         return row
@@ -212,7 +217,11 @@ class Side:
 def summary(rows: list[dict]) -> dict:
     ttft = sorted(r["ttft_s"] for r in rows)
     ev = [r["evaluated_tokens"] for r in rows]
+    # the median of ten turns falls between the two kinds of turns: report the recalling turns apart
+    recalling = [r["ttft_s"] for r in rows if r["memories"]]
     return {"turns": len(rows), "ttft_p50_s": round(statistics.median(ttft), 2),
+            "recalling_turns": len(recalling),
+            "ttft_p50_recalling_s": round(statistics.median(recalling), 2) if recalling else None,
             "ttft_p95_s": round(ttft[min(len(ttft) - 1, round(0.95 * (len(ttft) - 1)))], 2),
             "evaluated_p50": statistics.median(ev), "evaluated_total": sum(ev),
             "reused_total": sum(r["reused_tokens"] for r in rows),
@@ -286,12 +295,14 @@ def main() -> None:
     sides = []
     names = [n for n in args.layouts.split(",") if n]
     for name in names:
-        copy = work / f"{name}.db"
+        kind, _, budget = name.partition(":")
+        side_config = dataclasses.replace(config, recall_budget_tokens=int(budget)) if budget else config
+        copy = work / f"{name.replace(':', '-')}.db"
         shutil.copy(db, copy)
         model = LlamaCppModel(path, name=args.model, n_ctx=config.n_ctx, threads=args.threads, gpu_layers=0,
                               temperature=0.0)
-        sides.append(Side(name, copy, model, embedder, config, legacy=name == "before",
-                          pause=args.pause if name == "pause" else 0.0))
+        sides.append(Side(name, copy, model, embedder, side_config, legacy=kind == "before",
+                          pause=args.pause if kind == "pause" else 0.0, kind=kind))
     for side in sides:
         side.warm_start()
     for i, text in enumerate(SCRIPT if sides else []):     # --layouts "": only the `ask` runs
@@ -299,6 +310,7 @@ def main() -> None:
         for side in order:
             side.turn(i, text, args.answer_tokens)
     result = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "threads": args.threads,
+              "budgets": {s.name: s.assistant.config.recall_budget_tokens for s in sides},
               "units": units, "turns_in_memory": turns, "answer_tokens": args.answer_tokens,
               "rows": [r for s in sides for r in s.rows],
               "summary": {s.name: summary(s.rows) for s in sides}}
