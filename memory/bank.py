@@ -250,12 +250,19 @@ class IncrementalSegmenter:
     def live_sessions(self, max_sessions: int = 2, recent: int = 200) -> list[int]:
         """The most recently active chat sessions with unsegmented turns among the last `recent` turns
         (cheap on a large memory: older unsegmented turns wait for `segment_pending`)."""
-        rows = self.bank.store.db.execute("""
-            SELECT t.session_id FROM turns t LEFT JOIN segment_turns st ON st.turn_id = t.id
-            WHERE t.id > (SELECT COALESCE(MAX(id), 0) FROM turns) - ? AND st.turn_id IS NULL
-              AND t.source = 'chat' AND t.status != 'streaming' AND t.role != 'system'
-            GROUP BY t.session_id ORDER BY MAX(t.id) DESC LIMIT ?""", [recent, max_sessions]).fetchall()
-        return [r[0] for r in rows]
+        db = self.bank.store.db
+        top = db.execute("SELECT COALESCE(MAX(id), 0) FROM turns").fetchone()[0]
+        # The id bound is a parameter and the grouping is done here: with both in SQL the planner walked
+        # the whole turns_session index (every turn of the memory) to group by session.
+        rows = db.execute("""
+            SELECT t.session_id, t.id FROM turns t LEFT JOIN segment_turns st ON st.turn_id = t.id
+            WHERE t.id > ? AND st.turn_id IS NULL
+              AND t.source = 'chat' AND t.status != 'streaming' AND t.role != 'system'""",
+                          [top - recent]).fetchall()
+        latest: dict[int, int] = {}
+        for session_id, turn_id in rows:
+            latest[session_id] = max(turn_id, latest.get(session_id, 0))
+        return sorted(latest, key=lambda s: -latest[s])[:max_sessions]
 
 
 # -- recall ----------------------------------------------------------------------------------------

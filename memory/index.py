@@ -8,9 +8,12 @@ The BM25 side stays cheap on large banks in three ways (its filters stay exact):
 - a time filter also bounds the rowid range, taken from the dense side's in-memory copy of the
   created_at column (units are mostly written in time order, so a window is a narrow id range);
 - the OR-query leaves out the corpus's own stop words: words held by more than `max_df` (10%) of the
-  units (BM25 weight below ln 9) when that means more than MIN_POSTINGS postings, and, past a posting
-  budget (`lexical_budget`), the most common of
-  the rest; document frequencies are estimated on the most recent units by FTS5 itself, and cached;
+  units (BM25 weight below ln 9) when that means more than MIN_POSTINGS postings in the whole index
+  (FTS5 reads every posting of a query word to weigh it, whatever the id range), and, past a posting
+  budget (`lexical_budget`), the most common of the rest; a query made only of such words leaves the
+  lexical side silent (the dense side ranks alone) rather than ranking hundreds of thousands of rows
+  by a word that tells them apart so little; document frequencies are estimated on the most recent
+  units by FTS5 itself, and cached;
 - the filters are checked on the top rows of the unfiltered ranking (bm25() in ORDER BY is FTS5's
   cheapest plan) when most units in the id range pass them, else by the filtered query.
 """
@@ -124,7 +127,10 @@ class HybridIndex:
         if plan is None:
             return []
         span, share = plan
-        match = " OR ".join(f'"{w}"' for w in self.informative(words, span))
+        words = self.informative(words, span)
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in words)
         where, params = [f"{self.fts} MATCH ?"], [match]
         if span is not None:
             where.append("rowid BETWEEN ? AND ?")
@@ -183,11 +189,12 @@ class HybridIndex:
 
     def informative(self, words: list[str], span: tuple[int, int] | None = None) -> list[str]:
         """The query's words without its corpus stop words: a word held by more than `max_df` of
-        the units is dropped, and the rarest words are kept while their postings fit the lexical
-        budget; at least one word that occurs always stays. A word's share of units is estimated on
-        the most recent `DF_SAMPLE` units (counted by FTS5, cached); its postings inside `span` are
-        that share times the units there."""
-        if len(words) <= 1 or not (self.lexical_budget or self.max_df):
+        the units, when that is more than MIN_POSTINGS units of the whole index, is dropped (none may
+        be left: then BM25 has nothing to rank by); of the rest the rarest are kept while their
+        postings fit the lexical budget, the first that occurs always. A word's share of units is
+        estimated on the most recent `DF_SAMPLE` units (counted by FTS5, cached); its postings inside
+        `span` are that share times the units there."""
+        if not words or not (self.lexical_budget or self.max_df):
             return words
         size, top = 0, 0
         if self.vectors.coded:
@@ -212,9 +219,10 @@ class HybridIndex:
         budget = self.lexical_budget or float("inf")
         keep, total = [], 0.0
         for w in sorted(words, key=lambda w: share[w]):
+            if self.max_df and share[w] > self.max_df and share[w] * size > MIN_POSTINGS:
+                break      # this word and the more common ones after it: stop words of this corpus
             postings = share[w] * units
-            common = self.max_df and share[w] > self.max_df and postings > MIN_POSTINGS
-            if total > 0 and (total + postings > budget or common):
+            if total > 0 and total + postings > budget:
                 break
             keep.append(w)
             total += postings

@@ -27,6 +27,7 @@ tests/bench/index_scale.py). Centering the vectors before taking signs did not h
 """
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import weakref
@@ -241,10 +242,12 @@ class _Mirror:
         """(lo, hi, mask): the eligible rows are positions lo..hi where mask (None: all) is set."""
         n = self.n
         lo, hi = 0, n
+        # bisect, not np.searchsorted: a bound longer than the stored times ("...00.000+00:00") would
+        # make numpy copy the whole column to the wider type first (7 ms at 2M rows, per search).
         if since:
-            lo = int(np.searchsorted(self.times[:n], since.encode(), side="left"))
+            lo = bisect.bisect_left(self.times, since.encode(), 0, n)
         if until:
-            hi = int(np.searchsorted(self.times[:n], until.encode(), side="left"))
+            hi = bisect.bisect_left(self.times, until.encode(), 0, n)
         if hi <= lo:
             return lo, lo, None
         mask = None if not self.dead else self.alive[lo:hi].copy()

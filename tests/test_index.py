@@ -144,3 +144,44 @@ def test_filtered_bm25_falls_back_when_the_top_rows_fail_the_filter(store):
     got = h.bm25("apple", 5, sources=["audio"])
     assert len(got) == 5 and all(rows[i - 1].source == "audio" for i, _ in got)
     assert [i for i, _ in h.bm25("apple", 5)] != [i for i, _ in got]
+
+
+def common_bank(h, n=300):
+    """Units whose every text holds "common" and "filler"; one in a hundred also "rareword"."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(n):
+        v = rng.standard_normal(384).astype(np.float32)
+        text = "common filler" + (" rareword" if i % 100 == 0 else "")
+        rows.append(IndexRow(i + 1, v / np.linalg.norm(v), text, f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}",
+                             "chat", 1))
+    h.add(rows)
+    return rows
+
+
+def test_a_query_of_corpus_stop_words_only_is_left_to_the_dense_side(store, monkeypatch):
+    # As on a large memory: a word in most units, past the posting floor, tells them apart too little
+    # to rank every unit by it (at a million units that was 0.3 s a query).
+    monkeypatch.setattr("memory.index.MIN_POSTINGS", 50)
+    h = HybridIndex(store, "turn")
+    rows = common_bank(h)
+    assert h.informative(["common", "filler"]) == []
+    assert h.informative(["common"]) == []                   # one word alone too
+    assert h.bm25("common filler", 10) == [] and h.bm25("the common", 10) == []
+    q = rows[42].vector
+    hits = h.search("common filler", q, 5)
+    assert [x.id for x in hits] == [x.id for x in h.search("", q, 5, mode="dense")]
+    assert hits[0].id == 43 and hits[0].dense is not None and hits[0].bm25 is None
+
+
+def test_rare_words_still_rank_among_corpus_stop_words(store, monkeypatch):
+    monkeypatch.setattr("memory.index.MIN_POSTINGS", 50)
+    h = HybridIndex(store, "turn")
+    common_bank(h)
+    assert h.informative(["common", "rareword", "filler"]) == ["rareword"]
+    assert sorted(i for i, _ in h.bm25("common rareword filler", 10)) == [1, 101, 201]
+    hits = h.search("common rareword", np.ones(384, np.float32) / np.sqrt(384), 10)
+    assert {x.id for x in hits if x.bm25 is not None} == {1, 101, 201}
+    # Under the posting floor (a small memory) a common word still counts.
+    monkeypatch.setattr("memory.index.MIN_POSTINGS", 20_000)
+    assert len(h.bm25("common filler", 10)) == 10

@@ -360,3 +360,33 @@ def test_logprob_compressor_drops_predictable_words():
     key = c.compress("Alice went to the bakery in Lisbon")
     assert "Lisbon" in key and "bakery" in key and "the" not in key.split() and "went" not in key.split()
     assert c.calls == 1
+
+
+def test_live_sessions_reads_only_the_latest_turns(store, fake_embedder):
+    # The work of finding live sessions must not grow with the history (it runs before every recall;
+    # a plan that walked every turn took 0.1 s at 2M turns). Counted in SQLite steps, not seconds.
+    inc = IncrementalSegmenter(SegmentBank(store, fake_embedder))
+
+    def steps() -> int:
+        n = [0]
+
+        def tick():
+            n[0] += 1
+        store.db.conn.set_progress_handler(tick, 100)
+        try:
+            assert inc.live_sessions() == [live]
+        finally:
+            store.db.conn.set_progress_handler(None, 100)
+        return n[0]
+
+    old = store.new_session(title="old", source="import")    # in no segment, but not chat: never live
+    add = "INSERT INTO turns (session_id, role, text, created_at, source) VALUES (?, 'user', ?, ?, 'import')"
+    with store.db.conn:
+        store.db.conn.executemany(add, [(old, f"old {i}", "2024-01-01T00:00:00+00:00") for i in range(300)])
+    live = store.new_session(title="live")
+    store.add_turn(live, "user", "hello there")
+    short = steps()
+    with store.db.conn:
+        store.db.conn.executemany(add, [(old, f"older {i}", "2023-01-01T00:00:00+00:00") for i in range(20_000)])
+        store.db.execute("UPDATE turns SET id = id + 100000 WHERE session_id = ?", [live])
+    assert steps() <= short + 5
