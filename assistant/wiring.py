@@ -64,6 +64,7 @@ def build(opts: Options, *, embedder=None, model=None, load: str = "now",
     assistant = Assistant(store, None, opts.config, model=model, routes=default_routes(),
                           incognito=opts.incognito)
     assistant.recall = SegmentRecall(store, embedder, count_tokens=assistant.count_tokens)
+    assistant.recall.warm()   # a large memory's index loads while the model does and the user types
     assistant.prefix_cache = PrefixCache.beside(opts.db)
     if model is not None:
         return assistant

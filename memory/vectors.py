@@ -418,12 +418,11 @@ class VectorIndex:
         m.seen = None if conn.in_transaction else seen
 
     def _load(self, m: _Mirror, gen: int) -> None:
-        cur = self.store.db.conn.execute(
-            f"SELECT id, created_at, source, session_id, code FROM {self.codes} WHERE gen <= ?", [gen])
         m.reset()
-        parts = []
-        while rows := cur.fetchmany(65536):
-            parts.append(m.columns(rows, sort=False))
+        parts, last = [], None
+        while (part := self._chunk(m, gen, last)) is not None:
+            parts.append(part)
+            last = int(part["ids"][-1])
         if parts:
             cols = {a: (np.concatenate([p[a] for p in parts], axis=1) if a == "codes"
                         else np.concatenate([p[a] for p in parts])) for a in m.arrays()}
@@ -435,6 +434,38 @@ class VectorIndex:
             m.max_id = int(cols["ids"].max())
             m.null_times = int(cols["timeless"].sum())
         m.gen = gen
+
+    LOAD_CHUNK = 65536
+
+    def _chunk(self, m: _Mirror, gen: int, after: int | None) -> dict | None:
+        """The mirror's columns for the next LOAD_CHUNK rows by id after `after`, or None past the last.
+
+        SQLite joins each column of the chunk into one string (group_concat), decoded here by numpy:
+        a row at a time through Python tuples took twice as long (8 s at 3M rows on 2 cores). Every
+        value is coalesced, so that the columns stay aligned (group_concat skips NULLs)."""
+        row = self.store.db.conn.execute(
+            f"""SELECT count(*), group_concat(id), group_concat(hex(code), ''),
+                       group_concat(COALESCE(created_at, ''), char(31)), group_concat(COALESCE(source, ''), char(31)),
+                       group_concat(COALESCE(session_id, ?))
+                FROM (SELECT id, code, created_at, source, session_id FROM {self.codes}
+                      WHERE id > ? AND +gen <= ? ORDER BY id LIMIT ?)""",
+            [int(_NO_SESSION), -(1 << 63) if after is None else after, gen, self.LOAD_CHUNK]).fetchone()
+        n = row[0]
+        if not n:
+            return None
+        times = np.array(row[3].encode().split(b"\x1f"))
+        if times.dtype.itemsize == 0:
+            times = times.astype("S1")
+        values, codes = np.unique(np.array(row[4].encode().split(b"\x1f")), return_inverse=True)
+        for v in values:
+            text = v.decode() or None
+            if text not in m.sources:
+                m.sources[text] = len(m.sources)
+        table = np.array([m.sources[v.decode() or None] for v in values], np.int16)
+        bits = np.frombuffer(bytes.fromhex(row[2]), np.uint8).reshape(n, m.words * 8)
+        return dict(codes=bits.view(np.uint64).T, ids=np.array(row[1].split(","), np.int64), times=times,
+                    timeless=times == b"", src=table[codes.ravel()],
+                    sess=np.array(row[5].split(","), np.int64), alive=np.ones(n, bool))
 
     def _catch_up(self, m: _Mirror, gen: int) -> None:
         db = self.store.db.conn

@@ -1,5 +1,6 @@
 """Segment memory: segmentation (LLM, fallback, fast, incremental), compression, index filters, recall."""
 import json
+import time
 
 import pytest
 
@@ -7,6 +8,7 @@ from memory.bank import IncrementalSegmenter, SegmentBank, SegmentRecall, make_s
 from memory.compress import IdfCompressor, NoCompressor, build_key
 from memory.segmenter import LLMSegmenter, Span, check_spans, parse_spans
 from memory.segments import SegmentStore, exchanges
+from memory.store import Store
 from tests.fakes import FakeLLM
 
 COOKING = [("user", "I baked sourdough bread with a rye starter this weekend."),
@@ -390,3 +392,29 @@ def test_live_sessions_reads_only_the_latest_turns(store, fake_embedder):
         store.db.conn.executemany(add, [(old, f"older {i}", "2023-01-01T00:00:00+00:00") for i in range(20_000)])
         store.db.execute("UPDATE turns SET id = id + 100000 WHERE session_id = ?", [live])
     assert steps() <= short + 5
+
+
+def test_the_app_loads_the_recall_indexes_before_the_first_search(tmp_path, fake_embedder):
+    # At a million segments the two in-memory mirrors take seconds to load: building the assistant
+    # starts that load, so that a first question asked a while after the start does not wait for it.
+    from assistant.config import Config
+    from assistant.wiring import Options, build
+    from memory.index import HybridIndex, IndexRow
+    from memory.vectors import _MIRRORS
+
+    path = tmp_path / "data" / "warm.db"
+    first = Store(path)
+    v = fake_embedder.embed(["hello"])[0]
+    for name in ("segment", "turn"):
+        HybridIndex(first, name).add([IndexRow(1, v, "hello", "2026-01-01T00:00:00+00:00", "chat", 1)])
+    first.close()
+    a = build(Options(db=path, model="fake", config=Config()), embedder=fake_embedder, model=FakeLLM())
+    try:
+        for _ in range(200):
+            loaded = _MIRRORS.get(a.store, {})
+            if all(loaded.get(n) is not None and loaded[n].gen >= 0 for n in ("segment", "turn")):
+                break
+            time.sleep(0.05)
+        assert {n: loaded[n].n for n in ("segment", "turn")} == {"segment": 1, "turn": 1}
+    finally:
+        a.store.close()

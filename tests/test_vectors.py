@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from memory.store import Store
-from memory.vectors import VectorIndex, _MIRRORS, encode, smallest
+from memory.vectors import VectorIndex, _MIRRORS, _Mirror, encode, smallest
 
 
 def clustered(n, seed=0, dim=384, centers=40):
@@ -240,3 +240,32 @@ def test_warm_loads_the_mirror_in_the_background(filled):
     vi.warm().join(timeout=30)
     m = vi.mirror()
     assert m.n == len(X) and m.gen >= 0
+
+
+def test_loaded_mirror_keeps_every_column_aligned(tmp_path, monkeypatch):
+    # The mirror is read in chunks of whole columns; a value missing in one must not shift the others:
+    # it holds what the rows read one by one give (the way it catches up with later writes).
+    path = tmp_path / "m.db"
+    s1 = Store(path)
+    X = clustered(60, seed=5)
+    VectorIndex(s1, "turn").add([(i + 1, X[i], stamp(i), ("chat", "audio")[i % 2], i % 4) for i in range(60)])
+    with s1.db.conn:   # rows written before their time or session were known
+        s1.db.execute("UPDATE codes_turn SET created_at = NULL WHERE id % 7 = 1")
+        s1.db.execute("UPDATE codes_turn SET session_id = NULL WHERE id % 3 = 1")
+        s1.db.execute("UPDATE codes_turn SET source = NULL WHERE id % 5 = 1")
+    _MIRRORS.clear()
+    monkeypatch.setattr(VectorIndex, "LOAD_CHUNK", 7)
+    m = VectorIndex(s1, "turn").mirror()
+    rows = s1.db.execute("SELECT id, created_at, source, session_id, code FROM codes_turn").fetchall()
+    ref = _Mirror(m.words)
+    ref.sources = dict(m.sources)
+    want = ref.columns(rows)
+    assert m.n == 60 and m.null_times == 9
+    for a in ("ids", "times", "timeless", "src", "sess"):
+        assert getattr(m, a)[:60].tolist() == want[a].tolist(), a
+    assert (m.codes[:, :60] == want["codes"]).all()
+    hits = [i for i, _ in VectorIndex(s1, "turn").search(X[9], 5, since="2026-01-05", sources=["audio"],
+                                                          session_ids=[1])]
+    assert hits and all(i % 2 == 0 and (i - 1) % 4 == 1 and i % 3 != 1 and i % 5 != 1 and i % 7 != 1
+                        for i in hits)
+    s1.close()
