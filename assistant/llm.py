@@ -56,6 +56,15 @@ YIELD_CHUNK = 64
 CHAT_CHUNK = 128
 
 
+def chunk_sizes(gpu_layers: int, n_batch: int) -> tuple[int, int]:
+    """(an answer's chunk, a chunk that gives way) in tokens. With layers on a GPU a whole batch evaluates in
+    milliseconds, so the chunks are the batch: 128-token chunks made an H200's time to first token 97 ms
+    against 41 ms for llama-server, which evaluates the prompt in one pass."""
+    if gpu_layers:
+        return n_batch, n_batch
+    return CHAT_CHUNK, YIELD_CHUNK
+
+
 class _GiveWay(Exception):
     """Raised inside a call at a checkpoint: someone with a higher claim waits, or the caller cancelled."""
 
@@ -190,7 +199,8 @@ class LlamaCppModel(Prioritized):
         self._parallel: parallel.ParallelDecoder | None = None   # for complete_many / choose_many
         self._side = None              # [context, input_ids, n_tokens] of the side context, once used
         self._checkpoint: Callable[[], None] | None = None
-        self._chunk = CHAT_CHUNK
+        self._chat_chunk, self._yield_chunk = chunk_sizes(self.gpu_layers, self.llm.n_batch)
+        self._chunk = self._chat_chunk
         self.llm.eval = self._eval     # every evaluation goes in chunks, checked in between
 
     # -- one call at a time, the chat first -------------------------------------------------------
@@ -217,7 +227,7 @@ class LlamaCppModel(Prioritized):
                     raise _GiveWay()
 
             self._checkpoint = checkpoint
-            self._chunk = CHAT_CHUNK if priority == CHAT else YIELD_CHUNK
+            self._chunk = self._chat_chunk if priority == CHAT else self._yield_chunk
             try:
                 if context == "side":
                     with self._on_side():
@@ -226,7 +236,7 @@ class LlamaCppModel(Prioritized):
                     yield
             finally:
                 self._checkpoint = None
-                self._chunk = CHAT_CHUNK
+                self._chunk = self._chat_chunk
 
     @contextmanager
     def _on_side(self) -> Iterator[None]:

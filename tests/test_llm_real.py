@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from assistant.errors import GenerationError
-from assistant.llm import LlamaCppModel, resolve_gpu_layers
+from assistant.llm import CHAT_CHUNK, YIELD_CHUNK, LlamaCppModel, chunk_sizes, resolve_gpu_layers
 from assistant.models import MODELS, resolve_model
 
 pytestmark = pytest.mark.real
@@ -43,6 +43,14 @@ def test_gpu_layers_auto_matches_the_build(smollm2):
     assert resolve_gpu_layers("auto") == expected
     assert resolve_gpu_layers(5) == 5
     assert smollm2.gpu_layers == (smollm2.n_layers if expected else 0)
+
+
+def test_prompt_chunks_are_small_on_a_cpu_and_the_whole_batch_on_a_gpu(smollm2):
+    assert chunk_sizes(0, 512) == (CHAT_CHUNK, YIELD_CHUNK) == (128, 64)
+    assert chunk_sizes(28, 512) == (512, 512)
+    assert (smollm2._chat_chunk, smollm2._yield_chunk) == chunk_sizes(smollm2.gpu_layers, smollm2.llm.n_batch)
+    pieces = list(smollm2.stream([{"role": "user", "content": "Say hello. " * 60}], max_tokens=4))
+    assert pieces and smollm2.last_stats.prompt_tokens > CHAT_CHUNK   # a prompt of several chunks evaluates
 
 
 def test_schema_constrained_output_is_valid_json(qwen05):
