@@ -1,6 +1,7 @@
 """Pilot tests of the terminal UI with the scripted FakeLLM and FakeEmbedder."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -97,6 +98,10 @@ async def test_message_streams_token_by_token_and_is_stored(db):
         status = screen.query_one(StatusBar)
         assert status.tokens_per_second and status.tokens_per_second > 0
         assert "tok/s" in str(status.render())
+        # the answer says how long it took to start, from Enter to its first word, and its speed
+        started = re.fullmatch(r"started in (\d+\.\d) s · \d+\.\d tok/s", str(msg.border_subtitle))
+        assert started, msg.border_subtitle
+        assert msg.first_piece_at - msg.sent_at >= 0.05   # the fake model's first token comes after 0.05 s
     assert llm.stored_before[0] == ("user", "Hello there")
     sid = store.sessions()[0].id
     assert [(t.role, t.text, t.status) for t in store.turns(sid)] == [

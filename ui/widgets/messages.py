@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -71,6 +72,9 @@ class AssistantMessage(Vertical):
         self._inflight: AwaitComplete | None = None
         self.streaming = streaming
         self.interrupted = False
+        # Made when the message is sent: the wait a person feels runs from here to the first piece shown.
+        self.sent_at = time.monotonic()
+        self.first_piece_at: float | None = None
         if interrupted:
             self.add_class("-interrupted")
             self.interrupted = True
@@ -127,6 +131,8 @@ class AssistantMessage(Vertical):
     def feed(self, piece: str) -> None:
         """Buffer a piece of the answer; safe to call from any thread."""
         with self._lock:
+            if self.first_piece_at is None:
+                self.first_piece_at = time.monotonic()
             self._pending.append(piece)
 
     def _flush(self) -> None:
@@ -161,7 +167,9 @@ class AssistantMessage(Vertical):
         else:
             self.set_state(note)
         if tokens_per_second:
-            self.border_subtitle = f"{tokens_per_second:.1f} tok/s"
+            self.border_subtitle = " · ".join(
+                ([f"started in {self.first_piece_at - self.sent_at:.1f} s"] if self.first_piece_at else [])
+                + [f"{tokens_per_second:.1f} tok/s"])
 
     async def _drain(self) -> None:
         """Stop the timer and show every piece received so far."""
