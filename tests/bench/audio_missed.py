@@ -6,8 +6,8 @@ questions are asked at 17:00. It is built once and cached under .bench-cache/ (b
 separately). Each question is timed --runs times (median); the query embedding (only where a topic is
 named) is included in the total and also shown on its own.
 
-torch runs with --torch-threads intra-op threads (default 1): on a busy 2-core host, MiniLM on one short
-query took 0.3-1.6 s with 2 threads and 40 ms with 1.
+MiniLM (numpy) runs with --embedder-threads BLAS threads (default 1): on a busy 2-core host, MiniLM (then on
+torch) took 0.3-1.6 s on one short query with 2 threads and 40 ms with 1.
 
     python tests/bench/audio_missed.py --turns 4000 --runs 5
 """
@@ -97,17 +97,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=4000)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--embedder-threads", type=int, default=1)
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(args.torch_threads)
+    from threadpoolctl import threadpool_limits
 
     from assistant import missed
     from memory.embedder import SentenceTransformerEmbedder
     from memory.store import Store
 
     embedder = SentenceTransformerEmbedder(background=False)
+    threadpool_limits(args.embedder_threads, user_api="blas")
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"audio_missed_{args.turns}.db"
     if not path.exists():
@@ -124,7 +123,7 @@ def main() -> None:
     print(f"memory: {store.count('turns')} turns ({args.turns} audio), {store.count('audio_clips')} clips")
     embedder.embed(["warm up"])
     timed = TimedEmbedder(embedder)
-    print(f"torch threads {torch.get_num_threads()}; median of {args.runs} runs; total = window + retrieval + prompt")
+    print(f"embedder threads {args.embedder_threads}; median of {args.runs} runs; total = window + retrieval + prompt")
     for q in QUESTIONS:
         times, emb, r = [], [], None
         for _ in range(args.runs):

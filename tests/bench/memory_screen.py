@@ -6,10 +6,11 @@ ranking and packing), then the detail of the best hit (`memory.detail.detail`: t
 used it), and the latest memories listed before any search (`memory.detail.recent`).
 
     nice .venv/bin/python tests/bench/memory_screen.py            # builds .bench-cache/memory-screen-25000-zipf.db once
-    nice .venv/bin/python tests/bench/memory_screen.py --torch-threads 1
+    nice .venv/bin/python tests/bench/memory_screen.py --embedder-threads 2
 
-The query's embedding (MiniLM through torch) is timed apart too: on a shared 2-core machine torch's two
-intra-op threads wait on each other when another process holds a core, so `--torch-threads` shows that share.
+The query's embedding (MiniLM, numpy) is timed apart too: on a shared 2-core machine two BLAS threads wait
+on each other when another process holds a core, so `--embedder-threads` (default: the app's own setting,
+a quarter of the cores) shows that share. Runs before 2026-12-05 had MiniLM on torch (`--torch-threads`).
 
 The vectors are random, so what is found means nothing here; the time is what is measured. Two vocabularies:
 `small` is load.py's 60 words drawn evenly (every segment key then holds nearly every query word, so the
@@ -118,7 +119,9 @@ def percentile(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
 
 
-def measure(path: Path, rounds: int) -> dict:
+def measure(path: Path, rounds: int, threads: int | None = None) -> dict:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     from memory import detail
     from memory.bank import SegmentRecall
     from memory.embedder import SentenceTransformerEmbedder
@@ -127,9 +130,9 @@ def measure(path: Path, rounds: int) -> dict:
     out: dict = {}
     embedder = SentenceTransformerEmbedder(background=False)
     embedder.wait()
-    import torch
-
-    out["torch threads"] = torch.get_num_threads()
+    if threads:
+        threadpool_limits(threads, user_api="blas")
+    out["embedder threads"] = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
     store = Store(path)
     reader = store.reader()
     recall = detail.reading_recall(reader, SegmentRecall(store, embedder))
@@ -179,12 +182,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="times each of the 20 queries is searched")
     ap.add_argument("--vocabulary", choices=["zipf", "small"], default="zipf",
                     help="the words of the synthetic talk (see above)")
-    ap.add_argument("--torch-threads", type=int, help="torch's intra-op threads (default: torch's own choice)")
+    ap.add_argument("--embedder-threads", type=int,
+                    help="numpy's BLAS threads for MiniLM (default: the app's own, a quarter of the cores)")
     args = ap.parse_args()
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
     path = ROOT / ".bench-cache" / f"memory-screen-{args.segments}-{args.vocabulary}.db"
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
@@ -196,7 +196,7 @@ def main() -> None:
         print(f"built in {time.perf_counter() - t:.0f} s (not part of the figures)")
         tmp.rename(path)
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}")
-    for k, v in measure(path, args.rounds).items():
+    for k, v in measure(path, args.rounds, args.embedder_threads).items():
         print(f"{k}: {v:,.1f}" if isinstance(v, float) else f"{k}: {v:,}")
 
 
