@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -102,7 +103,8 @@ def texts(n: int, data: Path) -> list[str]:
 def cold(path: str) -> float:
     """Seconds from a new process's start to its first query's vector."""
     code = ("import sys; sys.path[:0] = [{root!r}, {bench!r}]; "
-            "import embedder_speed as b; b.embedder({path!r}).embed([b.QUERY])").format(root=str(ROOT), bench=str(ROOT / "tests/bench"), path=path)
+            "import embedder_speed as b; b.embedder({path!r}).embed([b.QUERY])"
+            ).format(root=str(ROOT), bench=str(ROOT / "tests/bench"), path=path)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return time.perf_counter() - start                   # the interpreter's own start included
@@ -155,7 +157,7 @@ def main() -> None:
         q = sorted(res[p]["query_ms"])
         summary[p] = {"cold_s_median": round(statistics.median(res[p]["cold_s"]), 3),
                       "query_ms_median": round(statistics.median(q), 2),
-                      "query_ms_p95": round(q[int(0.95 * (len(q) - 1))], 2),
+                      "query_ms_p95": round(q[math.ceil(0.95 * len(q)) - 1], 2),
                       "bulk_texts_per_s_median": round(statistics.median(res[p]["bulk_texts_per_s"]), 1),
                       **res[p]}
         print(f"{p:6s} cold {summary[p]['cold_s_median']:.2f} s (runs {', '.join(f'{x:.2f}' for x in res[p]['cold_s'])}); "
