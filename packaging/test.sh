@@ -18,5 +18,8 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
     || echo "    could not install chromium: that test will say it was skipped" >&2
 fi
 
+# The tests compare the numpy embedder with sentence-transformers, which needs PyTorch: the CPU build first,
+# or pip would take a CUDA one of several GB.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,small-models]"
 exec "$VENV/bin/python" -m pytest tests -q -ra "$@"

