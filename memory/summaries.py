@@ -192,13 +192,16 @@ class SummaryStore:
         """Every session summary folded into `running_id` or one of the versions it was built on."""
         if running_id is None:
             return set()
+        # CROSS JOIN keeps the chain the outer loop: left to itself, SQLite walked every running version
+        # (by the kind index) at each step of the chain, which is quadratic in the number of folds (217 s
+        # at 10,000 folds, five years of sessions; linear: 0.1 s).
         rows = self.db.execute("""
             WITH RECURSIVE chain(id) AS (
                 SELECT ?
-                UNION SELECT i.input_id FROM summary_inputs i JOIN chain c ON i.summary_id = c.id
-                      JOIN summaries s ON s.id = i.input_id AND s.kind = 'running')
-            SELECT i.input_id FROM summary_inputs i JOIN summaries s ON s.id = i.input_id AND s.kind = 'session'
-            WHERE i.summary_id IN chain""", [running_id]).fetchall()
+                UNION SELECT i.input_id FROM chain c CROSS JOIN summary_inputs i ON i.summary_id = c.id
+                      CROSS JOIN summaries s ON s.id = i.input_id WHERE s.kind = 'running')
+            SELECT i.input_id FROM chain c CROSS JOIN summary_inputs i ON i.summary_id = c.id
+            CROSS JOIN summaries s ON s.id = i.input_id WHERE s.kind = 'session'""", [running_id]).fetchall()
         return {r[0] for r in rows}
 
     def unfolded(self) -> list[Summary]:
@@ -313,14 +316,17 @@ def plan_rollups(summaries: SummaryStore, kind: str) -> list[RollupPlan]:
     """Periods of `kind` whose inputs changed since their current summary was built, oldest first."""
     child_kind = CHILD[kind]
     groups: dict[str, list[Summary]] = {}
+    months: dict[str, set[str]] = {}      # week key -> the months of its days with conversations
+    if kind == "month":
+        for d in summaries.list("day"):   # once: a query per week read every earlier day (6 s at 5 years)
+            months.setdefault(week_key(d.key), set()).add(month_key(d.key))
     for s in summaries.list(child_kind):
         if child_kind == "session":
             keys = [day_key(s.period_start)]
         elif child_kind == "day":
             keys = [week_key(s.key)]
         else:   # weeks go to every month they touch that has days with conversations
-            days = [d.key for d in summaries.list("day", since=s.period_start, until=s.period_end)]
-            keys = sorted({month_key(d) for d in days}) or [month_key(s.period_start)]
+            keys = sorted(months.get(s.key, ())) or [month_key(s.period_start)]
         for k in keys:
             groups.setdefault(k, []).append(s)
     out = []

@@ -418,3 +418,29 @@ def test_the_app_loads_the_recall_indexes_before_the_first_search(tmp_path, fake
         assert {n: loaded[n].n for n in ("segment", "turn")} == {"segment": 1, "turn": 1}
     finally:
         a.store.close()
+
+
+def test_finding_sessions_to_segment_does_not_read_every_turn(store, fake_embedder):
+    # Consolidation asks this several times a run; the turns of sessions done must not be read again.
+    from tests.test_summaries import sql_steps
+
+    def history(turns: int) -> int:
+        with store.db.conn:
+            for table in ("segmentation_log", "turns", "sessions"):
+                store.db.execute(f"DELETE FROM {table}")
+            for s in range(40):
+                sid = store.db.execute("INSERT INTO sessions (title, started_at) VALUES ('s', ?)",
+                                       [f"2024-01-{1 + s % 28:02d}T00:00:00+00:00"]).lastrowid
+                store.db.conn.executemany("INSERT INTO turns (session_id, role, text, created_at) VALUES (?, 'user', 'x', ?)",
+                                          [(sid, f"2024-01-{1 + s % 28:02d}T00:{i % 60:02d}:00+00:00")
+                                           for i in range(5 if s == 7 else turns)])
+                last = store.db.execute("SELECT MAX(id) FROM turns").fetchone()[0]
+                if s != 7:
+                    store.db.execute("INSERT INTO segmentation_log (session_id, last_turn_id, method, done_at) "
+                                     "VALUES (?, ?, 'fast', 'now')", [sid, last])
+        found = []
+        steps = sql_steps(store, lambda: found.extend(SegmentStore(store).pending_sessions()))
+        assert len(found) == 1
+        return steps
+
+    assert history(400) < 2 * history(20)

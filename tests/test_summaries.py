@@ -164,3 +164,73 @@ def test_the_running_memory_keeps_its_words_with_each_session_keeping_its_most_t
                                    "current", "facts", ""), [sm.SummaryStore(store).get(ids[-1])])
     plan2.new[0].text = "User: I am a nurse."
     assert sm.fold(plan2, words=60) == "[6 Mar 2024] User: I am a nurse."
+
+
+def test_finding_what_the_running_memory_folded_grows_with_the_folds_not_their_square(store):
+    # Five years of sessions are ten thousand folds; each consolidation asks what is folded already.
+    # Counted in SQLite steps: four times the folds must cost about four times the work.
+    S = SummaryStore(store)
+
+    def chain(folds: int) -> int:
+        with store.db.conn:
+            store.db.execute("DELETE FROM summaries")
+            store.db.execute("DELETE FROM summary_inputs")
+            base = None
+            for i in range(folds):
+                when = f"2024-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00+00:00"
+                sid = S.add("session", str(i), f"User: fact {i}", when, when, sessions=[i])
+                base = S.add("running", sm.RUNNING_KEY, f"fact {i}", when, when, sessions=[i],
+                             inputs=[sid] + ([base] if base else []))
+        steps = [0]
+
+        def tick():
+            steps[0] += 1
+        store.db.conn.set_progress_handler(tick, 100)
+        try:
+            assert len(S.folded_inputs(base)) == folds
+        finally:
+            store.db.conn.set_progress_handler(None, 100)
+        return steps[0]
+
+    small, large = chain(100), chain(400)
+    assert large < 6 * small
+
+
+def sql_steps(store, fn) -> int:
+    """SQLite virtual-machine steps (in hundreds) that fn() runs: work counted without a clock."""
+    steps = [0]
+
+    def tick():
+        steps[0] += 1
+    store.db.conn.set_progress_handler(tick, 100)
+    try:
+        fn()
+    finally:
+        store.db.conn.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_planning_the_months_reads_each_day_once(store):
+    # Each week used to query the days it touches, which read every earlier day: quadratic in the days.
+    from datetime import date, timedelta
+
+    S = SummaryStore(store)
+
+    def history(days: int) -> int:
+        with store.db.conn:
+            store.db.execute("DELETE FROM summaries")
+            weeks = {}
+            for i in range(days):
+                d = (date(2020, 1, 1) + timedelta(days=i)).isoformat()
+                start, end = sm.period_bounds("day", d)
+                weeks.setdefault(sm.week_key(d), []).append(S.add("day", d, f"fact {i}", start, end, sessions=[i]))
+            for wk, ids in weeks.items():
+                start, end = sm.period_bounds("week", wk)
+                S.add("week", wk, "facts", start, end, sessions=[], inputs=ids)
+        plans = []
+        steps = sql_steps(store, lambda: plans.extend(sm.plan_rollups(S, "month")))
+        assert {p.key for p in plans} == {sm.month_key((date(2020, 1, 1) + timedelta(days=i)).isoformat())
+                                         for i in range(days)}
+        return steps
+
+    assert history(1200) < 6 * history(300)

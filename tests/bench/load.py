@@ -4,6 +4,8 @@ app's process with the default model.
 
     .venv/bin/python tests/bench/load.py --segments 100000          # builds .bench-cache/load-100000.db once
     .venv/bin/python tests/bench/load.py --segments 100000 --model  # also loads the default model
+    .venv/bin/python tests/bench/load.py --segments 100000 --db COPY.db --mark-consolidated --add-day 3
+        # on a copy: the history as consolidation leaves it, then a new day to consolidate
 
 The vectors are random, so recall quality means nothing here; sizes and speeds are what is measured.
 """
@@ -79,6 +81,119 @@ def build(path: Path, segments: int, dim: int = 384) -> None:
     store.close()
 
 
+def mark_consolidated(path: Path) -> dict:
+    """Write what consolidation would have left after working through the synthetic history, so that a
+    run afterwards does only the new work: every session segmented (segmentation_log), summarized
+    (a one-line session summary of its first user turn), every segment's links decided (link_log; one
+    segment in ten linked to an earlier one), the running memory folded ten sessions at a time (its
+    chain of versions, as folds leave it) and the day, week and month roll-ups built by the app's own
+    code. Returns seconds per part."""
+    from memory import summaries as sm
+    from memory.clock import utcnow
+    from memory.store import Store
+
+    store = Store(path)
+    db, now, out = store.db, utcnow(), {}
+
+    def part(name, fn):
+        t = time.perf_counter()
+        with db.conn:
+            fn()
+        out[name] = time.perf_counter() - t
+
+    part("segmentation log", lambda: db.execute(
+        "INSERT OR IGNORE INTO segmentation_log (session_id, last_turn_id, method, segments, done_at) "
+        "SELECT session_id, MAX(id), 'fast', COUNT(*) / 2, ? FROM turns GROUP BY session_id", [now]))
+
+    def sessions():
+        db.execute("""INSERT INTO summaries (kind, key, text, period_start, period_end, last_turn_id, status,
+                          method, created_at)
+                      SELECT 'session', CAST(s.id AS TEXT), 'User: ' || (SELECT text FROM turns t WHERE
+                             t.session_id = s.id AND t.role = 'user' ORDER BY t.id LIMIT 1),
+                             s.started_at, COALESCE(s.last_at, s.started_at), g.last_turn_id, 'current', 'facts', ?
+                      FROM sessions s JOIN segmentation_log g ON g.session_id = s.id
+                      WHERE NOT EXISTS (SELECT 1 FROM summaries m WHERE m.kind = 'session'
+                                        AND m.key = CAST(s.id AS TEXT))""", [now])
+        db.execute("INSERT OR IGNORE INTO summary_sessions (summary_id, session_id) "
+                   "SELECT id, CAST(key AS INTEGER) FROM summaries WHERE kind = 'session'")
+    part("session summaries", sessions)
+
+    def links():
+        db.execute("INSERT OR IGNORE INTO link_log (segment_id, candidates, links, method, done_at) "
+                   "SELECT id, 2, 0, 'llm', ? FROM segments WHERE status = 'final'", [now])
+        db.execute("""INSERT OR IGNORE INTO links (earlier_id, later_id, label, earlier_at, later_at, similarity,
+                          method, created_at)
+                      SELECT e.id, l.id, 'SameTopic', e.started_at, l.started_at, 0.5, 'llm', ?
+                      FROM segments l JOIN segments e ON e.id = l.id - 37 WHERE l.id % 10 = 0""", [now])
+        db.execute("UPDATE link_log SET links = 1 WHERE segment_id % 10 = 0 AND segment_id > 37")
+    part("links", links)
+
+    def running():
+        store_ = sm.SummaryStore(store)
+        if store_.running_base() is not None:
+            return
+        pending = sorted(store_.list("session"), key=lambda x: (x.period_start, x.id))
+        base_id = last = base = None
+        for i in range(0, len(pending), 10):
+            new = pending[i:i + 10]
+            text = sm.fold(sm.FoldPlan(base, new))
+            status = "current" if i + 10 >= len(pending) else "superseded"
+            start = base.period_start if base else new[0].period_start
+            rid = db.execute("INSERT INTO summaries (kind, key, text, period_start, period_end, inputs, status, "
+                             "method, created_at) VALUES ('running', ?, ?, ?, ?, '', ?, 'facts', ?)",
+                             [sm.RUNNING_KEY, text, start, new[-1].period_end, status, now]).lastrowid
+            db.conn.executemany("INSERT INTO summary_inputs (summary_id, input_id) VALUES (?, ?)",
+                                [(rid, x.id) for x in new] + ([(rid, base_id)] if base_id else []))
+            base_id = last = rid
+            base = sm.Summary(rid, "running", sm.RUNNING_KEY, text, start, new[-1].period_end, None, "", status,
+                              "facts", now)
+        # Only the current version lists the sessions it covers: each fold's version lists every session
+        # before it, which would be ~5e8 rows here (see docs/reliability.md).
+        db.execute("INSERT OR IGNORE INTO summary_sessions (summary_id, session_id) "
+                   "SELECT ?, id FROM sessions", [last])
+    part("running memory", running)
+
+    for kind in ("day", "week", "month"):
+        def rollups(kind=kind):
+            store_ = sm.SummaryStore(store)
+            for plan in sm.plan_rollups(store_, kind):
+                text, method = sm.rollup(plan)
+                sm.write_rollup(store, plan, text, method, 0)
+        part(f"{kind} summaries", rollups)
+    store.close()
+    return out
+
+
+def add_day(path: Path, sessions: int = 3) -> dict:
+    """Append one day of real conversation after the memory's last turn: the first `sessions` sessions of
+    the first LoCoMo conversation, as chat sessions (first speaker: the user), two hours apart, not yet
+    consolidated. Returns what was added."""
+    from datetime import datetime, timedelta, timezone
+
+    from memory.clock import to_iso
+    from memory.importers import parse_locomo
+    from memory.store import Store
+
+    data = ROOT.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+    if not data.exists():
+        sys.exit(f"There is no file {data}; the LoCoMo data is needed for --add-day.")
+    store = Store(path)
+    last = store.db.execute("SELECT MAX(created_at) FROM turns").fetchone()[0]
+    day = (datetime.fromisoformat(last) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0,
+                                                                      tzinfo=timezone.utc)
+    turns = 0
+    for n, imported in enumerate(parse_locomo(data)[:sessions]):
+        first = imported.turns[0].speaker
+        start = day + timedelta(hours=2 * n)
+        sid = store.new_session(title=f"day session {n + 1}", started_at=to_iso(start))
+        for i, t in enumerate(imported.turns):
+            store.add_turn(sid, "user" if t.speaker == first else "assistant", t.text, speaker=t.speaker,
+                           created_at=to_iso(start + timedelta(seconds=30 * i)))
+            turns += 1
+    store.close()
+    return {"day": day.date().isoformat(), "sessions": sessions, "turns": turns}
+
+
 def measure(path: Path, with_model: bool) -> dict:
     from memory.bank import SegmentRecall
     from memory.embedder import SentenceTransformerEmbedder
@@ -126,10 +241,23 @@ def main() -> None:
     ap.add_argument("--model", action="store_true", help="also load the default model and report its memory")
     ap.add_argument("--db", type=Path, help="measure this database (e.g. a copy of the cached one: opening it "
                     "may write to it) instead of .bench-cache/load-N.db")
+    ap.add_argument("--mark-consolidated", action="store_true",
+                    help="write what consolidating the synthetic history would have left (needs --db)")
+    ap.add_argument("--add-day", type=int, metavar="SESSIONS", default=0,
+                    help="append a day of SESSIONS real LoCoMo sessions after the last turn (needs --db)")
     args = ap.parse_args()
     path = args.db or ROOT / ".bench-cache" / f"load-{args.segments}.db"
     if args.db and not path.exists():
         sys.exit(f"There is no file {path}; build it first without --db, then copy it.")
+    if (args.mark_consolidated or args.add_day) and not args.db:
+        sys.exit("--mark-consolidated and --add-day change the database: give a copy with --db.")
+    if args.mark_consolidated:
+        for k, v in mark_consolidated(path).items():
+            print(f"marked consolidated, {k}: {v:.1f} s", flush=True)
+    if args.add_day:
+        print(f"added {add_day(path, args.add_day)}", flush=True)
+    if args.mark_consolidated or args.add_day:
+        return
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(".building")
