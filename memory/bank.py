@@ -332,12 +332,15 @@ class SegmentRecall:
         units), so that the first search after a start does not wait for them; a search meanwhile waits
         only for what is still loading. A load that fails here is left to the first search."""
         def load() -> None:
-            for vectors in (self.bank.index.vectors, self.turn_index.vectors):
-                try:
-                    if vectors.coded:
-                        vectors.mirror()
-                except Exception:
-                    return
+            with self.store.background() as go:
+                for vectors in (self.bank.index.vectors, self.turn_index.vectors):
+                    if not go or self.store.closing:
+                        return
+                    try:
+                        if vectors.coded:
+                            vectors.mirror()
+                    except Exception:
+                        return
 
         t = threading.Thread(target=load, name="warm-recall", daemon=True)
         t.start()

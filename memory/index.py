@@ -160,6 +160,8 @@ class HybridIndex:
         no unit passes. The span is the smallest id range holding every unit in the time window."""
         if not self.vectors.coded or self.store.db.conn.in_transaction:
             return None, 0.0
+        if not (since or until or sources or session_ids):
+            return None, 1.0       # nothing to bound: no need to wait for the mirror (it may be loading)
         m = self.vectors.mirror()
         with m.lock:
             lo, hi, mask = m.select(since, until, sources, session_ids)
@@ -196,10 +198,7 @@ class HybridIndex:
         `span` are that share times the units there."""
         if not words or not (self.lexical_budget or self.max_df):
             return words
-        size, top = 0, 0
-        if self.vectors.coded:
-            m = self.vectors.mirror()
-            size, top = m.n - m.dead, m.max_id
+        size, top = self.size()
         if not size:
             return words
         if abs(size - self._df.get("", 0)) > 0.05 * max(self._df.get("", 0), 1000) or len(self._df) > 50_000:
@@ -228,6 +227,14 @@ class HybridIndex:
             total += postings
         return keep
 
+    def size(self) -> tuple[int, int]:
+        """(units, largest id) of the full-text side, from FTS5's own statistics: the row count its
+        bm25() reads (the first varint of the averages record, id 1 of `fts_<name>_data`). Cheap, and it
+        does not wait for the vector mirror, which takes seconds to load at a million units."""
+        row = self.store.db.execute(f"SELECT block FROM {self.fts}_data WHERE id = 1").fetchone()
+        top = self.store.db.execute(f"SELECT max(rowid) FROM {self.fts}").fetchone()[0]
+        return (varint(row[0]) if row and row[0] else 0), int(top or 0)
+
     def search(self, text: str, vector: np.ndarray | None, k: int = 10, *, mode: str = "hybrid",
                candidates: int | None = None, **filters) -> list[Hit]:
         """The k best units for a query, best first. mode: "hybrid" (RRF), "dense" or "bm25"."""
@@ -236,6 +243,19 @@ class HybridIndex:
                  if mode in ("hybrid", "dense") and vector is not None else [])
         lexical = self.bm25(text, n, **filters) if mode in ("hybrid", "bm25") else []
         return fuse(dense, lexical, k, mode)
+
+
+def varint(blob: bytes) -> int:
+    """The SQLite varint at the start of `blob` (7 bits a byte, high bit: more follow; a ninth byte
+    gives 8 bits), the encoding of FTS5's records."""
+    value = 0
+    for i, b in enumerate(blob[:9]):
+        if i == 8:
+            return (value << 8) | b
+        value = (value << 7) | (b & 0x7F)
+        if not b & 0x80:
+            return value
+    return value
 
 
 def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], k: int,

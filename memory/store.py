@@ -162,6 +162,9 @@ class Store:
         self._reader: Store | None = None
         self._reader_lock = threading.Lock()
         self.live = LiveAnswers(self.path)
+        self.closing = False              # set by close(): background readers stop early
+        self._background = 0              # background readers using this connection now
+        self._background_done = threading.Condition()
         # Called after something was forgotten (memory.forget), e.g. to drop caches kept beside the database.
         self.on_forget: list = []
         try:
@@ -224,7 +227,28 @@ class Store:
                 self._reader = Store(self.path, self.embedding_dim, worker=True)
             return self._reader
 
+    @contextmanager
+    def background(self):
+        """Marks work of another thread on this connection (loading an index): close() waits for it to
+        end instead of closing the connection under it (a statement of a closed connection can crash the
+        process), and the work should stop between steps once `closing` is set. Yields False (and nothing
+        should be done) when the store is already closing."""
+        with self._background_done:
+            if self.closing:
+                yield False
+                return
+            self._background += 1
+        try:
+            yield True
+        finally:
+            with self._background_done:
+                self._background -= 1
+                self._background_done.notify_all()
+
     def close(self) -> None:
+        with self._background_done:
+            self.closing = True
+            self._background_done.wait_for(lambda: self._background == 0, timeout=60)
         self.live.ended(all_=True)
         if self._reader is not None:
             self._reader.db.conn.close()

@@ -382,7 +382,12 @@ class VectorIndex:
     def warm(self) -> threading.Thread:
         """Load the mirror in a background thread (about 2 s of CPU per million units), so that the
         first search does not wait for it; a search meanwhile waits for the load to finish."""
-        t = threading.Thread(target=self.mirror, name=f"warm-{self.codes}", daemon=True)
+        def load() -> None:
+            with self.store.background() as go:
+                if go:
+                    self.mirror()
+
+        t = threading.Thread(target=load, name=f"warm-{self.codes}", daemon=True)
         t.start()
         return t
 
@@ -413,6 +418,8 @@ class VectorIndex:
         gen = int(row[0]) if row else 0
         if gen < m.gen or m.gen < 0:
             self._load(m, gen)
+            if m.gen < 0:          # stopped: the store is closing
+                return
         elif gen > m.gen:
             self._catch_up(m, gen)
         m.seen = None if conn.in_transaction else seen
@@ -421,6 +428,9 @@ class VectorIndex:
         m.reset()
         parts, last = [], None
         while (part := self._chunk(m, gen, last)) is not None:
+            if self.store.closing:
+                m.reset()
+                return
             parts.append(part)
             last = int(part["ids"][-1])
         if parts:

@@ -185,3 +185,28 @@ def test_rare_words_still_rank_among_corpus_stop_words(store, monkeypatch):
     # Under the posting floor (a small memory) a common word still counts.
     monkeypatch.setattr("memory.index.MIN_POSTINGS", 20_000)
     assert len(h.bm25("common filler", 10)) == 10
+
+
+def test_the_lexical_side_does_not_wait_for_the_vector_mirror(hybrid):
+    # At a million units the mirror takes seconds to load after a start: a query with no time or source
+    # filter needs nothing from it, so its full-text list is served meanwhile.
+    import threading
+
+    h, rows = hybrid
+    m = h.vectors.mirror()
+    held, release = threading.Event(), threading.Event()
+
+    def loading():
+        with m.lock:
+            held.set()
+            release.wait(30)
+
+    threading.Thread(target=loading, daemon=True).start()
+    held.wait(5)
+    out = []
+    worker = threading.Thread(target=lambda: out.append(h.bm25(rows[10].text, 5)), daemon=True)
+    worker.start()
+    worker.join(10)
+    release.set()
+    assert out and out[0][0][0] in {r.id for r in rows if set(r.text.split()) & set(rows[10].text.split())}
+    assert h.size() == (len(rows), len(rows))

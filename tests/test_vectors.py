@@ -269,3 +269,36 @@ def test_loaded_mirror_keeps_every_column_aligned(tmp_path, monkeypatch):
     assert hits and all(i % 2 == 0 and (i - 1) % 4 == 1 and i % 3 != 1 and i % 5 != 1 and i % 7 != 1
                         for i in hits)
     s1.close()
+
+
+def test_closing_the_store_waits_for_a_background_load_to_stop(tmp_path, monkeypatch):
+    # Quitting right after a start: the index still loading in the background must not have its
+    # connection closed under it (a "database is locked" error at exit, or a crash).
+    import threading
+
+    path = tmp_path / "c.db"
+    s1 = Store(path)
+    VectorIndex(s1, "turn").add(rows(clustered(200, seed=6)))
+    s1.close()
+    _MIRRORS.clear()
+    s2 = Store(path)
+    monkeypatch.setattr(VectorIndex, "LOAD_CHUNK", 20)
+    real_chunk, calls, inside = VectorIndex._chunk, [0], threading.Event()
+
+    def chunk(self, m, gen, after):
+        calls[0] += 1
+        if calls[0] == 2:           # mid-load: wait until close() has begun
+            inside.set()
+            for _ in range(300):
+                if getattr(self.store, "closing", False):
+                    break
+                threading.Event().wait(0.01)
+        return real_chunk(self, m, gen, after)
+
+    monkeypatch.setattr(VectorIndex, "_chunk", chunk)
+    vi = VectorIndex(s2, "turn")
+    loading = vi.warm()
+    assert inside.wait(10)
+    s2.close()
+    assert not loading.is_alive()                  # close() waited for it
+    assert _MIRRORS[s2]["turn"].gen == -1          # stopped, not half loaded
