@@ -1,6 +1,7 @@
 """Work ahead of the Enter key in the chat: the prompt's beginning is evaluated once the model is up and on
 a new session; after a pause in typing, the draft is recalled for and its whole prompt evaluated, so that
-the prompt sent on Enter is exactly the one already evaluated. Nothing of a draft is stored."""
+the prompt sent on Enter is exactly the one already evaluated; while typing goes on, a finished word takes a
+draft up too (at most once a second). Nothing of a draft is stored."""
 from __future__ import annotations
 
 import zlib
@@ -9,7 +10,8 @@ from assistant.config import Config
 from tests.fakes import FakeLLM
 from tests.test_ui import SIZE, answered, db, make_assistant, wait_until  # noqa: F401 (db: a fixture)
 from ui.app import AssistantApp
-from ui.widgets.prompt import PromptInput
+from ui.widgets import prompt as prompt_module
+from ui.widgets.prompt import PromptInput, draft_due
 
 
 class WarmingLLM(FakeLLM):
@@ -92,3 +94,37 @@ async def test_a_new_session_evaluates_the_prompts_beginning_before_the_first_me
         first = llm.tokens(llm.prompts[-1])
         assert first[:len(llm.warmed[-1])] == llm.warmed[-1]        # what every new prompt begins with
         assert zlib.crc32(b"hello") not in llm.warmed[-1]           # not the last session's turns
+
+
+def test_a_draft_is_due_at_a_finished_word_once_it_has_a_few_words_and_not_more_than_once_a_second():
+    assert draft_due("where does my ", 5.0)
+    assert draft_due("where does Maya live?", 5.0)
+    assert not draft_due("where does my", 5.0)          # a word still being typed
+    assert not draft_due("where does ", 5.0)            # too few words to recall for
+    assert not draft_due("where does my sister ", 0.4)  # one was taken up a moment ago
+    assert not draft_due("", 5.0)
+
+
+async def test_a_draft_is_taken_up_while_typing_goes_on_without_a_pause(db, monkeypatch):
+    monkeypatch.setattr(prompt_module, "PAUSE_SECONDS", 60.0)     # no pause in this typing
+    monkeypatch.setattr(prompt_module, "TYPING_DRAFT_SECONDS", 60.0)   # and one draft while typing, however slow
+    llm = WarmingLLM(["Lisbon."])
+    assistant = make_assistant(db, llm, Config())
+    earlier = assistant.store.new_session()
+    assistant.store.add_turn(earlier, "user", "My sister Maya lives in Lisbon.")
+    app = AssistantApp(assistant=assistant)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: llm.warmed, what="the prompt's beginning evaluated")
+        prompt = app.screen.query_one(PromptInput)
+        prompt.focus()
+        for word in ["my", "sister", "Maya", "now"]:
+            for key in word:
+                await pilot.press(key)
+            await pilot.press("space")
+        await wait_until(pilot, lambda: len(llm.warmed) >= 2, what="a draft taken up while typing")
+        draft = llm.warmed[-1]
+        # the draft is the box three words in ("my sister Maya "), with the memory recalled for it
+        assert draft[-6:] == [zlib.crc32(w.encode()) for w in ("my", "sister", "Maya")] + [2, 1, 3]
+        assert zlib.crc32(b"Lisbon.") in draft
+        assert len(llm.warmed) == 2          # the next finished word came too soon: not taken up
+        assert user_turns(assistant.store) == ["My sister Maya lives in Lisbon."]

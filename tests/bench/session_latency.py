@@ -2,7 +2,9 @@
 """Time to first token through a scripted 10-turn session on a populated memory: the prompt layout before the
 stable-prefix work ("before") and the chat's layout now ("now"), side by side, interleaved turn by turn; "now"
 again with a 3-second pause in typing before Enter ("pause": the chat recalls for the draft and evaluates its
-prompt 0.6 s into the pause, as the TUI does); and `assistant ask` (a new process each time) on the same memory.
+prompt 0.6 s into the pause, as the TUI does); "typing": the message typed key by key at --typing-cps
+(3.3 characters a second, about 40 words a minute) with drafts taken up at finished words as the TUI does,
+then the same pause; and `assistant ask` (a new process each time) on the same memory.
 
     python tests/bench/session_latency.py --units 10000 --threads 2 --json OUT.json
 
@@ -160,12 +162,13 @@ class Side:
     """One layout: its own database copy, model instance and Assistant."""
 
     def __init__(self, name: str, db: Path, model, embedder, config, legacy: bool = False, pause: float = 0.0,
-                 kind: str = ""):
+                 kind: str = "", typing_cps: float = 0.0):
         from assistant.core import Assistant
         from memory.bank import SegmentRecall
         from memory.store import Store
 
         self.name, self.kind, self.pause, self.model = name, kind or name, pause, model
+        self.typing_cps = typing_cps
         store = Store(db)
         cls = legacy_assistant() if legacy else Assistant
         self.assistant = cls(store, None, config, model=model)
@@ -180,11 +183,23 @@ class Side:
 
     def turn(self, i: int, text: str, answer_tokens: int) -> dict:
         a = self.assistant
-        prefetch = None
+        drafts: list[threading.Thread] = []
+
+        def take_up(draft: str) -> None:       # as the chat's look-ahead worker does, a newer one preempting
+            drafts.append(threading.Thread(target=a.prefetch, args=(self.session, draft)))
+            drafts[-1].start()
+
+        if self.typing_cps:
+            from ui.widgets.prompt import draft_due
+            last = float("-inf")
+            for k in range(1, len(text) + 1):
+                time.sleep(1 / self.typing_cps)
+                if draft_due(text[:k], time.perf_counter() - last):
+                    last = time.perf_counter()
+                    take_up(text[:k])
         if self.pause:
             time.sleep(0.6)                    # the pause in typing before the draft is taken up
-            prefetch = threading.Thread(target=a.prefetch, args=(self.session, text))
-            prefetch.start()
+            take_up(text)
             time.sleep(self.pause - 0.6)
         cancel = threading.Event()
         first: list[float] = []
@@ -199,8 +214,8 @@ class Side:
 
         t0 = time.perf_counter()
         ans = a.answer(self.session, text, on_token=on_token, cancel=cancel)
-        if prefetch is not None:
-            prefetch.join()
+        for d in drafts:
+            d.join()
         st = ans.stats
         row = {"layout": self.name, "turn": i + 1, "message": text,
                "ttft_s": round((first[0] if first else time.perf_counter()) - t0, 3),
@@ -268,6 +283,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--answer-tokens", type=int, default=64)
     ap.add_argument("--pause", type=float, default=3.0)
+    ap.add_argument("--typing-cps", type=float, default=3.3, help="characters a second in the typing layout")
     ap.add_argument("--ask-runs", type=int, default=7)
     ap.add_argument("--layouts", default="before,now,pause")
     ap.add_argument("--build-only", action="store_true")
@@ -302,7 +318,8 @@ def main() -> None:
         model = LlamaCppModel(path, name=args.model, n_ctx=config.n_ctx, threads=args.threads, gpu_layers=0,
                               temperature=0.0)
         sides.append(Side(name, copy, model, embedder, side_config, legacy=kind == "before",
-                          pause=args.pause if kind == "pause" else 0.0, kind=kind))
+                          pause=args.pause if kind in ("pause", "typing") else 0.0, kind=kind,
+                          typing_cps=args.typing_cps if kind == "typing" else 0.0))
     for side in sides:
         side.warm_start()
     for i, text in enumerate(SCRIPT if sides else []):     # --layouts "": only the `ask` runs

@@ -190,8 +190,8 @@ class ChatScreen(Screen):
             self.notify(error_text(e), severity="error")
 
     # -- sending and answering ------------------------------------------------------------------
-    @on(PromptInput.Paused)
-    def _draft_paused(self, event: PromptInput.Paused) -> None:
+    @on(PromptInput.Draft)
+    def _draft(self, event: PromptInput.Draft) -> None:
         if not self.answering:
             self.look_ahead.draft(self.session_id, event.text)
 
