@@ -182,15 +182,12 @@ def write_backup(store: Store, path: Path, *, with_audio: bool = False, settings
                 tell(f"index {name}")
                 fts = w.lines(f"index/fts_{name}.jsonl", (list(r) for r in _query(
                     conn, f"SELECT rowid, text, created_at, source, session_id FROM fts_{name} ORDER BY rowid")))
-                ids: list = []
-                blobs = _query(conn, _vectors_sql(conn, name))
-
-                def vec_chunks():
-                    for r in blobs:
-                        ids.append(list(r[:4]))
-                        yield bytes(r[4])
-                data_sha = w.raw(f"index/vectors_{name}.f32", vec_chunks())
-                meta = w.lines(f"index/vectors_{name}.jsonl", iter(ids))
+                # The vectors, then their ids and filters read again in the same snapshot and order: holding
+                # the ids of millions of vectors until the second file can be written took gigabytes.
+                data_sha = w.raw(f"index/vectors_{name}.f32",
+                                 (bytes(r[4]) for r in _query(conn, _vectors_sql(conn, name))))
+                meta = w.lines(f"index/vectors_{name}.jsonl",
+                               (list(r) for r in _query(conn, _vectors_sql(conn, name, vector=False))))
                 manifest["indexes"].append({"name": name, "fts": fts, "vectors": {
                     **meta, "data": f"index/vectors_{name}.f32", "data_sha256": data_sha, "dtype": "float32<"}})
                 report.vectors += meta["rows"]
@@ -220,14 +217,14 @@ def write_backup(store: Store, path: Path, *, with_audio: bool = False, settings
     return report
 
 
-def _vectors_sql(conn, name: str) -> str:
-    """The vectors of index `name` with their filter columns, by id. Read from the plain-table mirror that
-    memory.vectors keeps in the same transactions as the sqlite-vec table (5x faster to read: 0.4 s
-    against 2.6 s for 100,000 vectors), else from the sqlite-vec table itself."""
+def _vectors_sql(conn, name: str, vector: bool = True) -> str:
+    """The vectors of index `name` with their filter columns (without the vectors when not `vector`), by id.
+    Read from the plain-table mirror that memory.vectors keeps in the same transactions as the sqlite-vec
+    table (5x faster to read: 0.4 s against 2.6 s for 100,000 vectors), else from the sqlite-vec table."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [f"codes_{name}_vectors"]).fetchone():
-        return (f"SELECT c.id, c.created_at, c.source, c.session_id, v.vector FROM codes_{name} c "
-                f"JOIN codes_{name}_vectors v USING (id) ORDER BY c.id")
-    return f"SELECT id, created_at, source, session_id, embedding FROM vectors_{name} ORDER BY id"
+        return (f"SELECT c.id, c.created_at, c.source, c.session_id{', v.vector' if vector else ''} "
+                f"FROM codes_{name} c JOIN codes_{name}_vectors v USING (id) ORDER BY c.id")
+    return f"SELECT id, created_at, source, session_id{', embedding' if vector else ''} FROM vectors_{name} ORDER BY id"
 
 
 def _file_chunks(p: Path) -> Iterator[bytes]:
@@ -287,6 +284,25 @@ class _Reader:
             raise _corrupt(self.path, f"{entry['file']}: {e}") from None
         if h.hexdigest() != entry.get("sha256") or n != entry.get("rows"):
             raise _corrupt(self.path, f"{entry['file']} does not match its checksum")
+
+    def vectors(self, entry: dict, dim: int) -> Iterator[np.ndarray]:
+        """The vectors file of `entry` in blocks of up to _BATCH vectors; its checksum is checked at its end."""
+        h = hashlib.sha256()
+        size = 4 * dim
+        rest = b""
+        try:
+            with self._open(entry["data"]) as f:
+                while chunk := f.read(size * _BATCH):
+                    h.update(chunk)
+                    chunk = rest + chunk
+                    whole = len(chunk) - len(chunk) % size
+                    rest = chunk[whole:]
+                    if whole:
+                        yield np.frombuffer(chunk[:whole], dtype="<f4").reshape(-1, dim)
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise _corrupt(self.path, f"{entry['data']}: {e}") from None
+        if rest or h.hexdigest() != entry.get("data_sha256"):
+            raise _corrupt(self.path, f"{entry['data']} does not match its checksum")
 
     def data(self, name: str, sha: str) -> bytes:
         try:
@@ -373,20 +389,23 @@ def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report
             conn.executemany(f"INSERT INTO fts_{name} (rowid, text, created_at, source, session_id) "
                              "VALUES (?, ?, ?, ?, ?)", r.rows(ix["fts"]))
             v = ix["vectors"]
-            data = np.frombuffer(r.data(v["data"], v["data_sha256"]), dtype="<f4")
-            dim = store.embedding_dim
-            if data.size != v["rows"] * dim:
-                raise _corrupt(path, f"{v['data']} holds {data.size} numbers for {v['rows']} vectors")
-            vecs = data.reshape(-1, dim)
+            # block by block beside their ids: the vectors of a large memory are gigabytes
+            blocks = r.vectors(v, store.embedding_dim)
             index = VectorIndex(store, name)
-            batch, i = [], 0
+            batch, block, i, j = [], np.empty((0, 0)), 0, 0
             for meta in r.rows(v):
-                batch.append((meta[0], vecs[i], meta[1], meta[2], meta[3]))
-                i += 1
+                if j == len(block):
+                    block, j = next(blocks, None), 0
+                    if block is None:
+                        raise _corrupt(path, f"{v['data']} holds fewer vectors than {v['file']} lists")
+                batch.append((meta[0], block[j], meta[1], meta[2], meta[3]))
+                i, j = i + 1, j + 1
                 if len(batch) >= _BATCH:
                     index.write(batch)
                     batch = []
             index.write(batch)
+            if j < len(block) or next(blocks, None) is not None:     # the end of `blocks` checks its sum
+                raise _corrupt(path, f"{v['data']} holds more vectors than {v['file']} lists")
             report.vectors += i
         # The triggers queued every restored turn for embedding; those whose vectors came along are done.
         if "turns_to_index" in WORK_QUEUES and _has_table(conn, "turns_to_index"):

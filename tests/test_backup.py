@@ -169,6 +169,18 @@ def test_a_newer_format_or_a_damaged_file_restores_nothing(original, tmp_path):
     out = run(new, "import", "backup", str(tmp_path / "tampered.zip"), code=1)
     assert "is damaged (tables/turns.jsonl does not match its checksum); nothing was restored" in out
 
+    # the vectors, read block by block: one number changed, one vector short, one vector too many
+    def vectors(change):
+        return lambda name, data: change(data) if name == "index/vectors_turn.f32" else data
+    for label, change, why in [
+            ("flipped", lambda d: d[:5] + bytes([d[5] ^ 1]) + d[6:], "does not match its checksum"),
+            ("short", lambda d: d[:-4 * 384], "does not match its checksum"),
+            ("long", lambda d: d + d[:4 * 384], "holds more vectors than index/vectors_turn.jsonl lists"),
+            ("torn", lambda d: d[:-2], "does not match its checksum")]:
+        _rewrite(backup, tmp_path / f"{label}.zip", vectors(change))
+        out = run(new, "import", "backup", str(tmp_path / f"{label}.zip"), code=1)
+        assert f"is damaged (index/vectors_turn.f32 {why}); nothing was restored" in out, (label, out)
+
     cut = tmp_path / "cut.zip"
     cut.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
     out = run(new, "import", "backup", str(cut), code=1)
