@@ -53,12 +53,17 @@ def user_turns(store) -> list[str]:
     return [r[0] for r in store.db.execute("SELECT text FROM turns WHERE role = 'user'").fetchall()]
 
 
-async def test_a_paused_draft_is_evaluated_and_enter_sends_that_very_prompt(db):
+def app_remembering_maya(db) -> tuple[AssistantApp, WarmingLLM]:
+    """The chat over a memory that holds one earlier message, "My sister Maya lives in Lisbon." """
     llm = WarmingLLM(["Lisbon."])
     assistant = make_assistant(db, llm, Config())
-    earlier = assistant.store.new_session()
-    assistant.store.add_turn(earlier, "user", "My sister Maya lives in Lisbon.")
-    app = AssistantApp(assistant=assistant)
+    assistant.store.add_turn(assistant.store.new_session(), "user", "My sister Maya lives in Lisbon.")
+    return AssistantApp(assistant=assistant), llm
+
+
+async def test_a_paused_draft_is_evaluated_and_enter_sends_that_very_prompt(db):
+    app, llm = app_remembering_maya(db)
+    assistant = app.assistant
     async with app.run_test(size=SIZE) as pilot:
         # once the model is up: the beginning of every prompt (the system message)
         await wait_until(pilot, lambda: llm.warmed, what="the prompt's beginning evaluated")
@@ -108,11 +113,8 @@ def test_a_draft_is_due_at_a_finished_word_once_it_has_a_few_words_and_not_more_
 async def test_a_draft_is_taken_up_while_typing_goes_on_without_a_pause(db, monkeypatch):
     monkeypatch.setattr(prompt_module, "PAUSE_SECONDS", 60.0)     # no pause in this typing
     monkeypatch.setattr(prompt_module, "TYPING_DRAFT_SECONDS", 60.0)   # and one draft while typing, however slow
-    llm = WarmingLLM(["Lisbon."])
-    assistant = make_assistant(db, llm, Config())
-    earlier = assistant.store.new_session()
-    assistant.store.add_turn(earlier, "user", "My sister Maya lives in Lisbon.")
-    app = AssistantApp(assistant=assistant)
+    app, llm = app_remembering_maya(db)
+    assistant = app.assistant
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: llm.warmed, what="the prompt's beginning evaluated")
         prompt = app.screen.query_one(PromptInput)
