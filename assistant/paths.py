@@ -46,6 +46,9 @@ def resolve_db(cli_value: str | None = None) -> Path:
     start = f"Cannot open the database at {path}"
     if path.is_dir():
         raise DatabasePathError(f"{start}: it is a folder; name a file in it, e.g. --db {path / 'assistant.db'}.")
+    if value.endswith(("/", os.sep)):      # meant as a folder, which Path() would quietly make a file name
+        raise DatabasePathError(f"{start}: the folder {path} does not exist; check the path, or create it "
+                                f"(mkdir -p {path}) and name a file in it, e.g. --db {path / 'assistant.db'}.")
     folder = path.parent
     if not folder.exists():
         raise DatabasePathError(f"{start}: the folder {folder} does not exist; check the path, or create the "

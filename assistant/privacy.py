@@ -2,8 +2,9 @@
 its files 0600, and anything wider is narrowed again, with a notice saying what was changed.
 
 Only what the app made is checked: its own data and config folders (the default ones) and what lies in
-them, and the database it was given with that database's clips folder. A folder the user chose for a
-database (--db) keeps its mode."""
+them, and the database it was given with that database's clips folder, once that database has opened as
+the assistant's (a file that is not, given by mistake to --db, is refused and never changed). A folder the
+user chose for a database (--db) keeps its mode."""
 from __future__ import annotations
 
 import os
@@ -43,17 +44,29 @@ def _tree(folder: Path, changed: list) -> None:
             _narrow(Path(root) / f, FILE, changed)
 
 
-def make_private(db: Path) -> list[str]:
-    """Narrow what others may read among the app's own folders and files; one notice per change."""
-    changed: list[tuple[Path, int]] = []
-    data, config = paths.data_dir(), paths.config_dir()
-    for folder in (data, config):
-        _tree(folder, changed)
-    db = Path(db)
-    inside = db.parent == data or data in db.parents
-    if not inside:
-        for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-            _narrow(f, FILE, changed)
-        _tree(paths.clips_dir(db), changed)
+def _notices(changed: list[tuple[Path, int]]) -> list[str]:
     return [f"{p} could be read by others (mode {oct(mode)[2:]}); it is private again "
             f"({oct(FOLDER if p.is_dir() else FILE)[2:]})." for p, mode in changed]
+
+
+def make_private(db: Path) -> list[str]:
+    """Narrow what others may read in the app's own data and config folders; one notice per change. Run
+    before the database opens: SQLite gives the files it creates beside a database that database's mode."""
+    changed: list[tuple[Path, int]] = []
+    for folder in (paths.data_dir(), paths.config_dir()):
+        _tree(folder, changed)
+    return _notices(changed)
+
+
+def make_database_private(db: Path) -> list[str]:
+    """The same for a database chosen with --db outside the data folder, its -wal and -shm files and its
+    clips. Run only once the database opened as the assistant's: a file that is not is never changed."""
+    db = Path(db)
+    data = paths.data_dir()
+    if db.parent == data or data in db.parents:
+        return []       # make_private did it
+    changed: list[tuple[Path, int]] = []
+    for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        _narrow(f, FILE, changed)
+    _tree(paths.clips_dir(db), changed)
+    return _notices(changed)

@@ -132,6 +132,13 @@ def title_from(text: str) -> str:
     return " ".join(words[:8])[:60] or "New conversation"
 
 
+def _another_programs(conn) -> bool:
+    """Whether an existing file holds tables but none of the assistant's own bookkeeping: someone else's
+    database, which the assistant must neither migrate nor switch to WAL. An empty file is a new one."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return bool(names) and "_migrations" not in names
+
+
 def _use_wal(conn, patience: float = 30.0) -> None:
     """Switch to WAL. The switch takes an exclusive lock and SQLite answers 'database is locked' at once,
     without waiting for busy_timeout, when another process is opening the same fresh file: so wait here."""
@@ -178,6 +185,11 @@ class Store:
                 os.umask(old_umask)
             if fresh:
                 os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
+            elif _another_programs(conn):
+                conn.close()
+                raise StoreError(
+                    f"The file at {self.path} is another program's SQLite database, not the assistant's; it "
+                    "was left as it is. Choose another file with --db PATH or ASSISTANT_DB.")
             conn.enable_load_extension(True)
             sqlite_vec.load(conn)
             conn.enable_load_extension(False)

@@ -52,6 +52,37 @@ def test_a_folder_the_user_chose_keeps_its_mode(tmp_path):
     assert f"Note: {db} could be read by others" in r.output
 
 
+def test_a_file_that_is_not_the_assistants_database_is_refused_and_left_exactly_as_it_was(tmp_path):
+    import sqlite3
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    text = mine / "notes.txt"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    other = mine / "bookmarks.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE bookmarks (url TEXT)")
+        conn.execute("INSERT INTO bookmarks VALUES ('https://example.org')")
+    conn.close()
+    for f, why in [(text, "file is not a database"), (other, "is another program's SQLite database")]:
+        os.chmod(f, 0o644)
+        before = f.read_bytes()
+        for args in (["sessions"], ["memory", "stats"], ["ask", "hello"]):
+            r = CliRunner().invoke(cli, ["--db", str(f), *args])
+            assert r.exit_code != 0 and why in r.output, (f, args, r.output)
+            assert "Traceback" not in r.output
+        assert mode(f) == 0o644 and f.read_bytes() == before, f      # neither its mode nor a byte changed
+        assert sorted(p.name for p in mine.iterdir()) == ["bookmarks.db", "notes.txt"]   # nothing beside it
+
+
+def test_a_path_ending_in_a_slash_names_a_folder_and_a_missing_one_is_refused(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    r = CliRunner().invoke(cli, ["--db", f"{mine / 'nowhere'}/", "sessions"])
+    assert r.exit_code != 0 and f"the folder {mine / 'nowhere'} does not exist" in r.output, r.output
+    assert list(mine.iterdir()) == []                 # no file named like the folder, no lock file
+
+
 def test_someone_elses_file_in_the_data_folder_is_left_alone(tmp_path):
     db = paths.default_db()
     Store(db).close()
