@@ -168,6 +168,7 @@ def test_a_newer_format_or_a_damaged_file_restores_nothing(original, tmp_path):
     _rewrite(backup, tmp_path / "tampered.zip", tampered)
     out = run(new, "import", "backup", str(tmp_path / "tampered.zip"), code=1)
     assert "is damaged (tables/turns.jsonl does not match its checksum); nothing was restored" in out
+    assert [p.name for p in new.parent.iterdir() if p.name.startswith("new.db")] == []   # no empty database left
 
     # the vectors, read block by block: one number changed, one vector short, one vector too many
     def vectors(change):

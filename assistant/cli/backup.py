@@ -1,6 +1,7 @@
 """`assistant export backup FILE` and `assistant import backup FILE`."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -64,13 +65,25 @@ def restore(obj, file: str):
     path = Path(file).expanduser()
     if not path.is_file():
         raise click.UsageError(f"There is no file {path}; check the path.")
-    store = open_store(obj.db)
+    db = Path(obj.db)
+    # what this command creates, removed again if nothing is restored ("nothing at all", not an empty file)
+    ours = [f for f in (db, *(db.with_name(db.name + x) for x in ("-wal", "-shm", ".answers.lock")),
+                        paths.clips_dir(db)) if not f.exists()]
+    store = open_store(db)
     try:
-        report = restore_backup(store, path, clips_dir=paths.clips_dir(obj.db), settings_file=paths.config_file())
-    except OSError as e:
-        raise BackupError(f"Could not restore {path} ({e.strerror or e}); check the disk. Nothing was restored.")
-    finally:
+        report = restore_backup(store, path, clips_dir=paths.clips_dir(db), settings_file=paths.config_file())
+    except BaseException as e:
         store.close()
+        for f in ours:
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise BackupError(f"Could not restore {path} ({e.strerror or e}); check the disk. "
+                              "Nothing was restored.") from None
+        raise
+    store.close()
     click.echo(f"Restored {plural(report.tables.get('sessions', 0), 'session')}, "
                f"{plural(report.tables.get('turns', 0), 'turn')}, "
                f"{plural(report.tables.get('segments', 0), 'memory', 'memories')} into {obj.db}.", err=True)
