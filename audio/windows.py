@@ -37,6 +37,14 @@ class Window:
             return f"{a.strftime('%H:%M')}–{b.strftime('%H:%M')}"
         return f"{a.strftime('%d %b %H:%M')}–{b.strftime('%d %b %H:%M')}"
 
+    def reason(self) -> str:
+        """Why this window, in words: the question's own words, the time the user was away, or the default."""
+        if self.kind == "away":
+            return "while you were away"
+        if self.kind == "default":
+            return f"no time named, so {self.phrase.removeprefix('in ')}"
+        return f'"{self.phrase}"' if self.phrase else "as asked"
+
     def to_dict(self) -> dict:
         return {"start": to_iso(self.start), "end": to_iso(self.end), "kind": self.kind, "phrase": self.phrase}
 
@@ -154,6 +162,9 @@ def parse_window(text: str, now: datetime) -> Window | None:
         else:
             a, b = _PARTS[m.group("part").lower()]
             start, end = midnight + timedelta(hours=a), midnight + timedelta(hours=b)
+            if start >= now and not m.group("since"):
+                # "this morning" asked at 1 a.m., before any morning today: the one just gone, yesterday's
+                start, end = start - timedelta(days=1), end - timedelta(days=1)
             if m.group("since"):
                 end = now
         if start < now:

@@ -46,6 +46,21 @@ def test_explicit_windows(text, start, end):
     assert w.kind == "explicit"
 
 
+def test_a_part_of_the_day_asked_for_before_it_began_today_is_the_one_just_gone():
+    one_am = NOW.replace(hour=1, minute=26)
+    w = parse_window("anything I missed this morning?", one_am)
+    assert (w.start, w.end) == (at(6, day=-1), at(12, day=-1)) and w.kind == "explicit"
+    w = parse_window("what was said this evening", one_am)
+    assert (w.start, w.end) == (at(18, day=-1), at(0)), w.label()
+    assert parse_window("anything this afternoon?", NOW).start == at(12)      # begun today: today's
+
+
+def test_the_window_says_why_in_words():
+    assert parse_window("anything I missed this morning?", NOW).reason() == '"this morning"'
+    assert away_window([], NOW).reason() == "no time named, so the last 12 hours"
+    assert away_window([NOW - timedelta(hours=2)], NOW).reason() == "while you were away"
+
+
 def test_no_window():
     assert parse_window("what is the capital of France?", NOW) is None
     assert parse_window("what did I miss?", NOW) is None

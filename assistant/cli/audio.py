@@ -153,7 +153,7 @@ def missed(obj, question, as_json, no_model, now):
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo(f"Window: {result.window.label()} ({result.window.kind}); "
+        click.echo(f"Window: {result.window.label()} ({result.window.reason()}); "
                    f"{plural(result.heard_in_window, 'clip')} heard, {len(result.clips)} used"
                    + (f"; topic: {result.topic}" if result.topic else ""), err=True)
         if result.text:
