@@ -296,3 +296,14 @@ def test_the_openai_engine_needs_its_address_first_and_keeps_it(tmp_path):
     r = config_cli("unset", "base_url")
     assert r.exit_code == 1 and "base_url cannot be unset while engine is \"openai\": change engine first." in r.output
     assert cfg_mod.load().base_url == "http://127.0.0.1:8080/v1"
+
+
+def test_choosing_a_model_that_is_not_installed_saves_it_and_says_how_to_install_it(monkeypatch):
+    from assistant.models import MODELS
+
+    monkeypatch.setattr(type(MODELS["qwen-0.5b"]), "installed", lambda self: False)
+    r = config_cli("set", "model", "qwen-0.5b")
+    assert r.exit_code == 0 and "model = \"qwen-0.5b\"" in r.output
+    assert "the model 'qwen-0.5b' is not installed yet" in r.output and MODELS["qwen-0.5b"].install_hint in r.output
+    monkeypatch.setattr(type(MODELS["qwen-0.5b"]), "installed", lambda self: True)
+    assert "not installed" not in config_cli("set", "model", "qwen-0.5b").output

@@ -34,6 +34,13 @@ def config_set(key: str, value: str):
     """Set KEY to VALUE and save (`assistant config show` lists the keys; README explains each)."""
     line = config_mod.set_value(key, value)
     click.echo(f"{line}  (saved to {paths.config_file()})")
+    if key == "model":
+        from ..models import MODELS
+
+        spec = MODELS.get(value)
+        if spec is not None and not spec.installed():
+            click.echo(f"Note: the model '{value}' is not installed yet, and the chat will not start on it until "
+                       f"it is; install it with: {spec.install_hint} (or `assistant config unset model`).", err=True)
 
 
 @config.command("unset")
