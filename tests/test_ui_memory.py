@@ -275,6 +275,7 @@ async def test_incognito_key_stores_nothing_shows_it_and_ctrl_g_again_stores_aga
         await send(pilot, "My cello lesson is secret, remind me about Marta.")
         reply = await answered(pilot)
         assert reply.shown_text == "Enjoy the lesson."
+        assert "incognito: not stored" in str(reply.border_subtitle)   # the answer itself says so
         assert "cello lesson" in reply.memories_text            # it still reads memory
         await send(pilot, "And what about the dentist?")
         await answered(pilot)
@@ -285,7 +286,7 @@ async def test_incognito_key_stores_nothing_shows_it_and_ctrl_g_again_stores_aga
         await pilot.press("ctrl+g")
         assert not chat.incognito and "incognito" not in str(chat.status.render())
         await send(pilot, "Now remember that I like tea.")
-        await answered(pilot)
+        assert "incognito" not in str((await answered(pilot)).border_subtitle)
     assert store.count("turns") == before["turns"] + 2
     a.close()
 

@@ -286,7 +286,7 @@ class ChatScreen(Screen):
 
     async def _answered(self, answer, reply: AssistantMessage) -> None:
         tps = answer.stats.tokens_per_second
-        await reply.finish(interrupted=answer.interrupted, tokens_per_second=tps)
+        await reply.finish(interrupted=answer.interrupted, tokens_per_second=tps, stored=not self.incognito)
         reply.set_memories(answer.memories)
         if tps:   # an answer written without the model (what did I miss) has no speed to show
             self.status.tokens_per_second = tps

@@ -155,7 +155,7 @@ class AssistantMessage(Vertical):
         return new
 
     async def finish(self, *, interrupted: bool, note: str = "", tokens_per_second: float | None = None,
-                     ) -> None:
+                     stored: bool = True) -> None:
         """Stop streaming, show everything received, and mark the answer complete or interrupted."""
         await self._drain()
         self.interrupted = interrupted
@@ -166,10 +166,14 @@ class AssistantMessage(Vertical):
             self.set_state(note or "(empty answer)")
         else:
             self.set_state(note)
+        parts = []
         if tokens_per_second:
-            self.border_subtitle = " · ".join(
-                ([f"started in {self.first_piece_at - self.sent_at:.1f} s"] if self.first_piece_at else [])
-                + [f"{tokens_per_second:.1f} tok/s"])
+            parts = ([f"started in {self.first_piece_at - self.sent_at:.1f} s"] if self.first_piece_at else []) \
+                + [f"{tokens_per_second:.1f} tok/s"]
+        if not stored:
+            parts.append("incognito: not stored")
+        if parts:
+            self.border_subtitle = " · ".join(parts)
 
     async def _drain(self) -> None:
         """Stop the timer and show every piece received so far."""
