@@ -136,6 +136,23 @@ async def test_manual_run_to_the_end(db):
     a.close()
 
 
+async def test_after_a_run_the_prompts_new_beginning_is_evaluated_before_the_next_message(db):
+    from tests.test_ui_lookahead import WarmingLLM
+
+    llm = WarmingLLM()
+    a = make_assistant(db, llm)
+    run = BlockingRun(units=1)
+    run.let(1)
+    app = AssistantApp(assistant=a, consolidation=factory(run))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tidy.service is not None and llm.warmed, what="the service, a warm start")
+        before = len(llm.warmed)
+        app.chat.action_tidy_now()
+        await wait_until(pilot, lambda: any("Memory tidied" in n for n in notifications(app)), what="the report")
+        await wait_until(pilot, lambda: len(llm.warmed) > before, what="the beginning evaluated again")
+    a.close()
+
+
 async def test_nothing_to_tidy_is_said_on_a_manual_run(db):
     a = make_assistant(db, FakeLLM())
 

@@ -647,6 +647,10 @@ class ChatScreen(Screen):
         elif manual and report.status == "busy":
             self.notify("Another consolidation is running (another window or the daemon).",
                         title="Memory", timeout=6)
+        if report is not None and report.status != "busy" and not self.answering:
+            # A run may have changed the running memory that every prompt begins with: evaluate the new
+            # beginning now, while the user is away, rather than on their next message.
+            self.look_ahead.warm(self.session_id)
 
     @on(TidyControl.Failed)
     def _tidy_failed(self, event: TidyControl.Failed) -> None:
