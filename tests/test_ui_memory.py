@@ -90,6 +90,11 @@ async def test_memory_screen_opens_with_its_key_lists_searches_and_shows_a_memor
         assert screen.when_line.startswith('"3 March 2025": memories dated ') and "Mar 2025 rank higher" in \
             screen.when_line
         assert "Porto" in screen.texts()[0]
+        await search(pilot, screen, "violinist")             # no memory says it: the list says so
+        assert screen.memories and screen.when_line == \
+            'No memory says "violinist"; these are the closest in meaning.'
+        await search(pilot, screen, "Marta")
+        assert screen.when_line == ""
         await pilot.press("escape")
         await wait_until(pilot, lambda: pilot.app.screen is app.chat, what="back to the chat")
     a.close()

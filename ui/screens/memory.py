@@ -165,6 +165,9 @@ class MemoryScreen(Screen):
     @on(Input.Submitted, "#memory-search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         self.query_text = event.value.strip()
+        # until the results come the list says so (keys pressed meanwhile move nothing that then jumps back)
+        self.list.clear_options()
+        self.list.add_option(Option(Text("Searching…", "dim"), disabled=True))
         self.refresh_all()
         self.list.focus()
 
@@ -189,7 +192,10 @@ class MemoryScreen(Screen):
 
     def _show(self, query: str, memories, window, pinned, keep=None) -> None:
         self.memories = memories
-        self.query_one("#memory-when", Static).update(window.ranking_note() if window is not None else "")
+        notes = [window.ranking_note()] if window is not None else []
+        if query and window is None and memories and not any(_says(m.text, query) for m in memories):
+            notes.append(f"No memory says \"{query}\"; these are the closest in meaning.")
+        self.query_one("#memory-when", Static).update(" ".join(notes))
         ol = self.list
         ol.clear_options()
         ol.add_options([Option(memory_option(m), id=f"{m.kind}:{m.id}") for m in memories])
@@ -347,3 +353,9 @@ class MemoryScreen(Screen):
         from .help import HelpScreen
 
         self.app.push_screen(HelpScreen())
+
+
+def _says(text: str, query: str) -> bool:
+    """Whether `text` holds one of the query's longer words (a plain word match, as a person reads it)."""
+    low = text.lower()
+    return any(w in low for w in (w.strip(".,;:!?\"'").lower() for w in query.split()) if len(w) > 3)
