@@ -25,10 +25,20 @@ HELP_FORGET = ("Say what to forget: /forget followed by words (every turn that h
                "/forget memory ID or /forget session ID.")
 
 
-def _reply(session_id, text: str) -> PreparedTurn:
+NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
+
+
+def _reply(session_id, text: str, forgot: ForgetPlan | None = None) -> PreparedTurn:
     def produce(_model, _cancel) -> Iterator[str]:
         yield text
-    return PreparedTurn(session_id, None, [], [], [], 0.0, produce=produce, stored=False)
+    return PreparedTurn(session_id, None, [], [], [], 0.0, produce=produce, stored=False, forgot=forgot)
+
+
+def _question(plan: ForgetPlan) -> str:
+    """The confirmation: what goes, counted, and the opening words of the first turns that go."""
+    preview = "".join(f"- {line}\n" for line in plan.preview())
+    return (f"{plan.describe()}\n\n{preview}\n" if preview else f"{plan.describe()} ") + \
+        "It cannot be undone. Forget it? Answer yes or no."
 
 
 class ChatCommands:
@@ -46,7 +56,7 @@ class ChatCommands:
             answer = said.lower().rstrip(".!")
             if answer in YES:
                 forget(assistant.store, plan)
-                return _reply(session_id, plan.describe())
+                return _reply(session_id, plan.describe(), forgot=plan)
             if answer in NO:
                 return _reply(session_id, "Nothing was forgotten.")
             # anything else: the question is dropped and the message is answered as usual
@@ -79,7 +89,7 @@ class ChatCommands:
             plan.session_ids.remove(session_id)
             plan.touched_sessions.append(session_id)
         if plan.empty:
-            return _reply(session_id, plan.describe())
+            return _reply(session_id, plan.describe() + ("" if by else " " + NOTHING_HINT))
         with self._lock:
             self.waiting[session_id] = plan
-        return _reply(session_id, f"{plan.describe()} It cannot be undone. Forget it? Answer yes or no.")
+        return _reply(session_id, _question(plan))

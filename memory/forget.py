@@ -26,6 +26,8 @@ from .store import Store, title_from
 from .vectors import time_sql
 
 CHUNK = 500
+PREVIEW_TURNS = 3       # a confirmation shows the opening words of this many of the turns that go
+PREVIEW_WIDTH = 60      # characters of each
 
 
 @dataclass
@@ -41,6 +43,8 @@ class ForgetPlan:
     touched_sessions: list[int] = field(default_factory=list)  # sessions that lose turns and stay
     phrase: str | None = None
     forgotten: bool = False                                   # set by `forget`
+    # the first turns that go, as (role, text), for a confirmation that shows which ones (`preview`)
+    samples: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def turns(self) -> int:
@@ -84,6 +88,36 @@ class ForgetPlan:
         if self.sessions:
             text += f" ({_n(self.sessions, 'whole session')})"
         return ("Forgot " if self.forgotten else "This forgets ") + text + "."
+
+    def preview(self, width: int = PREVIEW_WIDTH) -> list[str]:
+        """The turns that go, one short line each (the opening `width` characters of the first
+        PREVIEW_TURNS), then "… and N more" for the rest: what a confirmation lists."""
+        lines = [f"{'you' if role == 'user' else role}: “{_opening(text, width)}”" for role, text in self.samples]
+        if self.turns > len(lines):
+            lines.append(f"… and {self.turns - len(lines)} more")
+        return lines if self.samples else []
+
+    def covers(self, memory) -> bool:
+        """Whether a recalled memory (memory.recall.Memory: kind, id, session_id, turn_ids) holds something
+        this plan forgets: one of its turns, the memory itself, its clip or its whole session."""
+        ids = {"segment": self.segment_ids, "turn": self.turn_ids, "audio": self.clip_ids}.get(
+            getattr(memory, "kind", ""), ())
+        if getattr(memory, "id", None) in ids:
+            return True
+        if set(getattr(memory, "turn_ids", ()) or ()) & set(self.turn_ids):
+            return True
+        return bool(getattr(memory, "session_id", None)) and memory.session_id in self.session_ids
+
+
+def _opening(text: str, width: int) -> str:
+    """The first `width` characters of `text`, cut at a word's end where one is near."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[:width]
+    if text[width] != " " and " " in cut[width * 2 // 3:]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
 
 
 def _n(n: int, word: str, many: str | None = None) -> str:
@@ -131,7 +165,21 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
     summary_ids = _summaries_of(store, sessions)
     pin_ids = sorted(set(pin_ids) | _pins_of(store, turn_ids))
     return ForgetPlan(sorted(turn_ids), segment_ids, summary_ids, clip_ids, whole, pin_ids,
-                      sorted(sessions - set(whole)), phrase)
+                      sorted(sessions - set(whole)), phrase, samples=_samples(store, turn_ids))
+
+
+def _samples(store: Store, turn_ids: list[int]) -> list[tuple[str, str]]:
+    """(role, text) of the first PREVIEW_TURNS turns that go, in the order they were said (a turn a
+    correction replaced is left out: its correction stands for it)."""
+    out: list[tuple[str, str]] = []
+    for part in _chunks(sorted(turn_ids)):
+        for role, text in store.db.execute(
+                f"SELECT role, text FROM turns WHERE id IN ({_marks(part)}) AND corrected_by IS NULL ORDER BY id "
+                f"LIMIT {PREVIEW_TURNS - len(out)}", part):
+            out.append((role, text))
+        if len(out) >= PREVIEW_TURNS:
+            break
+    return out
 
 
 _LEADING = re.compile(r"^(?:(?:the|a|an|my|our|your|his|her|their|this|that)\s+)+", re.I)
@@ -262,7 +310,7 @@ def _pins_of(store: Store, turn_ids: list[int]) -> set[int]:
 def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
     """Delete everything `plan` names, in one transaction, then the clips' audio files, then empty the
     write-ahead log into the database file (TRUNCATE) so that no copy of the forgotten pages stays there.
-    Returns the plan, marked done (its sentence then reads "Forgot ...")."""
+    Returns the plan, marked done (its sentence then reads "Forgot ...") and holding the ids of what went."""
     from .index import HybridIndex
 
     db = store.db
@@ -306,6 +354,8 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
             hook()
         except OSError:
             pass        # a cache beside the database could not be cleared; the memory itself is done
+    # what went, for those who show it (a chat view drops these turns and memories)
+    plan.turn_ids, plan.segment_ids, plan.clip_ids = turn_ids, segment_ids, clip_ids
     plan.forgotten = True
     return plan
 

@@ -43,11 +43,13 @@ def test_forget_asks_then_forgets_on_yes(store):
     store.add_turn(old, "user", "the weather is nice")
     sid = a.new_session()
     ask = a.answer(sid, "/forget everything about Daniel")
-    assert ask.text == ("This forgets 1 turn, 0 memories, 0 summaries and 0 clips. It cannot be undone. "
-                        "Forget it? Answer yes or no.")
+    assert ask.text == ("This forgets 1 turn, 0 memories, 0 summaries and 0 clips.\n\n"
+                        "- you: “Daniel owes me ten euros”\n\n"
+                        "It cannot be undone. Forget it? Answer yes or no.")
     assert store.count("turns") == 2          # nothing yet, and the command is not stored
     done = a.answer(sid, "yes")
     assert done.text == "Forgot 1 turn, 0 memories, 0 summaries and 0 clips."
+    assert done.forgot is not None and done.forgot.forgotten and len(done.forgot.turn_ids) == 1
     assert [t.text for t in store.turns(old)] == ["the weather is nice"]
     assert store.turns(sid) == []
 
@@ -69,10 +71,33 @@ def test_forget_answered_no_changes_nothing(store):
 def test_forget_with_nothing_to_forget_and_bad_ids(store):
     a = make(store)
     sid = a.new_session()
-    assert a.answer(sid, "/forget zebras").text == "Nothing matches, so there is nothing to forget."
+    nothing = a.answer(sid, "/forget zebras").text
+    assert nothing.startswith("Nothing matches, so there is nothing to forget. Try fewer or other words")
+    assert "`assistant memory search`" in nothing and "F3" in nothing
     assert "There is no memory 42" in a.answer(sid, "/forget memory 42").text
     assert a.answer(sid, "/forget").text.startswith("Say what to forget")
     assert a.answer(sid, "yes").text == "Sure."      # no question was waiting
+
+
+def test_the_question_shows_the_opening_words_of_the_first_three_turns_that_go(store):
+    a = make(store)
+    old = store.new_session()
+    store.add_turn(old, "user", "My dentist is Dr. Brooks and my gym locker code is 4411, remember both please")
+    store.add_turn(old, "assistant", "Dr. Brooks is your dentist.")
+    store.add_turn(old, "user", "the weather is nice")
+    store.add_turn(old, "user", "I am seeing the dentist on Friday")
+    store.add_turn(old, "user", "a new dentist opened nearby")
+    sid = a.new_session()
+    ask = a.answer(sid, "/forget my dentist").text
+    lines = ask.split("\n")
+    assert lines[0] == "This forgets 4 turns, 0 memories, 0 summaries and 0 clips."
+    assert lines[2:6] == ["- you: “My dentist is Dr. Brooks and my gym locker code is 4411…”",
+                          "- assistant: “Dr. Brooks is your dentist.”",
+                          "- you: “I am seeing the dentist on Friday”",
+                          "- … and 1 more"]
+    assert lines[-1] == "It cannot be undone. Forget it? Answer yes or no."
+    assert store.count("turns") == 5
+    assert a.answer(sid, "no").forgot is None
 
 
 def test_forgetting_the_current_conversation_by_phrase_keeps_it_open(store):
