@@ -409,3 +409,109 @@ async def test_an_empty_journal_says_how_it_is_written(db):
         await pilot.press("left", "right")                       # nothing to move through, nothing breaks
         assert app.screen.day is None
     a.close()
+
+
+# -- what was forgotten leaves the conversation on screen ----------------------------------------------
+def forgotten_lines(chat) -> list[str]:
+    from ui.widgets.messages import Forgotten
+
+    return [str(w.render()) for w in chat.chat.query(Forgotten)]
+
+
+async def test_forget_in_the_chat_shows_the_turns_first_then_takes_them_and_their_quotes_off_the_screen(db):
+    from tests.test_ui import user_texts
+    from ui.widgets.messages import AssistantMessage
+
+    a, llm, sessions = make(db, replies=["In June.", "Green tea is nice."])
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        await send(pilot, "When is my dentist appointment?")
+        first = await answered(pilot)
+        assert "dentist" in first.memories_text
+        await send(pilot, "I like green tea.")
+        await answered(pilot)
+        assert any("dentist" in t for t in chat.sidebar.titles())
+        await send(pilot, "/forget dentist")
+        ask = await answered(pilot)
+        assert ask.shown_text.startswith("This forgets 3 turns, 1 memory")
+        for line in ("- you: “The dentist appointment is in June.”",
+                     "- assistant: “I will keep the dentist in mind.”", "- you: “When is my dentist appointment?”"):
+            assert line in ask.shown_text
+        assert "more" not in ask.shown_text and "Answer yes or no." in ask.shown_text
+        await send(pilot, "yes")
+        done = await answered(pilot)
+        assert done.shown_text.startswith("Forgot 3 turns")
+        assert user_texts(chat) == ["I like green tea.", "/forget dentist", "yes"]
+        assert forgotten_lines(chat) == ["1 turn forgotten"]
+        assert chat.messages()[0] is first and "In June." in first.shown_text   # the answer stays
+        assert "dentist" not in first.memories_text                              # its quote goes
+        assert all("dentist" not in reply.memories_text for reply in chat.query(AssistantMessage))
+        assert not any("dentist" in t for t in chat.sidebar.titles())
+        assert chat.session_id is not None                                       # the chat goes on in it
+    assert not a.store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%dentist%'").fetchall()
+    a.close()
+
+
+async def test_forget_in_the_chat_of_its_own_whole_conversation_leaves_a_line_and_the_next_message_starts_anew(db):
+    a, llm, _ = make(db, replies=["Nice."], filled=False)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        await send(pilot, "My bicycle is red.")
+        await answered(pilot)
+        session = chat.session_id
+        await send(pilot, f"/forget session {session}")
+        ask = await answered(pilot)
+        assert "- you: “My bicycle is red.”" in ask.shown_text and "- assistant: “Nice.”" in ask.shown_text
+        await send(pilot, "yes")
+        await answered(pilot)
+        assert forgotten_lines(chat) == ["2 turns forgotten"]
+        assert chat.session_id is None and chat.sidebar.titles() == []
+        await send(pilot, "Hello again.")
+        await answered(pilot)
+        assert chat.session_id is not None       # a new conversation (SQLite may give it the same number)
+        assert [t.text for t in a.store.turns(chat.session_id)] == ["Hello again.", "Nice."]
+    assert not a.store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%bicycle%'").fetchall()
+    a.close()
+
+
+async def test_forgetting_from_the_memory_screen_takes_its_quote_from_the_answers_on_screen(db):
+    a, llm, _ = make(db, replies=["On Thursday evening."])
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "When is my cello lesson with Marta?")
+        reply = await answered(pilot)
+        assert "cello lesson" in reply.memories_text
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "cello lesson with Marta")
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(n.startswith("Forgot") for n in notifications(app)), what="forgetting")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
+        assert "cello" not in reply.memories_text
+        assert len(app.chat.messages()) == 2 and not forgotten_lines(app.chat)   # this chat's own turns stay
+    a.close()
+
+
+async def test_deleting_a_conversation_from_the_list_takes_its_quotes_from_the_answers_on_screen(db):
+    a, llm, sessions = make(db, replies=["In June."])
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat
+        await send(pilot, "When is my dentist appointment?")
+        reply = await answered(pilot)
+        assert "dentist" in reply.memories_text
+        await pilot.press("ctrl+s")
+        dentist = sessions["dentist"]
+        await wait_until(pilot, lambda: dentist in chat.sidebar.session_ids, what="the sessions")
+        chat.sidebar.options.highlighted = chat.sidebar.session_ids.index(dentist) + 1
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: dentist not in chat.sidebar.session_ids, what="the list without it")
+        await wait_until(pilot, lambda: "dentist" not in reply.memories_text, what="the quote to go")
+        assert chat.messages()[1] is reply and chat.session_id is not None
+    a.close()

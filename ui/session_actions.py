@@ -42,8 +42,7 @@ def _confirm_delete(chat, session_id: int, title: str, plan) -> None:
             return
 
         def deleted(done) -> None:
-            if chat.session_id == session_id:
-                chat.action_new_session()      # the conversation on screen is gone
+            chat.show_forgotten(done)          # the conversation on screen, or memories quoted from it, go
             _done(chat, done.describe())
 
         changes.change(chat, lambda store: forget(store, plan), deleted, title="Conversation")

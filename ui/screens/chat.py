@@ -19,7 +19,7 @@ from assistant.text import plural
 from ..controls import ListeningControl, TidyControl, VoiceControl
 from ..lookahead import LookAhead
 from ..widgets.clips import ClipList
-from ..widgets.messages import AssistantMessage, UserMessage, Welcome
+from ..widgets.messages import AssistantMessage, Forgotten, UserMessage, Welcome
 from ..widgets.prompt import PromptInput
 from ..widgets.sessions import SessionList
 from ..widgets.status import StatusBar, device_text
@@ -212,10 +212,11 @@ class ChatScreen(Screen):
         for w in self.chat.query(Welcome):
             w.remove()
         reply = AssistantMessage(streaming=True, state=self._waiting_state())
+        reply.asked = UserMessage(text)
         self.reply = reply
         self.cancel = threading.Event()
         self.answering = True
-        await self.chat.mount_all([UserMessage(text), reply])
+        await self.chat.mount_all([reply.asked, reply])
         self.chat.scroll_end(animate=False)
         self.idle.clear()
         self.status.state = "answering…"
@@ -279,6 +280,8 @@ class ChatScreen(Screen):
         self.status.session_id = session_id if session_id > 0 else None   # an incognito one has no number
 
     def _prepared(self, prep, reply: AssistantMessage) -> None:
+        if prep.stored and reply.asked is not None:
+            reply.asked.turn_id = prep.user_turn_id
         reply.set_memories(prep.memories)
         self.status.memories = len(prep.memories)
         if reply.streaming and not reply.shown_text:
@@ -287,7 +290,10 @@ class ChatScreen(Screen):
     async def _answered(self, answer, reply: AssistantMessage) -> None:
         tps = answer.stats.tokens_per_second
         await reply.finish(interrupted=answer.interrupted, tokens_per_second=tps, stored=not self.incognito)
+        reply.turn_id = answer.turn_id
         reply.set_memories(answer.memories)
+        if answer.forgot is not None:    # "yes" to /forget: what went leaves the view
+            self.show_forgotten(answer.forgot)
         if tps:   # an answer written without the model (what did I miss) has no speed to show
             self.status.tokens_per_second = tps
         for notice in answer.notices:
@@ -434,9 +440,9 @@ class ChatScreen(Screen):
             widgets.append(Static(f"… {plural(hidden, 'earlier turn')} not shown", classes="note"))
         for t in turns[hidden:]:
             if t.role == "user":
-                widgets.append(UserMessage(t.text, when=t.created_at))
+                widgets.append(UserMessage(t.text, when=t.created_at, turn_id=t.id))
             elif t.role == "assistant":
-                widgets.append(AssistantMessage(t.text, interrupted=t.status != "complete"))
+                widgets.append(AssistantMessage(t.text, interrupted=t.status != "complete", turn_id=t.id))
         self.session_id = session_id
         self.status.session_id = session_id
         self.status.memories = None
@@ -449,6 +455,39 @@ class ChatScreen(Screen):
         self.refresh_sessions()
         self.prompt.focus()
         self.look_ahead.warm(session_id)
+
+    def show_forgotten(self, plan) -> None:
+        """Take what `plan` (a done memory.forget.ForgetPlan) forgot out of the conversation on screen: its
+        turns give way to one dim "N turns forgotten" line per stretch, the recalled memories quoted under
+        answers that hold forgotten text go, and the sessions list is read again. A conversation forgotten
+        whole is left (for a new one; while its own `/forget` answer is on screen, that answer stays)."""
+        whole = self.session_id is not None and self.session_id in plan.session_ids
+        if whole and not self.answering:
+            self.action_new_session()
+            self.refresh_sessions()
+            return
+        if whole:
+            self.session_id = None        # the next message starts a new conversation
+            self.status.session_id = None
+        gone = set(plan.turn_ids)
+        stretch: list = []
+        for w in [*self.chat.children, None]:
+            if isinstance(w, Forgotten) or (isinstance(w, (UserMessage, AssistantMessage))
+                                            and w.turn_id is not None and (whole or w.turn_id in gone)):
+                stretch.append(w)
+                continue
+            if any(not isinstance(x, Forgotten) for x in stretch):
+                turns = sum(x.turns if isinstance(x, Forgotten) else 1 for x in stretch)
+                self.chat.mount(Forgotten(turns), before=stretch[0])
+                for x in stretch:
+                    x.remove()
+            stretch = []
+        for reply in self.chat.query(AssistantMessage):
+            if reply.drop_memories(plan.covers) and reply is self.reply:
+                self.status.memories = len(reply.memories)
+        self.refresh_sessions()
+        if not self.answering:
+            self.look_ahead.warm(self.session_id)
 
     # -- listening to the room (ctrl+l) --------------------------------------------------------------
     def action_toggle_listening(self) -> None:

@@ -325,12 +325,8 @@ class MemoryScreen(Screen):
     def _forgotten(self, plan) -> None:
         self._changed(plan.describe(), None)
         chat = getattr(self.app, "chat", None)
-        if chat is None or chat.session_id is None or chat.answering:
-            return
-        if chat.session_id in plan.session_ids:
-            chat.action_new_session()           # the conversation on the chat screen is gone
-        elif chat.session_id in plan.touched_sessions:
-            chat.open_session(chat.session_id)  # shown again without what was forgotten
+        if chat is not None:
+            chat.show_forgotten(plan)           # the chat underneath drops what went
 
     def _changed(self, note: str, m) -> None:
         self.notify(note, title="Memory", timeout=6)

@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
 
+from assistant.text import plural
+
 from .clips import ClipList
 from .timefmt import local_time
 
@@ -48,9 +50,10 @@ def memory_lines(memories) -> Text:
 class UserMessage(Static):
     """What the user said."""
 
-    def __init__(self, text: str, *, when: str | None = None) -> None:
+    def __init__(self, text: str, *, when: str | None = None, turn_id: int | None = None) -> None:
         super().__init__(Text(text), classes="message user")
         self.text = text
+        self.turn_id = turn_id          # the stored turn (None: not stored, or not yet)
         self.border_title = "you" + (f" · {local_time(when, '%H:%M')}" if when else "")
 
 
@@ -59,9 +62,11 @@ class AssistantMessage(Vertical):
     Markdown at most every REFRESH_SECONDS; `finish` settles the final state."""
 
     def __init__(self, text: str = "", *, streaming: bool = False, state: str = "",
-                 interrupted: bool = False, memories=()) -> None:
+                 interrupted: bool = False, memories=(), turn_id: int | None = None) -> None:
         super().__init__(classes="message assistant")
         self.border_title = "assistant"
+        self.turn_id = turn_id          # the stored turn (None: not stored, or not yet)
+        self.asked: UserMessage | None = None   # the message this answers, when sent from this view
         self._initial = text
         self._state = state
         self._memories = list(memories)
@@ -111,6 +116,11 @@ class AssistantMessage(Vertical):
     @property
     def memories_text(self) -> str:
         return str(memory_lines(self._memories))
+
+    @property
+    def memories(self) -> list:
+        """The memories the answer used, as shown under it."""
+        return list(self._memories)
 
     @property
     def cited_clips(self) -> list:
@@ -205,6 +215,15 @@ class AssistantMessage(Vertical):
         self._memories = list(memories)
         self._show_optional()
 
+    def drop_memories(self, gone) -> bool:
+        """Take away the recalled memories for which `gone(memory)` is true (forgotten since); whether
+        any went."""
+        kept = [m for m in self._memories if not gone(m)]
+        if len(kept) == len(self._memories):
+            return False
+        self.set_memories(kept)
+        return True
+
     def _show_optional(self) -> None:
         for state in self.query(".state").results(Static):
             state.update(self._state)
@@ -223,6 +242,14 @@ class AssistantMessage(Vertical):
             if clip_list.clip_ids != [c.id for c in clips]:
                 clip_list.show(clips)
             clip_list.display = bool(clips)
+
+
+class Forgotten(Static):
+    """One dim line where turns were forgotten from the conversation on screen."""
+
+    def __init__(self, turns: int) -> None:
+        super().__init__(f"{plural(turns, 'turn')} forgotten", classes="note forgotten")
+        self.turns = turns
 
 
 class Welcome(Static):
