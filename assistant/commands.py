@@ -28,14 +28,15 @@ HELP_FORGET = ("Say what to forget: /forget followed by words (every turn that h
 NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
 
 
-def _reply(session_id, text: str, forgot: ForgetPlan | None = None) -> PreparedTurn:
+def _reply(session_id, text: str, plan: ForgetPlan | None = None) -> PreparedTurn:
     def produce(_model, _cancel) -> Iterator[str]:
         yield text
-    return PreparedTurn(session_id, None, [], [], [], 0.0, produce=produce, stored=False, forgot=forgot)
+    return PreparedTurn(session_id, None, [], [], [], 0.0, produce=produce, stored=False, forget_plan=plan)
 
 
 def _question(plan: ForgetPlan) -> str:
-    """The confirmation: what goes, counted, and the opening words of the first turns that go."""
+    """The confirmation: what goes, counted (the first paragraph), and the opening words of the first turns
+    that go."""
     preview = "".join(f"- {line}\n" for line in plan.preview())
     return (f"{plan.describe()}\n\n{preview}\n" if preview else f"{plan.describe()} ") + \
         "It cannot be undone. Forget it? Answer yes or no."
@@ -56,7 +57,7 @@ class ChatCommands:
             answer = said.lower().rstrip(".!")
             if answer in YES:
                 forget(assistant.store, plan)
-                return _reply(session_id, plan.describe(), forgot=plan)
+                return _reply(session_id, plan.describe(), plan)
             if answer in NO:
                 return _reply(session_id, "Nothing was forgotten.")
             # anything else: the question is dropped and the message is answered as usual
@@ -92,4 +93,4 @@ class ChatCommands:
             return _reply(session_id, plan.describe() + ("" if by else " " + NOTHING_HINT))
         with self._lock:
             self.waiting[session_id] = plan
-        return _reply(session_id, _question(plan))
+        return _reply(session_id, _question(plan), plan)

@@ -37,7 +37,7 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     stats: GenerationStats = field(default_factory=GenerationStats)
     recall_seconds: float = 0.0
-    forgot: object | None = None     # what a chat command forgot (a memory.forget.ForgetPlan, done)
+    forget_plan: object | None = None   # as PreparedTurn.forget_plan
 
 
 @dataclass
@@ -64,8 +64,9 @@ class PreparedTurn:
     produce: Callable[[Callable[[], ChatModel], threading.Event | None], Iterable[str]] | None = None
     # False: the answer is shown but not stored (a chat command such as /forget, an incognito chat)
     stored: bool = True
-    # What the command forgot (a done memory.forget.ForgetPlan): a view showing it drops it
-    forgot: object | None = None
+    # The memory.forget.ForgetPlan a /forget answer is about: the one it asks about (not `forgotten` yet;
+    # the answer quotes its turns) or the one done (a view showing the conversation drops what went)
+    forget_plan: object | None = None
 
 
 # A route takes a message before the chat does (e.g. "what did I miss"): it returns the prepared turn
@@ -338,7 +339,7 @@ class Assistant:
                        if self.scratch is not None and self.scratch.has(prep.session_id) else None)
         return Answer(prep.session_id, prep.user_turn_id, turn_id, text, status == "interrupted", prep.memories,
                       prep.notices, model.last_stats if model is not None else GenerationStats(),
-                      prep.recall_seconds, forgot=prep.forgot)
+                      prep.recall_seconds, forget_plan=prep.forget_plan)
 
     def incognito_twin(self) -> "Assistant":
         """An incognito Assistant over the same memory, model and settings (an incognito chat opened from a

@@ -49,7 +49,8 @@ def test_forget_asks_then_forgets_on_yes(store):
     assert store.count("turns") == 2          # nothing yet, and the command is not stored
     done = a.answer(sid, "yes")
     assert done.text == "Forgot 1 turn, 0 memories, 0 summaries and 0 clips."
-    assert done.forgot is not None and done.forgot.forgotten and len(done.forgot.turn_ids) == 1
+    assert ask.forget_plan is done.forget_plan and done.forget_plan.forgotten
+    assert len(done.forget_plan.turn_ids) == 1
     assert [t.text for t in store.turns(old)] == ["the weather is nice"]
     assert store.turns(sid) == []
 
@@ -97,7 +98,7 @@ def test_the_question_shows_the_opening_words_of_the_first_three_turns_that_go(s
                           "- … and 1 more"]
     assert lines[-1] == "It cannot be undone. Forget it? Answer yes or no."
     assert store.count("turns") == 5
-    assert a.answer(sid, "no").forgot is None
+    assert a.answer(sid, "no").forget_plan is None
 
 
 def test_forgetting_the_current_conversation_by_phrase_keeps_it_open(store):

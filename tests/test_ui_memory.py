@@ -446,6 +446,7 @@ async def test_forget_in_the_chat_shows_the_turns_first_then_takes_them_and_thei
         assert forgotten_lines(chat) == ["1 turn forgotten"]
         assert chat.messages()[0] is first and "In June." in first.shown_text   # the answer stays
         assert "dentist" not in first.memories_text                              # its quote goes
+        assert ask.shown_text.startswith("This forgets 3 turns") and "dentist" not in ask.shown_text
         assert all("dentist" not in reply.memories_text for reply in chat.query(AssistantMessage))
         assert not any("dentist" in t for t in chat.sidebar.titles())
         assert chat.session_id is not None                                       # the chat goes on in it

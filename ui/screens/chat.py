@@ -292,8 +292,11 @@ class ChatScreen(Screen):
         await reply.finish(interrupted=answer.interrupted, tokens_per_second=tps, stored=not self.incognito)
         reply.turn_id = answer.turn_id
         reply.set_memories(answer.memories)
-        if answer.forgot is not None:    # "yes" to /forget: what went leaves the view
-            self.show_forgotten(answer.forgot)
+        plan = answer.forget_plan
+        if plan is not None and plan.forgotten:    # "yes" to /forget: what went leaves the view
+            self.show_forgotten(plan)
+        elif plan is not None:                     # the /forget question, which quotes the turns that would go
+            reply.asks = plan
         if tps:   # an answer written without the model (what did I miss) has no speed to show
             self.status.tokens_per_second = tps
         for notice in answer.notices:
@@ -459,7 +462,8 @@ class ChatScreen(Screen):
     def show_forgotten(self, plan) -> None:
         """Take what `plan` (a done memory.forget.ForgetPlan) forgot out of the conversation on screen: its
         turns give way to one dim "N turns forgotten" line per stretch, the recalled memories quoted under
-        answers that hold forgotten text go, and the sessions list is read again. A conversation forgotten
+        answers that hold forgotten text go (and the turns the /forget question quoted), and the sessions
+        list is read again. A conversation forgotten
         whole is left (for a new one; while its own `/forget` answer is on screen, that answer stays)."""
         whole = self.session_id is not None and self.session_id in plan.session_ids
         if whole and not self.answering:
@@ -485,6 +489,8 @@ class ChatScreen(Screen):
         for reply in self.chat.query(AssistantMessage):
             if reply.drop_memories(plan.covers) and reply is self.reply:
                 self.status.memories = len(reply.memories)
+            if reply.asks is plan and plan.samples:   # its question keeps the count, not the quoted turns
+                reply.body.update(reply.shown_text.split("\n\n")[0] + "\n\n*(the turns it listed are forgotten)*")
         self.refresh_sessions()
         if not self.answering:
             self.look_ahead.warm(self.session_id)

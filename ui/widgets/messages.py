@@ -67,6 +67,7 @@ class AssistantMessage(Vertical):
         self.border_title = "assistant"
         self.turn_id = turn_id          # the stored turn (None: not stored, or not yet)
         self.asked: UserMessage | None = None   # the message this answers, when sent from this view
+        self.asks = None                # the ForgetPlan this /forget question asks about
         self._initial = text
         self._state = state
         self._memories = list(memories)
