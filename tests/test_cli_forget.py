@@ -43,6 +43,7 @@ def test_forget_asks_shows_counts_and_no_changes_nothing(tmp_path):
     r = run(db, "forget", "daniel", stdin="n\n")
     assert r.returncode == 0, r.stderr
     assert "This forgets 1 turn, 0 memories, 0 summaries and 0 clips." in r.stdout
+    assert "  you: “Daniel is moving to Lisbon.”\n" in r.stdout        # which turn goes
     assert "Forget it? [y/N]" in r.stdout and "Nothing was forgotten." in r.stdout
     assert count(db, "turns") == 4
     r = run(db, "forget", "daniel", stdin="y\n")

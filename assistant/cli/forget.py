@@ -36,6 +36,8 @@ def confirm_and_forget(store, plan, yes: bool) -> None:
     click.echo(plan.describe())
     if plan.empty:
         return
+    for line in plan.preview():     # which turns: a phrase may match a turn that holds other things too
+        click.echo(f"  {line}")
     if not yes:
         try:
             ok = click.confirm("It cannot be undone. Forget it?", default=False)
