@@ -1,11 +1,12 @@
 """The Assistant: answers one turn — store, recall, prompt, stream, store — in that order."""
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from memory.attached import Attached, AttachedStore
 from memory.edits import pinned_lines
@@ -17,7 +18,7 @@ from memory.summaries import SummaryStore
 from memory.timelines import TimelineContext, recall_with_timelines
 from memory.timelines import refine as refine_timelines
 
-from . import layout, prompts
+from . import guard, layout, prompts
 from .incognito import NOTICE as INCOGNITO_NOTICE, Scratch
 from .config import Config
 from .llm import ChatModel, GenerationStats
@@ -302,7 +303,7 @@ class Assistant:
         last_flush = time.monotonic()
         status = "interrupted"
         if model is not None:
-            source = model.stream(prep.messages, self.config.max_answer_tokens, cancel)
+            source = self._guarded(model, prep.messages, cancel)
         else:
             source = prep.produce(self.wait_for_model, cancel)
         try:
@@ -321,10 +322,34 @@ class Assistant:
                       status == "interrupted", prep.memories, prep.notices,
                       model.last_stats if model is not None else GenerationStats(), prep.recall_seconds)
 
+    def _guarded(self, model: ChatModel, messages: list[dict],
+                 cancel: threading.Event | None) -> Iterator[str]:
+        """The model's answer without a copy of the prompt's memory block or invented turns of dialogue (see
+        assistant/guard.py). An answer left empty (it began with such a copy, which the engine's stop strings
+        may have cut before it reached here, or ended at once) is asked again once with its first token kept
+        off what began it (a tag or speaker label when that is not known), where the model can; still empty,
+        it is guard.FALLBACK. What this yields is the whole answer: shown and stored alike."""
+        first = guard.Guard()
+        shown = False
+        for piece in first.filter(model.stream(messages, self.config.max_answer_tokens, cancel)):
+            shown = shown or bool(piece.strip())
+            yield piece
+        if shown or (cancel is not None and cancel.is_set()):
+            return
+        if "avoid" in inspect.signature(model.stream).parameters:
+            avoid = guard.avoid(first.copied) if first.copied else [*guard.TAGS, *guard.LABELS]
+            again = guard.Guard()
+            for piece in again.filter(model.stream(messages, self.config.max_answer_tokens, cancel, avoid=avoid)):
+                shown = shown or bool(piece.strip())
+                yield piece
+            if shown or (cancel is not None and cancel.is_set()):
+                return
+        yield guard.FALLBACK
+
     def _generate_unstored(self, prep: PreparedTurn, model, on_token, cancel) -> Answer:
         """An answer shown and not stored (incognito: kept in this process for the rest of the chat)."""
         pieces: list[str] = []
-        source = (model.stream(prep.messages, self.config.max_answer_tokens, cancel) if model is not None
+        source = (self._guarded(model, prep.messages, cancel) if model is not None
                   else prep.produce(self.wait_for_model, cancel))
         status = "interrupted"
         try:

@@ -19,11 +19,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
 from memory.protocols import Preempted
 
-from . import decoding, parallel, structured
+from . import decoding, guard, parallel, structured
 from .errors import GenerationError, ModelError
 
 
@@ -301,7 +301,12 @@ class LlamaCppModel(Prioritized):
         return max(0, self._reusable(tokens))
 
     def stream(self, messages: list[dict], max_tokens: int = 512,
-               cancel: threading.Event | None = None, **sampling) -> Iterator[str]:
+               cancel: threading.Event | None = None, avoid: Sequence[str] = (), **sampling) -> Iterator[str]:
+        """The answer to `messages`, piece by piece. It stops at the end-of-turn token and at the stop
+        strings of assistant/guard.py (llama.cpp's `stop`: literal strings, matched anywhere in the text,
+        the partial match at the end held back). `avoid`: the answer's first token is the likeliest one that
+        does not begin any of these strings (an answer asked again after it began with a copy of the
+        prompt's memory block)."""
         tokens = self.tokens(messages)
         stats = GenerationStats(prompt_tokens=len(tokens))
         start = time.perf_counter()
@@ -310,6 +315,20 @@ class LlamaCppModel(Prioritized):
             first = None
             params = dict(temperature=self.temperature, top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.0)
             params.update(sampling)
+            opening = ""
+            try:
+                if avoid:
+                    token, opening = self._first_avoiding(tokens, avoid)
+                    tokens = tokens + [token]
+                    max_tokens -= 1
+            except _GiveWay:      # Esc while the prompt was being evaluated
+                self.last_stats = stats
+                return
+            if opening:
+                first = time.perf_counter()
+                stats.time_to_first_token = first - start
+                stats.completion_tokens += 1
+                yield opening
             chunks = self.llm.create_completion(prompt=tokens, max_tokens=max_tokens, stream=True,
                                                 stop=self._stop_strings(), **params)
             try:
@@ -356,7 +375,31 @@ class LlamaCppModel(Prioritized):
 
     def _stop_strings(self) -> list[str]:
         eos = self.llm.token_eos()
-        return [self.llm._model.token_get_text(eos)] if eos != -1 else []
+        return ([self.llm._model.token_get_text(eos)] if eos != -1 else []) + guard.STOP_STRINGS
+
+    def _first_avoiding(self, tokens: list[int], avoid: Sequence[str]) -> tuple[int, str]:
+        """The likeliest first token after `tokens` (evaluated into the chat's cache) that is neither blank,
+        nor the end of the turn, nor the beginning of one of `avoid` (a bare letter such as "A" is allowed:
+        the Guard still sees what follows), with its text."""
+        import llama_cpp
+        import numpy as np
+
+        logits = decoding.prefill(self.llm, tokens)
+        eos = self.llm.token_eos()
+        special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN | llama_cpp.LLAMA_TOKEN_ATTR_UNUSED
+        for token in np.argsort(-logits)[:200].tolist():
+            if token == eos or self.llm._model.token_get_attr(token) & special:
+                continue
+            try:
+                text = self.llm.detokenize([token], prev_tokens=tokens).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            word = text.strip()
+            if not word or any(a.startswith(word) and (len(word) > 1 or not word.isalnum()) for a in avoid):
+                continue
+            return token, text
+        token = int(np.argmax(logits))
+        return token, self.llm.detokenize([token], prev_tokens=tokens).decode("utf-8", errors="replace")
 
     # -- the stable prefix across processes (a saved llama.cpp state) ---------------------------
     def identity(self) -> str:

@@ -46,6 +46,7 @@ class FakeLLM:
         self.delay = delay
         self.n_ctx = n_ctx
         self.prompts: list[list[dict]] = []
+        self.avoided: list[list[str]] = []    # each stream's `avoid` (what its answer may not begin with)
         self.last_stats = GenerationStats()
         self.started = threading.Event()
 
@@ -55,8 +56,9 @@ class FakeLLM:
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
 
-    def stream(self, messages, max_tokens=512, cancel=None) -> Iterator[str]:
+    def stream(self, messages, max_tokens=512, cancel=None, avoid=()) -> Iterator[str]:
         self.prompts.append(messages)
+        self.avoided.append(list(avoid))
         reply = self._next(self.replies)
         stats = GenerationStats()
         t0 = time.perf_counter()

@@ -47,6 +47,14 @@ def memory_lines(memories) -> Text:
     return out
 
 
+def literal_markdown():
+    """Markdown without raw HTML: a "<tag>" in an answer is shown as written (with HTML on, a line opening
+    with "<memories>" hid itself and the lines after it)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("gfm-like").disable(["html_inline", "html_block"])
+
+
 class UserMessage(Static):
     """What the user said."""
 
@@ -87,7 +95,7 @@ class AssistantMessage(Vertical):
             self._state = self._state or "⏹ interrupted"
 
     def compose(self) -> ComposeResult:
-        yield Markdown(self._initial, classes="body")
+        yield Markdown(self._initial, classes="body", parser_factory=literal_markdown)
         yield Static(self._state, classes="state")
         yield Static(memory_lines(self._memories), classes="memories")
         if self.cited_clips:   # mounted only when there are clips (reopened sessions stay light)

@@ -1,0 +1,87 @@
+"""What an answer may hold: never a copy of the prompt's memory block nor invented turns of dialogue.
+
+The default model, shown memories as "User: ... / Assistant: ..." lines between <memories> tags, sometimes
+answered by copying the block and going on with made-up lines ("User: My brother Tom works as a nurse ...
+Assistant: I started learning the cello last week ..."); stored, those words came back as memories. An
+answer therefore ends where such a copy begins: at "<memories" or "</memories" anywhere, and at a line that
+opens with a speaker label of the memory block. The engines are given the literal forms as stop strings
+(`STOP_STRINGS`), so that generation stops there; `Guard` applies the whole rule to whatever an engine
+streams, holding back the few characters that could still begin a stop, so that what is shown is exactly
+what is stored.
+
+An answer that would be empty because it began with such a copy is asked again once with its first token
+kept off what began it (`avoid`), and if that is empty too, `FALLBACK` is the answer.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Iterator
+
+# The speaker labels of the memory block (assistant/prompts.py) and of the chat's own turns.
+LABELS = ("User:", "Assistant:", "Assistant (")
+TAGS = ("<memories", "</memories")
+# Stop strings for an engine: literal, so they can only stop at the start of a line after a newline (the
+# very start of an answer is the Guard's to check).
+STOP_STRINGS = [*TAGS, "\nUser:", "\nAssistant:", "\nAssistant ("]
+
+_STOP = re.compile("|".join([*(re.escape(t) for t in TAGS),
+                             r"(?:^|\n)[ \t]*(?:" + "|".join(re.escape(l) for l in LABELS) + ")"]))
+
+FALLBACK = "Sorry, I could not put an answer together for that; please ask me again in other words."
+
+
+def cut(text: str) -> tuple[int, int | None]:
+    """(how much of `text` may be shown now, where the answer ends or None). The answer ends before the
+    first stop; without one, what could still begin a stop at the end of `text` is held back."""
+    found = _STOP.search(text)
+    if found is not None:
+        return found.start(), found.start()
+    hold = len(text)
+    for tag in TAGS:                               # "<mem" at the end may become "<memories"
+        for k in range(min(len(tag) - 1, len(text)), 0, -1):
+            if text.endswith(tag[:k]):
+                hold = min(hold, len(text) - k)
+                break
+    line_start = text.rfind("\n") + 1               # the last line may become a speaker label
+    line = text[line_start:].lstrip(" \t")
+    if any(label.startswith(line) for label in LABELS):
+        hold = min(hold, max(0, line_start - 1))
+    return hold, None
+
+
+class Guard:
+    """Filters a stream of answer pieces by `cut`: yields what may be shown, and stops at a stop."""
+
+    def __init__(self):
+        self.text = ""            # everything the engine gave
+        self.shown = 0            # how much of it was yielded
+        self.stopped_at: int | None = None
+
+    def filter(self, pieces: Iterable[str]) -> Iterator[str]:
+        for piece in pieces:
+            self.text += piece
+            show, stop = cut(self.text)
+            if show > self.shown:
+                yield self.text[self.shown:show]
+                self.shown = show
+            if stop is not None:
+                self.stopped_at = stop
+                return
+        # the end: what was held back is shown, unless it is only the beginning of a tag ("<mem")
+        rest = self.text[self.shown:]
+        if rest and not any(tag.startswith(rest.strip()) for tag in TAGS if rest.strip()):
+            yield rest
+            self.shown = len(self.text)
+
+    @property
+    def copied(self) -> str:
+        """What the answer began with when it was cut before anything was shown ('' otherwise)."""
+        if self.stopped_at is None or self.text[:self.stopped_at].strip():
+            return ""
+        return self.text[self.stopped_at:].lstrip()
+
+
+def avoid(copied: str) -> list[str]:
+    """The starts an answer that began with `copied` must not begin with again."""
+    starts = [s for s in (*TAGS, *LABELS) if copied.startswith(s)]
+    return starts or ([copied.split()[0]] if copied.split() else [])

@@ -1,0 +1,130 @@
+"""An answer never holds a copy of the prompt's memory block nor invented turns of dialogue; what is shown is
+what is stored (assistant/guard.py and Assistant.generate, with the scripted FakeLLM)."""
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from assistant import guard
+from assistant.config import Config
+from assistant.core import Assistant
+from memory.recall import TurnRecall
+from tests.fakes import FakeEmbedder, FakeLLM
+
+COPY = ("<memories>\n[Monday, 3 March 2025]\nUser: My brother Tom works as a nurse\n"
+        "Assistant: I started learning the cello last week, and I should practice it at least three times a week.")
+
+
+def make(store, llm, incognito=False):
+    a = Assistant(store, None, Config(), model=llm, incognito=incognito)
+    a.recall = TurnRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    return a
+
+
+def through(text: str, pieces: list[str] | None = None) -> tuple[str, guard.Guard]:
+    g = guard.Guard()
+    return "".join(g.filter(pieces if pieces is not None else [text])), g
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("You started learning the cello.", "You started learning the cello."),
+    (COPY, ""),
+    ("You play the cello.\nUser: And Tom?\nAssistant: He is a nurse.", "You play the cello."),
+    ("You play the cello.\n\n  Assistant: Practise daily.", "You play the cello.\n"),
+    ("Sure.\nAssistant (your earlier reply): made up", "Sure."),
+    ("Here it is: </memories> and more", "Here it is: "),
+    ("User: Who is my dentist?", ""),
+    ("Users can log in.\nUsed to be slow. A User: field", "Users can log in.\nUsed to be slow. A User: field"),
+    ("Use `<div>` here.\n<b>bold</b> and a < b", "Use `<div>` here.\n<b>bold</b> and a < b"),
+    ("Ends with a tag's start <mem", "Ends with a tag's start "),
+])
+def test_an_answer_ends_where_a_copy_or_a_dialogue_turn_begins(text, kept):
+    assert through(text)[0] == kept
+
+
+def test_the_cut_is_the_same_however_the_answer_arrives_in_pieces():
+    rng = random.Random(7)
+    for text in (COPY, "A cello.\nUser: x", "Users and <b> tags\nUse it", "One.\n  Assistant: two", "x </memories"):
+        whole = through(text)[0]
+        for _ in range(200):
+            cuts = sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 8))))
+            pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+            assert through(text, pieces)[0] == whole, pieces
+
+
+def test_nothing_that_may_begin_a_stop_is_shown_before_it_is_decided():
+    g = guard.Guard()
+    shown = []
+    for piece in g.filter(["Fine.", "\n", "Us", "er", ": made up"]):
+        shown.append(piece)
+    assert shown == ["Fine."] and g.stopped_at == len("Fine.")
+    assert through("", ["<", "mem", "ories>"])[1].copied.startswith("<memories>")
+
+
+def test_the_engine_stop_strings_cover_the_tags_and_the_labels_after_a_newline():
+    for s in ("<memories", "</memories", "\nUser:", "\nAssistant:"):
+        assert s in guard.STOP_STRINGS
+    assert guard.avoid(COPY) == ["<memories"]
+    assert guard.avoid("User: hi") == ["User:"]
+
+
+def test_an_answer_that_began_with_a_copy_is_asked_again_avoiding_that_start(store):
+    llm = FakeLLM([COPY, "You started learning the cello; practise a little every day."])
+    a = make(store, llm)
+    got = []
+    ans = a.answer(None, "What instrument did I start learning recently?", on_token=got.append)
+    assert ans.text == "You started learning the cello; practise a little every day."
+    assert "".join(got).strip() == ans.text == store.turn(ans.turn_id).text      # shown is stored
+    assert llm.avoided == [[], ["<memories"]]
+    assert len(llm.prompts) == 2 and llm.prompts[0] == llm.prompts[1]
+
+
+def test_a_second_copy_gives_one_honest_sentence_shown_and_stored(store):
+    llm = FakeLLM([COPY, "User: Who is Tom?\nAssistant: Your brother."])
+    a = make(store, llm)
+    got = []
+    ans = a.answer(None, "What instrument did I start learning recently?", on_token=got.append)
+    assert ans.text == guard.FALLBACK == "".join(got) == store.turn(ans.turn_id).text
+    assert llm.avoided == [[], ["<memories"]]
+
+
+def test_a_model_that_cannot_avoid_gives_the_honest_sentence(store):
+    class Plain(FakeLLM):
+        def stream(self, messages, max_tokens=512, cancel=None):
+            yield from super().stream(messages, max_tokens, cancel)
+
+    a = make(store, Plain([COPY]))
+    assert a.answer(None, "What did I start learning?").text == guard.FALLBACK
+
+
+def test_an_empty_answer_is_asked_again_avoiding_every_tag_and_label(store):
+    """The engine's own stop strings may cut a copy before the Guard sees it: the answer is then empty."""
+    llm = FakeLLM(["", "The cello."])
+    ans = make(store, llm).answer(None, "What did I start learning?")
+    assert ans.text == "The cello." and llm.avoided[1] == [*guard.TAGS, *guard.LABELS]
+
+
+def test_invented_turns_after_an_answer_are_neither_shown_nor_stored(store):
+    llm = FakeLLM(["You started the cello.\nUser: My brother Tom works as a nurse\nAssistant: Noted."])
+    a = make(store, llm)
+    got = []
+    ans = a.answer(None, "What did I start learning?", on_token=got.append)
+    assert ans.text == "You started the cello." == "".join(got).strip() == store.turn(ans.turn_id).text
+    assert llm.avoided == [[]]                  # no second call: the answer had words before the cut
+
+
+def test_a_cancelled_empty_answer_is_not_asked_again(store):
+    llm = FakeLLM([COPY, "never"])
+    cancel = threading.Event()
+    cancel.set()
+    ans = make(store, llm).answer(None, "What did I start learning?", cancel=cancel)
+    assert ans.text == "" and ans.interrupted and len(llm.avoided) == 1
+
+
+def test_an_incognito_answer_is_guarded_too(store):
+    llm = FakeLLM([COPY, "The cello."])
+    a = make(store, llm, incognito=True)
+    ans = a.answer(None, "What did I start learning?")
+    assert ans.text == "The cello." and a.turns(ans.session_id)[-1].text == "The cello."
