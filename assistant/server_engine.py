@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from . import structured
+from . import guard, structured
 from .errors import GenerationError, ServerError
 from .llm import GenerationStats, Prioritized
 
@@ -269,8 +269,10 @@ class OpenAIModel(Prioritized):
         self.last_timings = {}
         start = time.perf_counter()
         first = None
+        # the answer stops where a copy of the memory block or an invented turn begins (assistant/guard.py;
+        # four strings, as many as OpenAI's API takes)
         body = {"model": self.check(), "messages": messages, "max_tokens": max_tokens, "stream": True,
-                "temperature": self.temperature, "top_p": 0.95, **sampling}
+                "temperature": self.temperature, "top_p": 0.95, "stop": guard.STOP_STRINGS[:4], **sampling}
         try:
             with ExitStack() as stack:
                 resp = self._open_stream(stack, body, cancel)

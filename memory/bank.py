@@ -28,7 +28,7 @@ from .index import RRF_K, HybridIndex, IndexRow
 from .protocols import Embedder, LanguageModel, TokenCounter, approx_tokens
 from .recall import Memory, TurnIndex
 from .segmenter import FastSegmenter, LLMSegmenter, Segmentation, keyword_topic
-from .segments import Exchange, Segment, SegmentStore, exchanges, render, turn_line
+from .segments import Exchange, Segment, SegmentStore, exchanges, memory_line, render
 from .store import Store, Turn
 from .when import talk_window
 
@@ -434,7 +434,7 @@ class SegmentRecall:
                     members = [t for i, t in enumerate(members)
                                if min(abs(i - j) for j in pos) <= self.params.focus]
             head = count(f"[{human_date(started)}] {topic}".strip()) + 1
-            lines = [turn_line(t) for t in members]
+            lines = [memory_line(t) for t in members]
             cost = head + count("\n".join(lines))
             if used + cost > budget_tokens:
                 if not self.params.excerpt or len(members) == 1:
@@ -442,14 +442,14 @@ class SegmentRecall:
                 hit = sorted((t for t in members if t.id in c.turn_scores), key=lambda t: -c.turn_scores[t.id])
                 chosen, cost = [], head
                 for t in hit:
-                    extra = count(turn_line(t)) + 1
+                    extra = count(memory_line(t)) + 1
                     if used + cost + extra <= budget_tokens:
                         chosen.append(t)
                         cost += extra
                 if not chosen:
                     continue
                 members = sorted(chosen, key=lambda t: t.id)
-                lines = [turn_line(t) for t in members]
+                lines = [memory_line(t) for t in members]
             out.append(Memory(kind=c.kind, id=c.id, text="\n".join(lines), score=c.score,
                               started_at=started, ended_at=ended if len(members) > 1 else members[-1].created_at,
                               session_id=members[0].session_id, turn_ids=[t.id for t in members],

@@ -11,7 +11,7 @@ import numpy as np
 from .protocols import Embedder, TokenCounter, approx_tokens
 from .store import Store
 from .index import Hit, HybridIndex, IndexRow
-from .segments import turn_line
+from .segments import memory_line, turn_line
 
 
 @dataclass
@@ -142,8 +142,7 @@ class TurnRecall:
             t = turns.get(tid)
             if t is None or (exclude_session is not None and t.session_id == exclude_session):
                 continue
-            who = t.speaker or ("User" if t.role == "user" else "Assistant")
-            memories.append(Memory(kind="turn", id=t.id, text=f"{who}: {t.text}", score=score,
+            memories.append(Memory(kind="turn", id=t.id, text=memory_line(t), score=score,
                                    started_at=t.created_at, ended_at=t.created_at,
                                    session_id=t.session_id, turn_ids=[t.id], source=t.source))
         return fill_budget(memories, budget_tokens, self.count_tokens)

@@ -36,6 +36,13 @@ def turn_line(t: Turn) -> str:
     return f"{speaker_of(t)}: {t.text}"
 
 
+def memory_line(t: Turn) -> str:
+    """One turn as a recalled memory shows it to the model: 'Speaker: text', the text's further lines
+    indented, so that no line of what one said reads as another speaker's turn (an answer that had copied
+    "User: ..." lines would otherwise put words in the user's mouth)."""
+    return f"{speaker_of(t)}: " + "\n  ".join(t.text.split("\n"))
+
+
 def render(turns: Sequence[Turn]) -> str:
     return "\n".join(turn_line(t) for t in turns)
 

@@ -128,3 +128,22 @@ def test_an_incognito_answer_is_guarded_too(store):
     a = make(store, llm, incognito=True)
     ans = a.answer(None, "What did I start learning?")
     assert ans.text == "The cello." and a.turns(ans.session_id)[-1].text == "The cello."
+
+
+async def test_the_answer_view_shows_a_tag_as_written():
+    """Rendered with raw HTML on, a stored answer that opened with "<memories>" showed as "<memories" or
+    nothing: the tag and the lines after it were taken for HTML."""
+    from textual.app import App
+    from textual.widgets import Markdown
+    from textual.widgets._markdown import MarkdownParagraph
+
+    from ui.widgets.messages import AssistantMessage
+
+    class One(App):
+        def compose(self):
+            yield AssistantMessage("<memories>\n[Monday]\nUser: hi\n</memories>\n\nUse <b>bold</b> or `<i>`.")
+
+    async with One().run_test() as pilot:
+        await pilot.pause()
+        shown = " ".join(str(p._content) for p in pilot.app.query_one(Markdown).query(MarkdownParagraph))
+        assert "<memories> [Monday] User: hi </memories>" in shown and "<b>bold</b>" in shown

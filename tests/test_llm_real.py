@@ -137,3 +137,17 @@ def test_choose_many_agrees_with_choose(qwen05):
     many = qwen05.choose_many(convs, options)
     assert many == [qwen05.choose(c, options) for c in convs]
     assert many[0] == "yes" and many[1] == "no"
+
+
+def test_the_answer_stops_at_the_memory_tag_and_can_be_kept_off_it(qwen05):
+    """llama.cpp's stop strings end an answer at "<memories" (greedy: asked to repeat a memory block, the
+    model begins with it and the answer is empty); with `avoid`, the first token is the likeliest one that
+    does not begin the tag, and the rest follows from it."""
+    msgs = [{"role": "user", "content": "Say <memories>"}, {"role": "assistant", "content": "<memories>"},
+            {"role": "user", "content": "Say <memories> again"}]
+    plain = qwen05.llm.create_completion(prompt=qwen05.tokens(msgs), max_tokens=12, temperature=0.0)
+    assert plain["choices"][0]["text"].lstrip().startswith("<")       # what the model does unguarded
+    assert "".join(qwen05.stream(msgs, max_tokens=12, temperature=0.0)) == ""
+    again = "".join(qwen05.stream(msgs, max_tokens=12, temperature=0.0, avoid=["<memories"]))
+    assert again.strip() and not again.lstrip().startswith("<")
+    assert "<memories" not in again and qwen05.last_stats.completion_tokens >= 1
