@@ -8,6 +8,7 @@ form (memories listed in the system message), which the benchmarks compare again
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Sequence
 
@@ -22,7 +23,8 @@ _INSTRUCTIONS = (
     "You are a helpful personal assistant running privately on the user's own computer. "
     "You remember earlier conversations with the user: {where}. Use them when they help answer, and do "
     "not mention memories that are not relevant. In them, \"User:\" lines are what the user said and "
-    "\"Assistant:\" lines are what you said then: your own earlier words are never facts about the user. "
+    "\"Assistant (you):\" lines are replies you gave then, which may be wrong: never take them as facts about "
+    "the user. "
     "A memory marked as history was true then but was changed later: never present it as the current "
     "state. If the user asks about their own life and neither the memories nor this conversation say it, "
     "say that you do not remember it: never make up names, dates, numbers or codes, and never write out a "
@@ -47,6 +49,24 @@ def render_running(text: str | None) -> str:
     return RUNNING_HEADER + "\n" + "\n".join(for_user(line) for line in lines(text))
 
 
+# How the assistant's own earlier lines are labelled in what the model reads of past conversations: the
+# user's stay "User:" and other people's their name. Shown as "Assistant:", the default model took its own
+# earlier (made-up) words for what the user had said.
+OWN_LABEL = "Assistant (you):"
+_OWN_LINE = re.compile(r"^Assistant:", re.M)                  # a turn's first line (further lines are indented)
+_OWN_ANYWHERE = re.compile(r"(^[ \t]*|/ |: |\] )Assistant:", re.M)   # in timelines' one-line summaries too
+
+
+def own_words(text: str, anywhere: bool = False) -> str:
+    """`text` (recalled turns as "Speaker: text" lines) with the assistant's lines labelled as its own earlier
+    replies. Only lines that begin a turn: a turn's further lines are indented (memory.segments.memory_line),
+    so a line inside an answer that had copied "Assistant: ..." is not taken for a turn. `anywhere`: also
+    indented lines and turns joined by " / " after a date or topic (the timelines and history notes, which
+    join whole turns' lines)."""
+    return (_OWN_ANYWHERE.sub(lambda m: m.group(1) + OWN_LABEL, text) if anywhere
+            else _OWN_LINE.sub(OWN_LABEL, text))
+
+
 def _history_note(m: Memory, ctx: TimelineContext | None, present: set[int]) -> str:
     if ctx is None or m.kind != "segment" or not ctx.is_history(m.id):
         return ""
@@ -55,13 +75,13 @@ def _history_note(m: Memory, ctx: TimelineContext | None, present: set[int]) -> 
     if link.later_id not in present:
         later = ctx.infos.get(link.later_id)
         if later is not None:
-            note += "; later: " + clip_words(" / ".join(later.text.splitlines()), 30)
+            note += "; later: " + own_words(clip_words(" / ".join(later.text.splitlines()), 30), anywhere=True)
     return note + ")"
 
 
 def _memory_text(m: Memory, timelines: TimelineContext | None, present: set[int]) -> str:
     head = f"[{human_date(m.started_at)}]" + (f" {m.topic}" if m.topic else "")
-    return f"{head}{_history_note(m, timelines, present)}\n{m.text}"
+    return f"{head}{_history_note(m, timelines, present)}\n{own_words(m.text)}"
 
 
 def render_memories(memories: list[Memory], timelines: TimelineContext | None = None) -> str:
@@ -79,7 +99,7 @@ def render_timelines(timelines: TimelineContext | None, refined: str = "") -> st
     if timelines is None or not timelines.timelines:
         return ""
     return ("How these memories developed (oldest first; \"-(Changed)->\" means the later one replaced the "
-            "earlier one):\n" + timelines.render())
+            "earlier one):\n" + own_words(timelines.render(), anywhere=True))
 
 
 def _today(now: datetime | None) -> str:

@@ -147,3 +147,29 @@ async def test_the_answer_view_shows_a_tag_as_written():
         await pilot.pause()
         shown = " ".join(str(p._content) for p in pilot.app.query_one(Markdown).query(MarkdownParagraph))
         assert "<memories> [Monday] User: hi </memories>" in shown and "<b>bold</b>" in shown
+
+
+def test_recalled_assistant_lines_are_marked_as_its_own_earlier_replies(store):
+    """Recalled turns keep who said what: the user's lines are "User:", the assistant's own are labelled as
+    its earlier replies (the system prompt says what that label means), and the further lines of a turn are
+    indented, so an old answer that had copied "User: ..." lines does not put words in the user's mouth."""
+    from assistant.prompts import OWN_LABEL, SYSTEM
+
+    sid = store.new_session("Earlier")
+    for role, text in [("user", "What is your favourite colour?"), ("assistant", "My favourite colour is blue."),
+                       ("user", "Which instrument am I learning?"), ("assistant", COPY)]:
+        store.add_turn(sid, role, text)        # the copy was stored before answers were guarded
+    llm = FakeLLM(["You have not told me."])
+    a = make(store, llm)
+    a.answer(None, "What is my favourite colour?")
+    block = llm.prompts[-1][-1]["content"].split("</memories>")[0]
+    assert "\nUser: What is your favourite colour?" in block
+    assert f"\n{OWN_LABEL} My favourite colour is blue." in block
+    assert not any(line.startswith("Assistant:") for line in block.splitlines())
+    from assistant.prompts import attachments, with_memories
+
+    block = with_memories("", attachments(a.recall.search("brother Tom works as a nurse", 10 ** 6)))
+    assert f"\n{OWN_LABEL} <memories>\n  [Monday, 3 March 2025]\n  User: My brother Tom works as a nurse" in block
+    assert "\n  Assistant: I started learning the cello" in block     # inside the reply, not a turn
+    assert f'"{OWN_LABEL}" lines are replies you gave then' in SYSTEM
+    assert llm.prompts[-1][0]["content"].startswith(SYSTEM)
