@@ -328,7 +328,10 @@ class LlamaCppModel(Prioritized):
                 first = time.perf_counter()
                 stats.time_to_first_token = first - start
                 stats.completion_tokens += 1
+                self.last_stats = stats
                 yield opening
+            if max_tokens <= 0:    # (llama.cpp reads 0 as no limit)
+                return
             chunks = self.llm.create_completion(prompt=tokens, max_tokens=max_tokens, stream=True,
                                                 stop=self._stop_strings(), **params)
             try:
