@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
-# The speaker labels of the memory block (assistant/prompts.py) and of the chat's own turns.
+# The speaker labels of the memory block and of the chat's own turns ("Assistant (" covers the label of the
+# assistant's own earlier replies, prompts.OWN_LABEL, and its variants).
 LABELS = ("User:", "Assistant:", "Assistant (")
 TAGS = ("<memories", "</memories")
 # Stop strings for an engine: literal, so they can only stop at the start of a line after a newline (the

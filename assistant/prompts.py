@@ -19,6 +19,8 @@ from memory.recall import Memory
 from memory.summaries import lines
 from memory.timelines import TimelineContext, clip_words
 
+from . import guard
+
 _INSTRUCTIONS = (
     "You are a helpful personal assistant running privately on the user's own computer. "
     "You remember earlier conversations with the user: {where}. Use them when they help answer, and do "
@@ -54,6 +56,7 @@ def render_running(text: str | None) -> str:
 # earlier (made-up) words for what the user had said.
 OWN_LABEL = "Assistant (you):"
 _OWN_LINE = re.compile(r"^Assistant:", re.M)                  # a turn's first line (further lines are indented)
+_TURN = re.compile(r"\n(?=\S)")                                 # where a turn begins
 _OWN_ANYWHERE = re.compile(r"(^[ \t]*|/ |: |\] )Assistant:", re.M)   # in timelines' one-line summaries too
 
 
@@ -63,8 +66,21 @@ def own_words(text: str, anywhere: bool = False) -> str:
     so a line inside an answer that had copied "Assistant: ..." is not taken for a turn. `anywhere`: also
     indented lines and turns joined by " / " after a date or topic (the timelines and history notes, which
     join whole turns' lines)."""
-    return (_OWN_ANYWHERE.sub(lambda m: m.group(1) + OWN_LABEL, text) if anywhere
-            else _OWN_LINE.sub(OWN_LABEL, text))
+    if anywhere:
+        return _OWN_ANYWHERE.sub(lambda m: m.group(1) + OWN_LABEL, text)
+    out = []
+    for turn in _TURN.split(text):
+        if _OWN_LINE.match(turn):
+            # what an answer stored before answers were guarded holds of a copied memory block or an invented
+            # dialogue is left out, as the answer would be cut now (assistant/guard.py); nothing left, no line
+            body = turn[len("Assistant:"):].lstrip(" ").replace("\n  ", "\n")
+            end = guard.cut(body)[1]
+            body = (body if end is None else body[:end]).rstrip()
+            if not body:
+                continue
+            turn = OWN_LABEL + " " + body.replace("\n", "\n  ")
+        out.append(turn)
+    return "\n".join(out)
 
 
 def _history_note(m: Memory, ctx: TimelineContext | None, present: set[int]) -> str:

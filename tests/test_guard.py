@@ -3,6 +3,7 @@ what is stored (assistant/guard.py and Assistant.generate, with the scripted Fak
 from __future__ import annotations
 
 import random
+import re
 import threading
 
 import pytest
@@ -66,6 +67,9 @@ def test_nothing_that_may_begin_a_stop_is_shown_before_it_is_decided():
 def test_the_engine_stop_strings_cover_the_tags_and_the_labels_after_a_newline():
     for s in ("<memories", "</memories", "\nUser:", "\nAssistant:"):
         assert s in guard.STOP_STRINGS
+    from assistant.prompts import OWN_LABEL
+
+    assert through(f"Fine.\n{OWN_LABEL} made up")[0] == "Fine."
     assert guard.avoid(COPY) == ["<memories"]
     assert guard.avoid("User: hi") == ["User:"]
 
@@ -151,8 +155,8 @@ async def test_the_answer_view_shows_a_tag_as_written():
 
 def test_recalled_assistant_lines_are_marked_as_its_own_earlier_replies(store):
     """Recalled turns keep who said what: the user's lines are "User:", the assistant's own are labelled as
-    its earlier replies (the system prompt says what that label means), and the further lines of a turn are
-    indented, so an old answer that had copied "User: ..." lines does not put words in the user's mouth."""
+    its earlier replies (the system prompt says what that label means); a turn's further lines are indented,
+    and what an old answer holds of a copied memory block or invented dialogue is left out."""
     from assistant.prompts import OWN_LABEL, SYSTEM
 
     sid = store.new_session("Earlier")
@@ -168,8 +172,23 @@ def test_recalled_assistant_lines_are_marked_as_its_own_earlier_replies(store):
     assert not any(line.startswith("Assistant:") for line in block.splitlines())
     from assistant.prompts import attachments, with_memories
 
-    block = with_memories("", attachments(a.recall.search("brother Tom works as a nurse", 10 ** 6)))
-    assert f"\n{OWN_LABEL} <memories>\n  [Monday, 3 March 2025]\n  User: My brother Tom works as a nurse" in block
-    assert "\n  Assistant: I started learning the cello" in block     # inside the reply, not a turn
+    found = a.recall.search("Which instrument am I learning? brother Tom works as a nurse", 10 ** 6)
+    assert any("brother Tom" in m.text for m in found)
+    block = with_memories("", attachments(found))
+    # the answer stored before answers were guarded, a copy of its prompt, is left out as it would be cut now
+    assert "\nUser: Which instrument am I learning?" in block
+    assert "brother Tom" not in block and "3 March 2025" not in block and "cello" not in block
+    assert not re.search(r"^\s*Assistant:", block, re.M)
     assert f'"{OWN_LABEL}" lines are replies you gave then' in SYSTEM
     assert llm.prompts[-1][0]["content"].startswith(SYSTEM)
+
+
+def test_an_old_answer_is_shown_to_the_model_as_it_would_be_cut_now():
+    from assistant.prompts import OWN_LABEL, own_words
+
+    text = ("User: hi\nAssistant: Hello!\n  Here is a list:\n  - one\n  User: made up\nUser: next?\n"
+            "Assistant: <memories>\n  [Monday]\n  User: My brother Tom works as a nurse\nUser: last")
+    assert own_words(text) == (f"User: hi\n{OWN_LABEL} Hello!\n  Here is a list:\n  - one\nUser: next?\n"
+                               "User: last")
+    chain = "[3 May] cello: User: I play / Assistant: Nice -(Changed)-> [4 May] Assistant: ok\n  Assistant: x"
+    assert own_words(chain, anywhere=True) == chain.replace("Assistant:", OWN_LABEL)

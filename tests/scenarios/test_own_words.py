@@ -3,7 +3,8 @@ model (greedy), the real embedder and SQLite file, a past chat holds the user's 
 own replies (one of them a made-up dentist, one an answer that had copied the memory block and invented a
 dialogue). A new chat asks about the cello: the answer names it, holds no <memories> block and no turn of
 dialogue, and what was shown is what was stored; the memories it was given label the assistant's lines as
-its own earlier replies, and the invented lines inside the copied answer stay inside it."""
+its own earlier replies and leave out the copied answer (before, the answer took "three times a week" from
+its invented lines)."""
 from __future__ import annotations
 
 import re
@@ -50,12 +51,10 @@ def test_an_answer_is_no_copy_and_the_assistants_words_are_marked_its_own(assist
     assert "cello" in answer.text.lower()
     assert not DIALOGUE.search(answer.text), answer.text
     assert "".join(shown).strip() == answer.text == assistant.store.turn(answer.turn_id).text
-    # who said what: the user's line as theirs, every assistant line marked as its own earlier reply, and the
-    # lines the copied answer invented indented inside that reply, not turns of their own
+    # who said what: the user's line as theirs, every assistant line marked as its own earlier reply, and
+    # nothing of the answer that had copied its prompt (it is shown as it would be cut now: not at all)
     assert "\nUser: I've started learning the cello." in block
-    assert not re.search(r"^Assistant:", block, re.M)
-    if "Dr. Johnson" in block:
-        assert f"\n{OWN_LABEL} Your dentist is Dr. Johnson." in block
-    if "brother Tom" in block:
-        assert "\n  User: My brother Tom works as a nurse" in block
-        assert f"\n{OWN_LABEL} <memories>" in block
+    assert f"\n{OWN_LABEL} That's wonderful!" in block
+    assert not re.search(r"^\s*Assistant:", block, re.M)
+    assert "brother Tom" not in block and "three times a week" not in block
+    assert "three times" not in answer.text
