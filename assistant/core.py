@@ -331,6 +331,7 @@ class Assistant:
         it is guard.FALLBACK. What this yields is the whole answer: shown and stored alike."""
         first = guard.Guard()
         shown = False
+        start = time.perf_counter()
         for piece in first.filter(model.stream(messages, self.config.max_answer_tokens, cancel)):
             shown = shown or bool(piece.strip())
             yield piece
@@ -338,10 +339,21 @@ class Assistant:
             return
         if "avoid" in inspect.signature(model.stream).parameters:
             avoid = guard.avoid(first.copied) if first.copied else [*guard.TAGS, *guard.LABELS]
+            read = model.last_stats          # the prompt was read by the first call; the second reuses it
             again = guard.Guard()
-            for piece in again.filter(model.stream(messages, self.config.max_answer_tokens, cancel, avoid=avoid)):
-                shown = shown or bool(piece.strip())
-                yield piece
+            retried = time.perf_counter()
+            try:
+                for piece in again.filter(model.stream(messages, self.config.max_answer_tokens, cancel,
+                                                       avoid=avoid)):
+                    shown = shown or bool(piece.strip())
+                    yield piece
+            finally:
+                last = model.last_stats      # the turn's figures: the first call's prompt, the second's answer
+                model.last_stats = GenerationStats(
+                    prompt_tokens=read.prompt_tokens, reused_tokens=read.reused_tokens,
+                    completion_tokens=last.completion_tokens,
+                    time_to_first_token=retried - start + last.time_to_first_token if last.completion_tokens else 0.0,
+                    generation_seconds=last.generation_seconds)
             if shown or (cancel is not None and cancel.is_set()):
                 return
         yield guard.FALLBACK

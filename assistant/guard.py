@@ -67,6 +67,9 @@ class Guard:
                 self.shown = show
             if stop is not None:
                 self.stopped_at = stop
+                close = getattr(pieces, "close", None)
+                if close is not None:      # the engine stops now (and lets go of the model)
+                    close()
                 return
         # the end: what was held back is shown, unless it is only the beginning of a tag ("<mem")
         rest = self.text[self.shown:]

@@ -192,3 +192,26 @@ def test_an_old_answer_is_shown_to_the_model_as_it_would_be_cut_now():
                                "User: last")
     chain = "[3 May] cello: User: I play / Assistant: Nice -(Changed)-> [4 May] Assistant: ok\n  Assistant: x"
     assert own_words(chain, anywhere=True) == chain.replace("Assistant:", OWN_LABEL)
+
+
+def test_a_turn_asked_again_reports_the_first_calls_prompt_and_the_second_calls_answer(store):
+    from assistant.llm import GenerationStats
+
+    class Counting(FakeLLM):
+        def stream(self, messages, max_tokens=512, cancel=None, avoid=()):
+            stats = (GenerationStats(prompt_tokens=300, reused_tokens=20, completion_tokens=40) if not avoid else
+                     GenerationStats(prompt_tokens=300, reused_tokens=299, completion_tokens=5,
+                                     time_to_first_token=0.1, generation_seconds=0.4))
+            try:
+                yield from super().stream(messages, max_tokens, cancel, avoid)
+            finally:
+                self.last_stats = stats
+                self.closed = getattr(self, "closed", 0) + 1
+
+    llm = Counting([COPY, "The cello, every day."])
+    ans = make(store, llm).answer(None, "What did I start learning?")
+    st = ans.stats
+    assert llm.closed == 2               # the first call was closed when its answer was cut
+    assert ans.text == "The cello, every day."
+    assert (st.prompt_tokens, st.evaluated_tokens, st.completion_tokens) == (300, 280, 5)
+    assert st.time_to_first_token >= 0.1 and st.generation_seconds == 0.4
