@@ -49,7 +49,7 @@ def _notices(changed: list[tuple[Path, int]]) -> list[str]:
             f"({oct(FOLDER if p.is_dir() else FILE)[2:]})." for p, mode in changed]
 
 
-def make_private(db: Path) -> list[str]:
+def make_private() -> list[str]:
     """Narrow what others may read in the app's own data and config folders; one notice per change. Run
     before the database opens: SQLite gives the files it creates beside a database that database's mode."""
     changed: list[tuple[Path, int]] = []

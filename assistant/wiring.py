@@ -41,7 +41,7 @@ def open_store(db: Path, *, quiet: bool = False) -> Store:
     from .privacy import make_database_private, make_private
     from .text import plural
 
-    notices = make_private(db)   # first: SQLite gives the files it creates beside it the database's mode
+    notices = make_private()     # first: SQLite gives the files it creates beside it the database's mode
     store = Store(db)            # refuses a file that is not the assistant's database, changing nothing
     notices += make_database_private(db)
     swept = sweep_orphans(store, paths.clips_dir(db), min_age_seconds=STRAY_CLIP_AGE)

@@ -72,6 +72,17 @@ async def search(pilot, screen: MemoryScreen, query: str) -> None:
     await wait_until(pilot, lambda: screen.detail is not None or not screen.memories, what="the detail")
 
 
+async def ask_about_the_cello_then_find_its_memory(pilot):
+    """Ask the chat about the cello lesson (the answer recalls its memory), then find that memory on F3:
+    (the memory screen, the answer)."""
+    await send(pilot, "When is my cello lesson with Marta?")
+    reply = await answered(pilot)
+    assert "cello lesson" in reply.memories_text
+    screen = await open_memory(pilot)
+    await search(pilot, screen, "cello lesson with Marta")
+    return screen, reply
+
+
 async def test_memory_screen_opens_with_its_key_lists_searches_and_shows_a_memory_in_full(db):
     a, llm, _ = make(db)
     app = AssistantApp(assistant=a)
@@ -318,11 +329,7 @@ async def test_the_detail_lists_the_answers_that_used_a_memory_and_the_mouse_wor
     a, llm, _ = make(db, replies=["On Thursday evening."])
     app = AssistantApp(assistant=a)
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "When is my cello lesson with Marta?")
-        reply = await answered(pilot)
-        assert "cello lesson" in reply.memories_text
-        screen = await open_memory(pilot)
-        await search(pilot, screen, "cello lesson with Marta")
+        screen, reply = await ask_about_the_cello_then_find_its_memory(pilot)
         await wait_until(pilot, lambda: "Used in 1 answer" in screen.detail_shown, what="the answer that used it")
         assert "“When is my cello lesson with Marta?” → On Thursday evening." in screen.detail_shown
         before = len(screen.pin_ids)
@@ -481,11 +488,7 @@ async def test_forgetting_from_the_memory_screen_takes_its_quote_from_the_answer
     a, llm, _ = make(db, replies=["On Thursday evening."])
     app = AssistantApp(assistant=a)
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "When is my cello lesson with Marta?")
-        reply = await answered(pilot)
-        assert "cello lesson" in reply.memories_text
-        screen = await open_memory(pilot)
-        await search(pilot, screen, "cello lesson with Marta")
+        screen, reply = await ask_about_the_cello_then_find_its_memory(pilot)
         await pilot.press("f")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
