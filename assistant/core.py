@@ -18,7 +18,7 @@ from memory.summaries import SummaryStore
 from memory.timelines import TimelineContext, recall_with_timelines
 from memory.timelines import refine as refine_timelines
 
-from . import guard, layout, prompts
+from . import drafts, guard, layout, prompts
 from .incognito import NOTICE as INCOGNITO_NOTICE, Scratch
 from .config import Config
 from .llm import ChatModel, GenerationStats
@@ -96,6 +96,7 @@ class Assistant:
         self._model_error: BaseException | None = None
         self._compose_lock = threading.Lock()   # the answer and the look-ahead share one connection
         self._counts: dict[str, int] = {}
+        self._drafted: dict[int | None, drafts.Drafted] = {}   # per session: the last draft evaluated ahead
         self.prefix_cache = None   # a PrefixCache: the beginning of every prompt, saved across processes
 
     # -- model lifecycle (the UI loads the model in the background) ---------------------------
@@ -142,6 +143,7 @@ class Assistant:
             if routed is not None:
                 return routed
         with self._compose_lock:
+            held = self._drafted.pop(session_id, None)     # what drafts of this message were evaluated with
             if session_id is None:
                 session_id = self.new_session(title=_title_from(text))
             elif not (self.store.session(session_id) or None):
@@ -154,26 +156,29 @@ class Assistant:
                 self.store.set_title(session_id, _title_from(text))
         model = self.wait_for_model()
         with self._compose_lock:
-            turn = self._compose(model, earlier, text, exclude={user_turn_id})
+            turn = self._compose(model, earlier, text, exclude={user_turn_id}, held=held)
             AttachedStore(self.store).add(user_turn_id, turn.attached)
         return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories, turn.notices,
                             turn.recall_seconds, turn.timelines)
 
     def _prepare_incognito(self, session_id: int | None, text: str) -> PreparedTurn:
         with self._compose_lock:
+            held = self._drafted.pop(session_id, None)
             if session_id is None or not self.scratch.has(session_id):
                 session_id = self.scratch.new_session()
             earlier = self.scratch.turns(session_id)
             user_turn_id = self.scratch.add_turn(session_id, "user", text)
         model = self.wait_for_model()
         with self._compose_lock:
-            turn = self._compose(model, earlier, text, exclude=set())
+            turn = self._compose(model, earlier, text, exclude=set(), held=held)
             self.scratch.attach(user_turn_id, turn.attached)
         return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories,
                             [INCOGNITO_NOTICE] + turn.notices, turn.recall_seconds, turn.timelines, stored=False)
 
-    def _compose(self, model: ChatModel, earlier: list, text: str, exclude: set[int]) -> "_Composed":
-        """The prompt for `text` after a session's `earlier` turns (see assistant/layout.py)."""
+    def _compose(self, model: ChatModel, earlier: list, text: str, exclude: set[int],
+                 held: drafts.Drafted | None = None) -> "_Composed":
+        """The prompt for `text` after a session's `earlier` turns (see assistant/layout.py); `held`: what a
+        draft of `text` was evaluated with, kept where it still fits (see assistant/drafts.py)."""
         count = self._counter(model)
         system, attached, limit, before = self._window(model, earlier)
         notices: list[str] = []
@@ -193,6 +198,7 @@ class Assistant:
         if self.config.timeline_refine and timeline_ctx.timelines:
             refined = refine_timelines(model, text, timeline_ctx.render())
         items = prompts.attachments(memories, timeline_ctx, refined)
+        items, memories = drafts.grow(held, text, items, memories, self.config.recall_budget_tokens, count)
 
         room = limit - count(prompts.with_memories("", items)) - layout.MESSAGE_OVERHEAD
         user_text = text
@@ -231,7 +237,9 @@ class Assistant:
                 return None
             earlier = self.turns(session_id) if session_id is not None else []
             if draft is not None:
-                return model.tokens(self._compose(model, earlier, draft, exclude=set()).messages)
+                turn = self._compose(model, earlier, draft, exclude=set(), held=self._drafted.get(session_id))
+                self._drafted[session_id] = drafts.Drafted(draft, turn.attached, turn.memories)
+                return model.tokens(turn.messages)
             system, _, _, win = self._window(model, earlier)
         probe = layout.messages(system, win, "")
         return model.stable_tokens(probe, len(probe) - 1)
