@@ -11,6 +11,8 @@
 #               bash tests/bench/gpu/device.sh inproc      (assistant ask, app vs direct vs llama-server, llama-bench)
 # Or, for the app's OpenAI-compatible engine against llama-server (tests/bench/server_engine.py):
 #               ONE_BUILD=1 SERVER_JOBS=8 bash tests/bench/gpu/device.sh tick, then ... engine
+#               (or ... engine-bg: the same run in the background, the QA answers after it; then ... wait
+#               in the next calls until it says "exit 0": a call returns within WAIT seconds, default 500)
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 G=${GPU_HOME:-/root/gpu}
@@ -120,6 +122,10 @@ place_model() {
 
 qa() {
   wait_for install 400 || { log "install failed"; tail -n 40 "$G/install.log"; tail -n 60 "$G/venv/llama-build.log"; return 1; }
+  qa_answers
+}
+
+qa_answers() {  # the answers themselves, with whichever venv is there (the install's or engine_setup's)
   place_model
   "$G/venv/bin/python" -m pip install -q --no-index --find-links "$G/wh" nltk
   "$G/venv/bin/python" -c 'import llama_cpp; print("llama_cpp", llama_cpp.__version__, "gpu offload", llama_cpp.llama_supports_gpu_offload())'
@@ -206,11 +212,25 @@ engine_run() {
   kill "$spid"
 }
 
+wait_on() {  # name, seconds: wait, show where it is, and hand back what it wrote so far
+  local t=0
+  while running "$1" && [ $t -lt "$2" ]; do sleep 5; t=$((t + 5)); done
+  echo "-- $1: $(cat "$G/$1.rc" 2>/dev/null | sed 's/^/exit /' || echo still running)"
+  grep -v '^  run\|^  built' "$G/$1.log" | tail -n 60
+  [ "$OUT" != "$G/out" ] && cp "$G"/out/*.json "$G"/out/*.log "$G"/out/*.tgz "$OUT"/ 2>/dev/null
+  return 0
+}
+
 case "${1:-}" in
   pack) pack ;;
   tick) tick ;;
   qa) tick >/dev/null; qa ;;
   inproc) inproc ;;
   engine) engine_setup && engine_run ;;
+  # the same, run on after the call returns (the run can outlast one call), then answers at the QA budgets:
+  engine-bg) mkdir -p "$G/out"; engine_setup && { started engine-run || spawn engine-run \
+               "OUT=$G/out bash $G/repo/tests/bench/gpu/device.sh engine-run-qa"; } && wait_on engine-run "${WAIT:-500}" ;;
+  engine-run-qa) engine_run; [ -e "$G/qa/prompts.jsonl" ] && qa_answers ;;
+  wait) wait_on engine-run "${WAIT:-500}" ;;
   *) echo "usage: $0 pack|tick|qa|inproc|engine" >&2; exit 2 ;;
 esac
