@@ -183,7 +183,7 @@ class SummaryStore:
 
     def running_base(self) -> Summary | None:
         """The running version to fold into: the current one, or after forgetting the latest one that
-        is not stale."""
+        is not stale (neither saw what went nor was retired by `prune_running`)."""
         rows = self._rows("kind = 'running' AND key = ? AND status != 'stale' ORDER BY id DESC LIMIT 1",
                           [RUNNING_KEY])
         return rows[0] if rows else None
@@ -203,6 +203,30 @@ class SummaryStore:
             SELECT i.input_id FROM chain c CROSS JOIN summary_inputs i ON i.summary_id = c.id
             CROSS JOIN summaries s ON s.id = i.input_id WHERE s.kind = 'session'""", [running_id]).fetchall()
         return {r[0] for r in rows}
+
+    def prune_running(self) -> int:
+        """Drop the list of sessions of superseded running versions that are no longer a checkpoint, and
+        retire those versions (stale, text blanked); returns how many. Each version lists every session it
+        covers, so keeping every list grew with the square of the sessions (5e8 rows after 100,000 sessions
+        folded ten at a time). A superseded version is only a base to fold again from after a forget (see
+        `running_base`), so a few are kept, like a binary counter: for each power of two, the last two
+        versions whose ordinal it divides. After forgetting what version u folded, the fold starts again
+        from a kept version before u, at most about as far before u as the current one is after it."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM summaries WHERE kind = 'running' AND key = ? "
+                                             "ORDER BY id", [RUNNING_KEY])]
+        keep, step = set(), 1
+        while step <= len(ids):
+            last = len(ids) // step * step
+            keep.update(ids[p - 1] for p in (last, last - step) if p >= 1)
+            step *= 2
+        drop = [r[0] for r in self.db.execute("SELECT id FROM summaries WHERE kind = 'running' AND key = ? "
+                                              "AND status = 'superseded'", [RUNNING_KEY]) if r[0] not in keep]
+        for start in range(0, len(drop), 500):
+            part = drop[start:start + 500]
+            marks = ",".join("?" * len(part))
+            self.db.execute(f"DELETE FROM summary_sessions WHERE summary_id IN ({marks})", part)
+            self.db.execute(f"UPDATE summaries SET status = 'stale', text = '' WHERE id IN ({marks})", part)
+        return len(drop)
 
     def unfolded(self) -> list[Summary]:
         """Current session summaries the running memory has not folded yet, in time order."""
@@ -298,10 +322,13 @@ def write_fold(store: Store, plan: FoldPlan, text: str, method: str = "llm", llm
     start = min([s.period_start for s in plan.new] + ([plan.base.period_start] if plan.base else []))
     end = max([s.period_end for s in plan.new] + ([plan.base.period_end] if plan.base else []))
     inputs = [s.id for s in plan.new] + ([plan.base.id] if plan.base else [])
-    return sm.add("running", RUNNING_KEY, text, start, end, sessions=sessions, inputs=inputs,
-                  fingerprint=json.dumps({"base": plan.base.id if plan.base else None,
-                                          "new": [s.id for s in plan.new]}),
-                  method=method, llm_calls=llm_calls)
+    sid = sm.add("running", RUNNING_KEY, text, start, end, sessions=sessions, inputs=inputs,
+                 fingerprint=json.dumps({"base": plan.base.id if plan.base else None,
+                                         "new": [s.id for s in plan.new]}),
+                 method=method, llm_calls=llm_calls)
+    if sid is not None:
+        sm.prune_running()
+    return sid
 
 
 @dataclass

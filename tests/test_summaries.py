@@ -234,3 +234,61 @@ def test_planning_the_months_reads_each_day_once(store):
         return steps
 
     assert history(1200) < 6 * history(300)
+
+
+def fold_sessions(store, n: int) -> list[int]:
+    """n one-turn sessions, each summarized and folded on its own (one running version each)."""
+    S = SummaryStore(store)
+    sessions = []
+    for i in range(n):
+        when = f"2024-01-{1 + i // 24 % 28:02d}T{i % 24:02d}:00:00+00:00"
+        sid = store.new_session()
+        store.add_turn(sid, "user", f"I planted tree number {i}.", created_at=when)
+        with store.db.conn:
+            S.add("session", str(sid), f"User: I planted tree number {i}.", when, when, sessions=[sid])
+            plan = sm.plan_fold(S, batch=1)
+            sm.write_fold(store, plan, sm.fold(plan), "facts", 0)
+        sessions.append(sid)
+    return sessions
+
+
+def test_the_running_memory_keeps_a_few_versions_lists_of_sessions_not_every_one(store):
+    # Each running version covers every session before it: kept for every version, the lists grow with the
+    # square of the sessions (300 folds: 45,150 rows). Kept are the current version and, for each power of
+    # two, the last two versions whose ordinal it divides.
+    n = 300
+    fold_sessions(store, n)
+    S = SummaryStore(store)
+    versions = S.history("running", sm.RUNNING_KEY)
+    assert len(versions) == n and versions[-1].status == "current"
+    kept = [v for v in versions if v.status != "stale"]
+    assert len(kept) <= 2 * 9 + 1                                  # 2 per power of two up to 256, and the last
+    rows = store.db.execute("SELECT COUNT(*) FROM summary_sessions x JOIN summaries s ON s.id = x.summary_id "
+                            "WHERE s.kind = 'running'").fetchone()[0]
+    assert rows == sum(i for i, v in enumerate(versions, 1) if v.status != "stale") < 5000
+    assert all(v.text == "" for v in versions if v.status == "stale")
+    # the current version still covers everything, and what it folded is still known
+    assert len(S.sessions_of([versions[-1].id])) == n
+    assert len(S.folded_inputs(versions[-1].id)) == n and S.unfolded() == []
+
+
+def test_forgetting_what_a_fold_took_in_folds_again_from_a_kept_version_before_it(store):
+    from memory.forget import forget, plan_forget
+
+    n = 300
+    sessions = fold_sessions(store, n)
+    S = SummaryStore(store)
+    u = 250                                                        # the 250th fold took in this session
+    forget(store, plan_forget(store, session_id=sessions[u - 1]))
+    assert S.running() is None
+    base = S.running_base()
+    covered = S.sessions_of([base.id])
+    assert sessions[u - 1] not in covered                         # never a version that saw what went
+    folds_before = len(covered)
+    assert folds_before < u and u - folds_before <= 2 * (n - u + 1)   # not far before it
+    # consolidation folds again from there: the running memory covers everything but what went
+    while (plan := sm.plan_fold(S, batch=50)) is not None:
+        with store.db.conn:
+            sm.write_fold(store, plan, sm.fold(plan), "facts", 0)
+    again = S.running()
+    assert len(S.sessions_of([again.id])) == n - 1 and "tree number 249." not in again.text
