@@ -130,3 +130,18 @@ def test_drafts_grow_the_block_and_start_over_when_it_is_too_big():
 ])
 def test_same_message(draft, text, same):
     assert drafts.same_message(draft, text) is same
+
+
+def test_past_the_limit_the_message_gets_its_own_recall_with_the_drafts_first_memories_first():
+    def item(i, words=40):
+        return Attached("segment", i, " ".join(["w"] * words), [i])
+
+    def mem(i):
+        return SimpleNamespace(kind="segment", id=i)
+
+    count = lambda text: len(text.split())          # noqa: E731
+    held = drafts.Drafted("where does maya", [item(5), item(2), item(7)], [mem(5), mem(2), mem(7)])
+    # 5 and 2 are recalled again, 7 is not, and the union (6 x 40 words) passes 1.5 x 100
+    items, memories = drafts.grow(held, "where does Maya live", [item(1), item(2), item(5), item(8)],
+                                  [mem(1), mem(2), mem(5), mem(8)], 100, count)
+    assert [a.unit_id for a in items] == [5, 2, 1, 8] and [m.id for m in memories] == [5, 2, 1, 8]
