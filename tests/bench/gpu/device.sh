@@ -229,7 +229,7 @@ case "${1:-}" in
   engine) engine_setup && engine_run ;;
   # the same, run on after the call returns (the run can outlast one call), then answers at the QA budgets:
   engine-bg) mkdir -p "$G/out"; engine_setup && { started engine-run || spawn engine-run \
-               "OUT=$G/out bash $G/repo/tests/bench/gpu/device.sh engine-run-qa"; } && wait_on engine-run "${WAIT:-500}" ;;
+               "OUT=$G/out bash $G/repo/tests/bench/gpu/device.sh engine-run-qa"; } && wait_on engine-run "${WAIT:-$((540 - SECONDS))}" ;;
   engine-run-qa) engine_run; [ -e "$G/qa/prompts.jsonl" ] && qa_answers ;;
   wait) wait_on engine-run "${WAIT:-500}" ;;
   *) echo "usage: $0 pack|tick|qa|inproc|engine" >&2; exit 2 ;;
