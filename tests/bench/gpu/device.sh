@@ -217,7 +217,10 @@ wait_on() {  # name, seconds: wait, show where it is, and hand back what it wrot
   while running "$1" && [ $t -lt "$2" ]; do sleep 5; t=$((t + 5)); done
   echo "-- $1: $(cat "$G/$1.rc" 2>/dev/null | sed 's/^/exit /' || echo still running)"
   grep -v '^  run\|^  built' "$G/$1.log" | tail -n 60
-  [ "$OUT" != "$G/out" ] && cp "$G"/out/*.json "$G"/out/*.log "$G"/out/*.tgz "$OUT"/ 2>/dev/null
+  if [ "$OUT" != "$G/out" ]; then   # at most 8 files come back: the results, and the logs in one
+    cp "$G"/out/*.json "$OUT"/ 2>/dev/null
+    for f in "$G"/out/*.log "$G/$1.log"; do [ -e "$f" ] && { echo "=== $f"; tail -c 2000000 "$f"; }; done > "$OUT/logs.txt"
+  fi
   return 0
 }
 
