@@ -421,7 +421,7 @@ class OpenAIModel(Prioritized):
                     except _Refused:
                         self._logprobs = False
                     else:
-                        self._logprobs = _first_token_pick(data, ["7"]) == "7"
+                        self._logprobs = _first_token_pick(data, ["7"], strict=True) == "7"
         return self._logprobs
 
     def _choose(self, messages, options, prefix) -> tuple[str | None, GenerationStats]:
@@ -513,18 +513,23 @@ def _delta(event: dict, malformed) -> str:
     return piece or ""
 
 
-def _first_token_pick(data: dict, options: Sequence[str]) -> str | None:
-    """The option the reply's most likely first token begins (None when it begins none, or more than one)."""
+def _first_token_pick(data: dict, options: Sequence[str], strict: bool = False) -> str | None:
+    """The option the reply's first token most likely begins: the likeliest of the top tokens that begins an
+    option (what the model itself does with the options as its only choices), or with `strict` the likeliest
+    token of all. None when no top token begins one, or the token that does begins more than one."""
     try:
-        tops = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        best = max(tops, key=lambda t: t["logprob"])["token"]
-    except (KeyError, IndexError, TypeError, ValueError):
+        tops = sorted(data["choices"][0]["logprobs"]["content"][0]["top_logprobs"], key=lambda t: -t["logprob"])
+        tokens = [t["token"] for t in tops]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None
-    if not isinstance(best, str) or not best:
-        return None
-    best = best.strip() if best.strip() else best      # ' 7' after '6,'
-    hits = [o for o in options if o.startswith(best) or (best.startswith(o) and o)]
-    return hits[0] if len(hits) == 1 else None
+    for token in tokens[:1] if strict else tokens:
+        if not isinstance(token, str) or not token:
+            continue
+        token = token.strip() if token.strip() else token      # ' 7' after '6,'
+        hits = [o for o in options if o.startswith(token) or (token.startswith(o) and o)]
+        if hits:
+            return hits[0] if len(hits) == 1 else None
+    return None
 
 
 def _with_schema(messages: list[dict], schema: dict) -> list[dict]:

@@ -434,3 +434,29 @@ def test_a_server_that_refuses_stream_options_streams_without_them():
         m = OpenAIModel(url)
         assert list(m.stream(HELLO)) == ["Hello there"] and list(m.stream(HELLO)) == ["Hello there"]
     assert ["stream_options" in b for b in seen["bodies"]] == [True, False, False]
+
+
+def test_the_label_is_the_likeliest_option_among_the_top_tokens_not_only_the_top_one():
+    # the in-process engine picks the likeliest option's first token; the server's top token may be none of
+    # them (a quote, a space), and that must not send the label to the slower JSON path
+    def answer(body):
+        if body["messages"][-1]["content"] == "1, 2, 3, 4, 5, 6,":
+            return completion(" 7", top=[(" 7", -0.01), (" 8", -5.0)])
+        return completion('"', top=[('"', -0.2), ("Same", -1.5), ("Ch", -2.0), ("S", -2.5)])
+
+    with scripted_server(answer) as (url, seen):
+        m = OpenAIModel(url)
+        assert m.choose(HELLO, ["SameTopic", "Changed", "None"], prefix='{"relation": "') == "SameTopic"
+    assert seen["requests"] == 2 and all("logprobs" in b for b in seen["bodies"])
+
+
+def test_the_probe_reads_only_the_top_token():
+    # a new reply that begins "1" may still list "7" among its top tokens: that is no continuation
+    def answer(body):
+        if "logprobs" in body:
+            return completion("1", top=[("1", -0.1), ("7", -3.0)])
+        return completion('{"relation": "B"}')
+
+    with scripted_server(answer) as (url, seen):
+        assert OpenAIModel(url).choose(HELLO, ["7", "B"], prefix='{"relation": "') == "B"
+    assert ["logprobs" in b for b in seen["bodies"]] == [True, False]
