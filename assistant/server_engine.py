@@ -401,10 +401,11 @@ class OpenAIModel(Prioritized):
         self._record(stats)
         return picked
 
-    def _continuation(self, messages: list[dict], start: str) -> dict:
-        """One token after `start` given as the beginning of the reply, with its top logprobs."""
+    def _continuation(self, messages: list[dict], start: str, tokens: int = 1) -> dict:
+        """`tokens` tokens after `start` given as the beginning of the reply, with the first one's top
+        logprobs."""
         self.check()                 # who serves the model decides how a reply is continued
-        body = {"messages": messages + [{"role": "assistant", "content": start}], "max_tokens": 1,
+        body = {"messages": messages + [{"role": "assistant", "content": start}], "max_tokens": tokens,
                 "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
         if self._owner == "vllm":    # vLLM continues the last message only when asked to
             body.update(continue_final_message=True, add_generation_prompt=False)
@@ -412,16 +413,19 @@ class OpenAIModel(Prioritized):
 
     def _continues(self) -> bool:
         """Whether the server continues a started reply and sends logprobs, asked once: a server that
-        starts a new reply instead would answer '1' or 'Sure' where a continued one says '7'."""
+        starts a new reply instead would answer '1' or 'Sure' where a continued one says '7'. Read from
+        the reply's text, a few tokens long: a tokenizer that splits digits (Qwen's) sends the space
+        before the 7 as a token of its own."""
         if self._logprobs is None:
             with self._ready:
                 if self._logprobs is None:
                     try:
-                        data = self._continuation([{"role": "user", "content": PROBE_QUESTION}], PROBE_START)
+                        data = self._continuation([{"role": "user", "content": PROBE_QUESTION}], PROBE_START,
+                                                  tokens=3)
                     except _Refused:
                         self._logprobs = False
                     else:
-                        self._logprobs = _first_token_pick(data, ["7"], strict=True) == "7"
+                        self._logprobs = _has_top_logprobs(data) and _reply_text(data).strip().startswith("7")
         return self._logprobs
 
     def _choose(self, messages, options, prefix) -> tuple[str | None, GenerationStats]:
@@ -513,16 +517,31 @@ def _delta(event: dict, malformed) -> str:
     return piece or ""
 
 
-def _first_token_pick(data: dict, options: Sequence[str], strict: bool = False) -> str | None:
+def _reply_text(data: dict) -> str:
+    """The first choice's text, or '' when there is none."""
+    try:
+        return _choice(data, ValueError)
+    except ValueError:
+        return ""
+
+
+def _has_top_logprobs(data: dict) -> bool:
+    try:
+        return bool(data["choices"][0]["logprobs"]["content"][0]["top_logprobs"])
+    except (KeyError, IndexError, TypeError):
+        return False
+
+
+def _first_token_pick(data: dict, options: Sequence[str]) -> str | None:
     """The option the reply's first token most likely begins: the likeliest of the top tokens that begins an
-    option (what the model itself does with the options as its only choices), or with `strict` the likeliest
-    token of all. None when no top token begins one, or the token that does begins more than one."""
+    option (what the model itself does with the options as its only choices). None when no top token begins
+    one, or the token that does begins more than one."""
     try:
         tops = sorted(data["choices"][0]["logprobs"]["content"][0]["top_logprobs"], key=lambda t: -t["logprob"])
         tokens = [t["token"] for t in tops]
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None
-    for token in tokens[:1] if strict else tokens:
+    for token in tokens:
         if not isinstance(token, str) or not token:
             continue
         token = token.strip() if token.strip() else token      # ' 7' after '6,'
