@@ -34,7 +34,7 @@ class Config:
     threads: int = 0                  # 0 = all cores
     gpu_layers: str | int = "auto"    # "auto": every layer when llama.cpp can offload, else 0
     max_answer_tokens: int = 512
-    recall_budget_tokens: int = 700   # room for recalled memories in each prompt
+    recall_budget_tokens: int = 300   # room for recalled memories in each prompt (docs/benchmarks.md: the answers)
     recent_turns: int = 12            # turns of the current session always kept in the prompt
     pinned_budget_tokens: int = 200   # room for pinned facts (`assistant remember`) in every prompt
     flash_attn: str | bool = "auto"   # "auto": on when layers are offloaded to a GPU
