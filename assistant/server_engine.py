@@ -415,7 +415,8 @@ class OpenAIModel(Prioritized):
         """Whether the server continues a started reply and sends logprobs, asked once: a server that
         starts a new reply instead would answer '1' or 'Sure' where a continued one says '7'. Read from
         the reply's text, a few tokens long: a tokenizer that splits digits (Qwen's) sends the space
-        before the 7 as a token of its own."""
+        before the 7 as a token of its own. llama-server sends the started reply back with its
+        continuation."""
         if self._logprobs is None:
             with self._ready:
                 if self._logprobs is None:
@@ -425,7 +426,9 @@ class OpenAIModel(Prioritized):
                     except _Refused:
                         self._logprobs = False
                     else:
-                        self._logprobs = _has_top_logprobs(data) and _reply_text(data).strip().startswith("7")
+                        text = _reply_text(data)
+                        text = text[len(PROBE_START):] if text.startswith(PROBE_START) else text   # llama-server
+                        self._logprobs = _has_top_logprobs(data) and text.strip().startswith("7")
         return self._logprobs
 
     def _choose(self, messages, options, prefix) -> tuple[str | None, GenerationStats]:

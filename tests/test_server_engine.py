@@ -217,7 +217,8 @@ def test_the_label_comes_from_one_tokens_logprobs_where_the_server_continues_a_s
         assert body["max_tokens"] == (3 if "6," in body["messages"][-1]["content"] else 1)
         assert body["logprobs"] and continued(body)
         if body["messages"][-1]["content"] == "1, 2, 3, 4, 5, 6,":      # the probe, asked once
-            return completion(" 7,", top=[(" ", -0.01), (" 8", -5.0)])     # Qwen: the space is a token
+            # llama-server: the started reply comes back with its continuation; Qwen: the space is a token
+            return completion("1, 2, 3, 4, 5, 6, 7,", top=[(" ", -0.01), ("7", -11.8)])
         return completion("Ch", top=[("Ch", -0.1), ("Same", -2.0)])
 
     with scripted_server(answer) as (url, seen):
