@@ -9,6 +9,9 @@ opens with a speaker label of the memory block. The engines are given the litera
 streams, holding back the few characters that could still begin a stop, so that what is shown is exactly
 what is stored.
 
+An answer that begins with the note a message without memories carries (prompts.NO_MEMORIES, "no new
+memories for this message": the default model sometimes answered with just that) is such a copy too.
+
 An answer that would be empty because it began with such a copy is asked again once with its first token
 kept off what began it (`avoid`), and if that is empty too, `FALLBACK` is the answer.
 """
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import re
 from typing import Iterable, Iterator
+
+from .prompts import NO_MEMORIES
 
 # The speaker labels of the memory block and of the chat's own turns ("Assistant (" covers the label of the
 # assistant's own earlier replies, prompts.OWN_LABEL, and its variants).
@@ -28,16 +33,22 @@ STOP_STRINGS = [*TAGS, "\nUser:", "\nAssistant:", "\nAssistant ("]
 _STOP = re.compile("|".join([*(re.escape(t) for t in TAGS),
                              r"(?:^|\n)[ \t]*(?:" + "|".join(re.escape(l) for l in LABELS) + ")"]))
 
+_NOTE = re.compile(r"\s*" + re.escape(NO_MEMORIES), re.IGNORECASE)   # only where the answer begins
+
 FALLBACK = "Sorry, I could not put an answer together for that; please ask me again in other words."
 
 
 def cut(text: str) -> tuple[int, int | None]:
     """(how much of `text` may be shown now, where the answer ends or None). The answer ends before the
     first stop; without one, what could still begin a stop at the end of `text` is held back."""
+    if _NOTE.match(text):
+        return 0, 0
     found = _STOP.search(text)
     if found is not None:
         return found.start(), found.start()
     hold = len(text)
+    if NO_MEMORIES.startswith(text.lstrip().lower()):    # "No new mem..." may become the note
+        return 0, None
     for tag in TAGS:                               # "<mem" at the end may become "<memories"
         for k in range(min(len(tag) - 1, len(text)), 0, -1):
             if text.endswith(tag[:k]):

@@ -40,6 +40,11 @@ def through(text: str, pieces: list[str] | None = None) -> tuple[str, guard.Guar
     ("Users can log in.\nUsed to be slow. A User: field", "Users can log in.\nUsed to be slow. A User: field"),
     ("Use `<div>` here.\n<b>bold</b> and a < b", "Use `<div>` here.\n<b>bold</b> and a < b"),
     ("Ends with a tag's start <mem", "Ends with a tag's start "),
+    ("No new memories for this message.", ""),                   # the note a message without memories has
+    ("  no new memories for this message", ""),
+    ("No, you have not told me.", "No, you have not told me."),
+    ("No new memories? Then: you play the cello.", "No new memories? Then: you play the cello."),
+    ("You said: no new memories for this message", "You said: no new memories for this message"),
 ])
 def test_an_answer_ends_where_a_copy_or_a_dialogue_turn_begins(text, kept):
     assert through(text)[0] == kept
@@ -215,3 +220,17 @@ def test_a_turn_asked_again_reports_the_first_calls_prompt_and_the_second_calls_
     assert ans.text == "The cello, every day."
     assert (st.prompt_tokens, st.evaluated_tokens, st.completion_tokens) == (300, 280, 5)
     assert st.time_to_first_token >= 0.1 and st.generation_seconds == 0.4
+
+
+def test_an_answer_that_only_repeats_the_no_memories_note_is_asked_again(store):
+    # a new user's first message, with nothing to recall: the default model answered with the note itself
+    llm = FakeLLM(["No new memories for this message.", "Nice to meet Tomasz! What else would you like to share?"])
+    a = make(store, llm)
+    got = []
+    ans = a.answer(None, "My brother Tomasz works as a nurse in Gdansk.", on_token=got.append)
+    assert ans.text == "Nice to meet Tomasz! What else would you like to share?"
+    assert "".join(got).strip() == ans.text == store.turn(ans.turn_id).text
+    assert llm.avoided == [[], ["No"]]
+    # held back only while it could still be the note: "No," is shown once it is not
+    shown, g = through("No, he is not.", ["No", ",", " he is not."])
+    assert shown == "No, he is not." and g.copied == ""
