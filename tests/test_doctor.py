@@ -162,3 +162,21 @@ def test_layers_on_the_gpu_are_counted_from_the_models_own_header():
     assert _layers(Config(gpu_layers=99), path, True, True).text == "30 of 30 layers on the GPU (gpu_layers = 99)"
     cpu = _layers(Config(gpu_layers=8), path, False, False)
     assert cpu.text == "0 on the GPU: the model runs on the CPU (gpu_layers = 8 has no effect)" and not cpu.problem
+
+
+def test_a_consolidation_running_in_another_process_is_said_to_be_running(tmp_path):
+    from assistant.doctor import check_database
+    from memory.consolidate import run_lock
+
+    db = tmp_path / "m.db"
+    s = Store(db)
+    with s.db.conn:
+        s.db.execute("INSERT INTO consolidation_runs (trigger, started_at, status) VALUES ('manual', '2026-12-05', 'running')")
+    s.close()
+    line = lambda: next(f for f in check_database(db) if f.area == "consolidation").text   # noqa: E731
+    assert "never (interrupted)" in line()                 # nobody holds the lock: a run that was cut off
+    assert not (tmp_path / "m.db.consolidate.lock").exists()          # asking created nothing
+    with run_lock(db) as mine:
+        assert mine
+        assert "running now" in line()
+    assert "never (interrupted)" in line()
