@@ -171,3 +171,10 @@ def search(recall, query: str, *, now: datetime | None = None, budget_tokens: in
     memories = recall.pack(recall.rank(query, k, now=now), budget_tokens)
     window = talk_window(query, now) if recall.params.time_weight > 0 else None
     return memories, window
+
+
+def says(text: str, query: str) -> bool:
+    """Whether `text` holds one of the query's longer words (a plain word match, as a person reads it):
+    search ranks by meaning too, so its best results may hold none of the words asked for."""
+    low = text.lower()
+    return any(w in low for w in (w.strip(".,;:!?\"'").lower() for w in query.split()) if len(w) > 3)

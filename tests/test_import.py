@@ -220,6 +220,12 @@ def test_cli_memory_search_prints_date_topic_score_ids(tmp_path, shared_data):
     lines = r.output.splitlines()
     assert lines[0] == '"25 May 2023": memories dated 24–28 May 2023 rank higher.'
     assert lines[1].strip().startswith("25 May 2023")
+    # what no memory says gets the closest in meaning, and says so
+    r = runner.invoke(cli, ["--db", str(db), "memory", "search", "xylophone quartet"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == 'No memory says "xylophone quartet"; these are the closest in meaning.'
+    assert "score" in lines[1]
 
 
 def _zip(tmp_path, members: dict[str, bytes]):

@@ -44,6 +44,7 @@ def search(obj, query, budget, since, until, sources, session_ids, full):
 
     from memory.bank import SegmentRecall
     from memory.clock import human_date
+    from memory.detail import says
     from memory.when import talk_window
 
     from ..wiring import open_store
@@ -61,6 +62,8 @@ def search(obj, query, budget, since, until, sources, session_ids, full):
         click.echo(window.ranking_note())
     if not memories:
         click.echo("Nothing found. Import or chat first, or widen the filters.")
+    elif not any(says(m.text, query) for m in memories):
+        click.echo(f'No memory says "{query}"; these are the closest in meaning.')
     for m in memories:
         ids = ",".join(map(str, m.turn_ids))
         topic = f"  {m.topic}" if m.topic else ""

@@ -191,9 +191,11 @@ class MemoryScreen(Screen):
         return memories, window, pins(reader)
 
     def _show(self, query: str, memories, window, pinned, keep=None) -> None:
+        from memory.detail import says
+
         self.memories = memories
         notes = [window.ranking_note()] if window is not None else []
-        if query and window is None and memories and not any(_says(m.text, query) for m in memories):
+        if query and window is None and memories and not any(says(m.text, query) for m in memories):
             notes.append(f"No memory says \"{query}\"; these are the closest in meaning.")
         self.query_one("#memory-when", Static).update(" ".join(notes))
         ol = self.list
@@ -349,9 +351,3 @@ class MemoryScreen(Screen):
         from .help import HelpScreen
 
         self.app.push_screen(HelpScreen())
-
-
-def _says(text: str, query: str) -> bool:
-    """Whether `text` holds one of the query's longer words (a plain word match, as a person reads it)."""
-    low = text.lower()
-    return any(w in low for w in (w.strip(".,;:!?\"'").lower() for w in query.split()) if len(w) > 3)
