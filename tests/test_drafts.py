@@ -96,14 +96,19 @@ def test_what_a_draft_held_is_used_once(assistant):
                                            "User: Where does Maya live?"]
 
 
+def item(i, words=10):
+    return Attached("segment", i, " ".join(["w"] * words), [i])
+
+
+def mem(i):
+    return SimpleNamespace(kind="segment", id=i)
+
+
+def count(text: str) -> int:
+    return len(text.split())
+
+
 def test_drafts_grow_the_block_and_start_over_when_it_is_too_big():
-    def item(i, words=10):
-        return Attached("segment", i, " ".join(["w"] * words), [i])
-
-    def mem(i):
-        return SimpleNamespace(kind="segment", id=i)
-
-    count = lambda text: len(text.split())          # noqa: E731
     held = drafts.Drafted("where does maya", [item(2), item(1)], [mem(2), mem(1)])
     items, memories = drafts.grow(held, "where does Maya live", [item(1), item(3)], [mem(1), mem(3)], 100, count)
     assert [a.unit_id for a in items] == [2, 1, 3] and [m.id for m in memories] == [2, 1, 3]
@@ -133,15 +138,8 @@ def test_same_message(draft, text, same):
 
 
 def test_past_the_limit_the_message_gets_its_own_recall_with_the_drafts_first_memories_first():
-    def item(i, words=40):
-        return Attached("segment", i, " ".join(["w"] * words), [i])
-
-    def mem(i):
-        return SimpleNamespace(kind="segment", id=i)
-
-    count = lambda text: len(text.split())          # noqa: E731
-    held = drafts.Drafted("where does maya", [item(5), item(2), item(7)], [mem(5), mem(2), mem(7)])
+    held = drafts.Drafted("where does maya", [item(5, 40), item(2, 40), item(7, 40)], [mem(5), mem(2), mem(7)])
     # 5 and 2 are recalled again, 7 is not, and the union (6 x 40 words) passes 1.5 x 100
-    items, memories = drafts.grow(held, "where does Maya live", [item(1), item(2), item(5), item(8)],
+    items, memories = drafts.grow(held, "where does Maya live", [item(1, 40), item(2, 40), item(5, 40), item(8, 40)],
                                   [mem(1), mem(2), mem(5), mem(8)], 100, count)
     assert [a.unit_id for a in items] == [5, 2, 1, 8] and [m.id for m in memories] == [5, 2, 1, 8]
