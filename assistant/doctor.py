@@ -225,31 +225,11 @@ def check_database(db: Path) -> list[Finding]:
         out.append(Finding("schema", f"version {have} of {len(known)}"
                                      + (f" ({rest} to apply at the next start)" if rest else " (up to date)")))
     if runs:
-        ended = runs[0] or ("not yet: running now" if consolidating_now(db) else "never (interrupted)")
+        from memory.consolidate import running_elsewhere
+
+        ended = runs[0] or ("not yet: running now" if running_elsewhere(db) else "never (interrupted)")
         out.append(Finding("consolidation", f"last run {runs[1]}, ended {ended}"))
     return out
-
-
-def consolidating_now(db: Path) -> bool:
-    """Whether a process holds the consolidation lock beside `db` (memory.consolidate.run_lock), asked
-    without creating the lock file."""
-    import fcntl
-    import os
-
-    path = Path(str(db) + ".consolidate.lock")
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def check_clips(db: Path) -> Finding:

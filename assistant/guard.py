@@ -46,9 +46,9 @@ def cut(text: str) -> tuple[int, int | None]:
     found = _STOP.search(text)
     if found is not None:
         return found.start(), found.start()
-    hold = len(text)
     if NO_MEMORIES.startswith(text.lstrip().lower()):    # "No new mem..." may become the note
         return 0, None
+    hold = len(text)
     for tag in TAGS:                               # "<mem" at the end may become "<memories"
         for k in range(min(len(tag) - 1, len(text)), 0, -1):
             if text.endswith(tag[:k]):

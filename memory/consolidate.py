@@ -518,6 +518,25 @@ def run_lock(db_path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
+def running_elsewhere(db_path: Path) -> bool:
+    """Whether a process holds `run_lock` of `db_path` now, asked without creating the lock file."""
+    import fcntl
+
+    try:
+        fd = os.open(Path(str(db_path) + ".consolidate.lock"), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def last_runs(store: Store, n: int = 5) -> list[dict]:
     rows = store.db.execute("SELECT id, trigger, started_at, ended_at, status, units, llm_calls, seconds "
                             "FROM consolidation_runs ORDER BY id DESC LIMIT ?", [n]).fetchall()
