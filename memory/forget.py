@@ -12,6 +12,11 @@ log, so the words leave the files, not only the queries.
 
 A phrase ("Daniel") matches every turn whose text holds it (case-insensitive) or that the full-text index
 finds for it (the same words in another form, "cats" for "cat"); the rest of a session stays.
+
+The assistant's answers built on what goes go with it: the answer to a forgotten message ("Enjoy your lesson
+on Thursday" after "My cello lesson is on Thursday", which names no cello), and the answer to a later message
+that had a forgotten turn among its recalled memories (it may repeat the fact in other words). The questions
+themselves stay.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class ForgetPlan:
     forgotten: bool = False                                   # set by `forget`
     # the first turns that go, as (role, text), for a confirmation that shows which ones (`preview`)
     samples: list[tuple[str, str]] = field(default_factory=list)
+    answers: int = 0          # turns among turn_ids that go only as the assistant's answers built on the rest
 
     @property
     def turns(self) -> int:
@@ -84,6 +90,8 @@ class ForgetPlan:
                  _n(self.clips, "clip")]
         if self.pins:
             parts.append(_n(self.pins, "pinned fact"))
+        if self.answers:
+            parts[0] += f" ({self.answers} of them {'an answer' if self.answers == 1 else 'answers'} built on it)"
         text = ", ".join(parts[:-1]) + " and " + parts[-1]
         if self.sessions:
             text += f" ({_n(self.sessions, 'whole session')})"
@@ -156,6 +164,8 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
         where, params = time_sql(since, until)
         turn_ids = [r[0] for r in db.execute(f"SELECT id FROM turns WHERE {' AND '.join(where)}", params)]
     turn_ids = _with_corrections(store, turn_ids)
+    answers = _answers_built_on(store, turn_ids)
+    turn_ids = sorted(set(turn_ids) | set(answers))
     sessions = _sessions_of(store, turn_ids) | set(whole)
     # sessions left with no turn at all go too (a time range that holds a whole conversation)
     left = _remaining(store, sessions, turn_ids)
@@ -165,7 +175,8 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
     summary_ids = _summaries_of(store, sessions)
     pin_ids = sorted(set(pin_ids) | _pins_of(store, turn_ids))
     return ForgetPlan(sorted(turn_ids), segment_ids, summary_ids, clip_ids, whole, pin_ids,
-                      sorted(sessions - set(whole)), phrase, samples=_samples(store, turn_ids))
+                      sorted(sessions - set(whole)), phrase, samples=_samples(store, turn_ids),
+                      answers=len(answers))
 
 
 def _samples(store: Store, turn_ids: list[int]) -> list[tuple[str, str]]:
@@ -244,6 +255,26 @@ def _with_corrections(store: Store, turn_ids: list[int]) -> list[int]:
     return sorted(out)
 
 
+def _answers_built_on(store: Store, turn_ids: list[int]) -> list[int]:
+    """The assistant's answers, not among `turn_ids`, to a message among them or to a message that had one of
+    them among its recalled memories (one step: an answer built on such an answer stays)."""
+    db, gone = store.db, set(turn_ids)
+    asked = {t for part in _chunks(turn_ids) for t, in db.execute(
+        f"SELECT id FROM turns WHERE id IN ({_marks(part)}) AND role = 'user'", part)}
+    for part in _chunks(turn_ids):
+        asked.update(r[0] for r in db.execute(
+            "SELECT DISTINCT m.user_turn_id FROM turn_memory_sources s JOIN turn_memories m ON m.id = s.memory_id "
+            f"WHERE s.turn_id IN ({_marks(part)})", part))
+    out: set[int] = set()
+    for part in _chunks(sorted(asked)):
+        # the turn right after the message in its session, when it is the assistant's
+        out.update(r[0] for r in db.execute(
+            "SELECT n.id FROM turns t JOIN turns n ON n.id = (SELECT MIN(x.id) FROM turns x "
+            "WHERE x.session_id = t.session_id AND x.id > t.id) "
+            f"WHERE t.id IN ({_marks(part)}) AND n.role = 'assistant'", part))
+    return sorted(out - gone)
+
+
 def _sessions_of(store: Store, turn_ids: list[int]) -> set[int]:
     out: set[int] = set()
     for part in _chunks(turn_ids):
@@ -319,6 +350,7 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
     with store.write():
         # what the plan named, and what was derived from it since (a consolidation in between)
         turn_ids = _with_corrections(store, plan.turn_ids)
+        turn_ids = sorted(set(turn_ids) | set(_answers_built_on(store, turn_ids)))
         segment_ids = sorted(set(plan.segment_ids) | set(_segments_of(store, turn_ids, plan.session_ids)))
         clip_ids = sorted(set(plan.clip_ids) | set(_clips_of(store, turn_ids, plan.session_ids)))
         sessions = _sessions_of(store, turn_ids) | set(plan.session_ids)

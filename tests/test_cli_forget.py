@@ -42,16 +42,17 @@ def test_forget_asks_shows_counts_and_no_changes_nothing(tmp_path):
     db, a, b, seg = memory_db(tmp_path)
     r = run(db, "forget", "daniel", stdin="n\n")
     assert r.returncode == 0, r.stderr
-    assert "This forgets 1 turn, 0 memories, 0 summaries and 0 clips." in r.stdout
-    assert "  you: “Daniel is moving to Lisbon.”\n" in r.stdout        # which turn goes
+    assert ("This forgets 2 turns (1 of them an answer built on it), 0 memories, 0 summaries and 0 clips "
+            "(1 whole session).") in r.stdout
+    assert "  you: “Daniel is moving to Lisbon.”\n  assistant: “Lovely city.”\n" in r.stdout   # which turns go
     assert "Forget it? [y/N]" in r.stdout and "Nothing was forgotten." in r.stdout
     assert count(db, "turns") == 4
     r = run(db, "forget", "daniel", stdin="y\n")
-    assert r.returncode == 0 and "Forgot 1 turn, 0 memories, 0 summaries and 0 clips." in r.stdout
-    assert count(db, "turns") == 3
+    assert r.returncode == 0 and "Forgot 2 turns (1 of them an answer built on it)," in r.stdout
+    assert count(db, "turns") == 2
     r = run(db, "forget", "--memory", str(seg), "--yes")
     assert r.returncode == 0 and "Forgot 2 turns, 1 memory" in r.stdout and "[y/N]" not in r.stdout
-    assert count(db, "segments") == 0 and count(db, "sessions") == 1
+    assert count(db, "segments") == 0 and count(db, "sessions") == 0
 
 
 def test_forget_without_an_answer_forgets_nothing(tmp_path):

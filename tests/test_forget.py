@@ -297,3 +297,39 @@ def test_a_phrase_as_people_say_it_finds_its_words_in_any_order_and_the_pinned_f
         "What is my gym locker code again?", "My locker code at the gym is 4312."}
     assert plan.pin_ids == [pin]
     assert sid
+
+
+def test_the_answers_built_on_a_forgotten_fact_go_with_it_and_the_questions_stay(store):
+    from memory.attached import Attached, AttachedStore
+    told = add_session(store, day(1), [("User", "My cello lesson is on Thursday evening."),
+                                       ("Assistant", "Enjoy your lesson on Thursday!"),
+                                       ("User", "I also need new running shoes."),
+                                       ("Assistant", "Good shoes make running easier.")])
+    asked = add_session(store, day(2), [("User", "When is my lesson?"),
+                                        ("Assistant", "Your lesson is on Thursday evening."),
+                                        ("User", "And what do I need to buy?"),
+                                        ("Assistant", "New running shoes.")])
+    lesson, enjoy, shoes, _ = [t.id for t in store.turns(told)]
+    when, thursday, buy, _ = [t.id for t in store.turns(asked)]
+    AttachedStore(store).add(when, [Attached("segment", None, "User: My cello lesson is on Thursday evening.",
+                                             [lesson, enjoy])])
+    AttachedStore(store).add(buy, [Attached("turn", shoes, "User: I also need new running shoes.", [shoes])])
+    plan = plan_forget(store, phrase="cello")
+    assert sorted(plan.turn_ids) == sorted([lesson, enjoy, thursday])
+    assert plan.answers == 2
+    assert plan.describe().startswith("This forgets 3 turns (2 of them answers built on it), ")
+    forget(store, plan)
+    left = [t.text for sid in (told, asked) for t in store.turns(sid)]
+    assert left == ["I also need new running shoes.", "Good shoes make running easier.",
+                    "When is my lesson?", "And what do I need to buy?", "New running shoes."]
+    assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%thursday%'").fetchall()
+
+
+def test_an_answer_given_after_the_plan_was_made_goes_too(store):
+    sid = add_session(store, day(1), [("User", "Hello there."), ("Assistant", "Hi!"),
+                                      ("User", "My locker code is 4512.")])
+    plan = plan_forget(store, phrase="locker code")
+    assert plan.turns == 1 and plan.answers == 0 and plan.sessions == 0
+    store.add_turn(sid, "assistant", "Noted: 4512.", source="chat")     # answered while the user read the plan
+    forget(store, plan)
+    assert [t.text for t in store.turns(sid)] == ["Hello there.", "Hi!"]

@@ -441,19 +441,20 @@ async def test_forget_in_the_chat_shows_the_turns_first_then_takes_them_and_thei
         assert any("dentist" in t for t in chat.sidebar.titles())
         await send(pilot, "/forget dentist")
         ask = await answered(pilot)
-        assert ask.shown_text.startswith("This forgets 3 turns, 1 memory")
+        # the answer to the question goes with it: it was built on the dentist memory
+        assert ask.shown_text.startswith("This forgets 4 turns (1 of them an answer built on it), 1 memory")
         for line in ("- you: “The dentist appointment is in June.”",
-                     "- assistant: “I will keep the dentist in mind.”", "- you: “When is my dentist appointment?”"):
+                     "- assistant: “I will keep the dentist in mind.”", "- you: “When is my dentist appointment?”",
+                     "- … and 1 more"):
             assert line in ask.shown_text
-        assert "more" not in ask.shown_text and "Answer yes or no." in ask.shown_text
+        assert "Answer yes or no." in ask.shown_text
         await send(pilot, "yes")
         done = await answered(pilot)
-        assert done.shown_text.startswith("Forgot 3 turns")
+        assert done.shown_text.startswith("Forgot 4 turns")
         assert user_texts(chat) == ["I like green tea.", "/forget dentist", "yes"]
-        assert forgotten_lines(chat) == ["1 turn forgotten"]
-        assert chat.messages()[0] is first and "In June." in first.shown_text   # the answer stays
-        assert "dentist" not in first.memories_text                              # its quote goes
-        assert ask.shown_text.startswith("This forgets 3 turns") and "dentist" not in ask.shown_text
+        assert forgotten_lines(chat) == ["2 turns forgotten"]
+        assert first not in chat.messages() and first not in chat.query(AssistantMessage)
+        assert ask.shown_text.startswith("This forgets 4 turns") and "dentist" not in ask.shown_text
         assert all("dentist" not in reply.memories_text for reply in chat.query(AssistantMessage))
         assert not any("dentist" in t for t in chat.sidebar.titles())
         assert chat.session_id is not None                                       # the chat goes on in it
@@ -495,8 +496,9 @@ async def test_forgetting_from_the_memory_screen_takes_its_quote_from_the_answer
         await wait_until(pilot, lambda: any(n.startswith("Forgot") for n in notifications(app)), what="forgetting")
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
-        assert "cello" not in reply.memories_text
-        assert len(app.chat.messages()) == 2 and not forgotten_lines(app.chat)   # this chat's own turns stay
+        # the question stays; the answer built on the forgotten memory goes with it
+        assert reply not in app.chat.messages() and len(app.chat.messages()) == 1
+        assert forgotten_lines(app.chat) == ["1 turn forgotten"]
     a.close()
 
 
