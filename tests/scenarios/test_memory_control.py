@@ -72,3 +72,42 @@ def test_a_pinned_fact_reaches_the_prompt_and_is_answered(tmp_path, default_mode
     assert "Facts the user asked you to keep in mind:\n- Your gym locker code is 4512" in system
     assert "4512" in answer
     assistant.close()
+
+
+def test_a_forgotten_fact_stays_forgotten_in_the_answers_built_on_it(tmp_path, monkeypatch, default_model,
+                                                                     real_embedder):
+    """A fact told in one chat and recalled in another ("your lesson is on Thursday", which names no cello)
+    is forgotten with `assistant forget cello`: the answer that recalled it goes with it, so neither the next
+    prompt, nor a consolidation, nor the next answer has Thursday again."""
+    from assistant.cli import common as cli_common
+    from memory.recall import TurnIndex
+
+    monkeypatch.setattr(cli_common, "embedder", lambda: real_embedder)
+    db = tmp_path / "assistant.db"
+    assistant = build(Options(db=db, model=DEFAULT_MODEL, config=Config(max_answer_tokens=24)),
+                      embedder=real_embedder, model=default_model)
+    store = assistant.store
+    sid = store.new_session(title="Music", started_at=DAY.isoformat())
+    store.add_turn(sid, "user", "My cello lesson with Marta is on Thursday evening.", created_at=DAY.isoformat())
+    store.add_turn(sid, "assistant", "Enjoy your cello lesson with Marta!",
+                   created_at=(DAY + timedelta(minutes=1)).isoformat())
+    TurnIndex(store, real_embedder).index_pending()
+    answer, system = ask(assistant, "On which day is my lesson with Marta?")
+    print("before forgetting:", answer)
+    assert "Thursday" in answer        # the answer repeats the fact without the word "cello"
+    TurnIndex(store, real_embedder).index_pending()
+
+    out = cli(db, "forget", "cello", "--yes")
+    print(out)
+    assert "(1 of them an answer built on it)" in out
+    Consolidator(store, real_embedder, default_model).run()
+    for table, col in (("turns", "text"), ("segments", "key"), ("fts_turn", "text"), ("summaries", "text"),
+                       ("turn_memories", "text")):
+        assert not store.db.execute(f"SELECT 1 FROM {table} WHERE {col} LIKE '%thursday%'").fetchall(), table
+    prep = assistant.prepare(None, "On which day is my lesson with Marta?")
+    assert "Thursday" not in "\n".join(m["content"] for m in prep.messages)
+    answer = assistant.generate(prep).text
+    print("after forgetting:", answer)
+    assert "Thursday" not in answer
+    assert [t.text for t in store.turns(prep.session_id)][0] == "On which day is my lesson with Marta?"
+    assistant.close()
