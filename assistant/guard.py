@@ -4,10 +4,11 @@ The default model, shown memories as "User: ... / Assistant: ..." lines between 
 answered by copying the block and going on with made-up lines ("User: My brother Tom works as a nurse ...
 Assistant: I started learning the cello last week ..."); stored, those words came back as memories. An
 answer therefore ends where such a copy begins: at "<memories" or "</memories" anywhere, and at a line that
-opens with a speaker label of the memory block. The engines are given the literal forms as stop strings
+opens with a speaker label of the memory block, unless that line is inside a fenced code block (a prompt
+template in code may well say "User: {question}"). The engines are given the tags as stop strings
 (`STOP_STRINGS`), so that generation stops there; `Guard` applies the whole rule to whatever an engine
 streams, holding back the few characters that could still begin a stop, so that what is shown is exactly
-what is stored.
+what is stored, and closes the engine's stream at a stop.
 
 An answer that begins with the note a message without memories carries (prompts.NO_MEMORIES, "no new
 memories for this message": the default model sometimes answered with just that) is such a copy too.
@@ -26,12 +27,13 @@ from .prompts import NO_MEMORIES
 # assistant's own earlier replies, prompts.OWN_LABEL, and its variants).
 LABELS = ("User:", "Assistant:", "Assistant (")
 TAGS = ("<memories", "</memories")
-# Stop strings for an engine: literal, so they can only stop at the start of a line after a newline (the
-# very start of an answer is the Guard's to check).
-STOP_STRINGS = [*TAGS, "\nUser:", "\nAssistant:", "\nAssistant ("]
+# Stop strings for an engine: the tags only; a label stops an answer only outside code, which a literal stop
+# string cannot tell, so the Guard stops the stream there itself.
+STOP_STRINGS = list(TAGS)
 
-_STOP = re.compile("|".join([*(re.escape(t) for t in TAGS),
-                             r"(?:^|\n)[ \t]*(?:" + "|".join(re.escape(l) for l in LABELS) + ")"]))
+_TAG = re.compile("|".join(re.escape(t) for t in TAGS))
+_LABEL = re.compile(r"(?:^|\n)[ \t]*(?:" + "|".join(re.escape(l) for l in LABELS) + ")")
+_FENCE = re.compile(r"(?:^|\n)[ \t]*(?:```|~~~)")
 
 _NOTE = re.compile(r"\s*" + re.escape(NO_MEMORIES), re.IGNORECASE)   # only where the answer begins
 
@@ -43,9 +45,9 @@ def cut(text: str) -> tuple[int, int | None]:
     first stop; without one, what could still begin a stop at the end of `text` is held back."""
     if _NOTE.match(text):
         return 0, 0
-    found = _STOP.search(text)
-    if found is not None:
-        return found.start(), found.start()
+    stops = [m.start() for m in (_TAG.search(text), _first_label_outside_code(text)) if m is not None]
+    if stops:
+        return min(stops), min(stops)
     if NO_MEMORIES.startswith(text.lstrip().lower()):    # "No new mem..." may become the note
         return 0, None
     hold = len(text)
@@ -56,9 +58,21 @@ def cut(text: str) -> tuple[int, int | None]:
                 break
     line_start = text.rfind("\n") + 1               # the last line may become a speaker label
     line = text[line_start:].lstrip(" \t")
-    if any(label.startswith(line) for label in LABELS):
+    if any(label.startswith(line) for label in LABELS) and not _in_code(text, line_start):
         hold = min(hold, max(0, line_start - 1))
     return hold, None
+
+
+def _in_code(text: str, at: int) -> bool:
+    """Whether position `at` is inside a fenced code block (after an odd number of fence lines)."""
+    return len(_FENCE.findall(text, 0, at)) % 2 == 1
+
+
+def _first_label_outside_code(text: str) -> re.Match | None:
+    for m in _LABEL.finditer(text):
+        if not _in_code(text, m.start()):
+            return m
+    return None
 
 
 class Guard:

@@ -272,7 +272,7 @@ class OpenAIModel(Prioritized):
         # the answer stops where a copy of the memory block or an invented turn begins (assistant/guard.py;
         # four strings, as many as OpenAI's API takes)
         body = {"model": self.check(), "messages": messages, "max_tokens": max_tokens, "stream": True,
-                "temperature": self.temperature, "top_p": 0.95, "stop": guard.STOP_STRINGS[:4], **sampling}
+                "temperature": self.temperature, "top_p": 0.95, "stop": guard.STOP_STRINGS, **sampling}
         try:
             with ExitStack() as stack:
                 resp = self._open_stream(stack, body, cancel)

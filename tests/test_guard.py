@@ -18,6 +18,10 @@ COPY = ("<memories>\n[Monday, 3 March 2025]\nUser: My brother Tom works as a nur
         "Assistant: I started learning the cello last week, and I should practice it at least three times a week.")
 
 
+CODE = ("Here is a template:\n```python\nPROMPT = \"\"\"\nUser: {question}\nAssistant:\n\"\"\"\n```\n"
+        "Fill in the question.")
+
+
 def make(store, llm, incognito=False):
     a = Assistant(store, None, Config(), model=llm, incognito=incognito)
     a.recall = TurnRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
@@ -40,6 +44,10 @@ def through(text: str, pieces: list[str] | None = None) -> tuple[str, guard.Guar
     ("Users can log in.\nUsed to be slow. A User: field", "Users can log in.\nUsed to be slow. A User: field"),
     ("Use `<div>` here.\n<b>bold</b> and a < b", "Use `<div>` here.\n<b>bold</b> and a < b"),
     ("Ends with a tag's start <mem", "Ends with a tag's start "),
+    (CODE, CODE),                                                  # a label inside a code block is code
+    (CODE + "\nUser: and now a made-up turn", CODE),               # after the block it stops again
+    ("~~~\nUser: x\n~~~\nUser: y", "~~~\nUser: x\n~~~"),
+    ("```\n<memories>\n```", "```\n"),                              # the tags stop everywhere
     ("No new memories for this message.", ""),                   # the note a message without memories has
     ("  no new memories for this message", ""),
     ("No, you have not told me.", "No, you have not told me."),
@@ -52,7 +60,8 @@ def test_an_answer_ends_where_a_copy_or_a_dialogue_turn_begins(text, kept):
 
 def test_the_cut_is_the_same_however_the_answer_arrives_in_pieces():
     rng = random.Random(7)
-    for text in (COPY, "A cello.\nUser: x", "Users and <b> tags\nUse it", "One.\n  Assistant: two", "x </memories"):
+    for text in (COPY, "A cello.\nUser: x", "Users and <b> tags\nUse it", "One.\n  Assistant: two", "x </memories",
+                 CODE + "\nUser: made up"):
         whole = through(text)[0]
         for _ in range(200):
             cuts = sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 8))))
@@ -69,9 +78,26 @@ def test_nothing_that_may_begin_a_stop_is_shown_before_it_is_decided():
     assert through("", ["<", "mem", "ories>"])[1].copied.startswith("<memories>")
 
 
-def test_the_engine_stop_strings_cover_the_tags_and_the_labels_after_a_newline():
-    for s in ("<memories", "</memories", "\nUser:", "\nAssistant:"):
-        assert s in guard.STOP_STRINGS
+def test_the_engine_stop_strings_are_the_tags_and_the_guard_stops_at_a_label_itself():
+    assert guard.STOP_STRINGS == ["<memories", "</memories"]     # a literal "\nUser:" would stop inside code
+    closed = []
+
+    class Stream:                                               # an engine's stream: closed at the stop
+        def __init__(self, pieces):
+            self.pieces = iter(pieces)
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self.pieces)
+
+        def close(self):
+            closed.append(True)
+
+    g = guard.Guard()
+    assert "".join(g.filter(Stream(["Fine.", "\nUser: made", " up", " more"]))) == "Fine."
+    assert closed == [True]
     from assistant.prompts import OWN_LABEL
 
     assert through(f"Fine.\n{OWN_LABEL} made up")[0] == "Fine."
