@@ -413,6 +413,37 @@ async def test_the_chat_says_in_one_sentence_that_the_server_is_down_and_keeps_t
     a.close()
 
 
+@pytest.mark.real
+async def test_the_status_bar_names_the_model_the_server_serves_before_any_message(server_url, monkeypatch,
+                                                                                   tmp_path):
+    from tests.test_ui import SIZE, make_assistant, wait_until
+    from ui.app import AssistantApp
+    from ui.widgets.status import StatusBar
+
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    a = make_assistant(tmp_path / "ui.db", OpenAIModel(server_url, api_key_env=KEY_ENV))   # no model named
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        bar = pilot.app.screen.query_one(StatusBar)
+        await wait_until(pilot, lambda: bar.model_name == MODEL_ALIAS, 30, "the served model's name")
+        assert bar.device == "server 127.0.0.1"
+    a.close()
+
+
+async def test_a_server_that_is_down_is_said_when_the_chat_opens(tmp_path):
+    from tests.test_ui import SIZE, make_assistant, notifications, wait_until
+    from ui.app import AssistantApp
+
+    a = make_assistant(tmp_path / "ui.db", OpenAIModel(f"http://127.0.0.1:{free_port()}/v1", model="m"))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: notifications(app, "warning"), 30, "the warning")
+        (said,) = notifications(app, "warning")
+        assert said.startswith("Cannot reach the model server at http://127.0.0.1:")
+        assert said.endswith("Your messages are kept meanwhile.")
+    a.close()
+
+
 def test_models_says_the_model_runs_on_the_server():
     from click.testing import CliRunner
 

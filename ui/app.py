@@ -116,8 +116,15 @@ class AssistantApp(App):
             model = self.assistant.wait_for_model()
         except BaseException as e:
             self._to_chat(ChatScreen.ModelFailed(e))
-        else:
-            self._to_chat(ChatScreen.ModelLoaded(model))
+            return
+        check = getattr(model, "check", None)    # a model server: asked now which model it serves, and
+        if callable(check):                      # a server that is down is said at once, not at the first answer
+            try:
+                check()
+            except Exception as e:               # messages are still kept; each answer asks the server again
+                self.call_from_thread(self.notify, f"{e} Your messages are kept meanwhile.",
+                                      title="Model server", severity="warning", timeout=15)
+        self._to_chat(ChatScreen.ModelLoaded(model))
 
     def _progress(self, done: int, total: int) -> None:
         percent = int(done * 100 / total) if total else 0
