@@ -1,6 +1,7 @@
 """The background side: idle trigger, nightly job, preemption by the user, the daemon, and the commands."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -151,14 +152,15 @@ def test_consolidate_command_runs_with_bars_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_common, "load_llm", lambda obj, progress=None: SchemaLLM())
     monkeypatch.setattr(cli_common, "embedder", lambda: FakeEmbedder())
     r = _cli(tmp_path, "consolidate", "--status")
-    assert "segment 3" in r.output
+    assert r.output.startswith("Waiting to be tidied (it runs by itself while you are away;")
+    assert re.search(r"\n  conversations to cut into memories +3\n", r.output), r.output
     r = _cli(tmp_path, "consolidate", "--json")
     assert r.exit_code == 0, r.output
     assert '"status": "done"' in r.output and "Done:" in r.output
     r = _cli(tmp_path, "consolidate")
     assert "Nothing to consolidate" in r.output
     r = _cli(tmp_path, "consolidate", "--status")
-    assert "Waiting: nothing" in r.output and "manual" in r.output
+    assert r.output.startswith("Nothing is waiting: memory is tidy.\nLast runs:\n  run ") and "manual" in r.output
     r = _cli(tmp_path, "export", "journal")
     assert r.output.startswith("# Journal") and "## Monday 8 May 2023" in r.output
 

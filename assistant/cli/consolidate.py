@@ -10,7 +10,7 @@ import click
 
 from . import common
 from .common import cli, memory_group as memory
-from ..text import counts, plural
+from ..text import plural
 
 
 def _background_threads() -> None:
@@ -49,6 +49,14 @@ class _Bars:
         self.bar.stop()
 
 
+# what each step of `Consolidator.pending` counts, as `--status` says it
+WAITING = {"index": "messages to index for search", "segment": "conversations to cut into memories",
+           "summary": "batches of conversations to summarize", "link": "conversations to link into timelines",
+           "running": "batches to fold into the memory carried into every chat",
+           "day": "batches of days for the journal", "week": "batches of weeks for the journal",
+           "month": "batches of months for the journal"}
+
+
 @cli.command("consolidate")
 @click.option("--status", "status_only", is_flag=True, help="Show what is waiting and the last runs; change nothing.")
 @click.option("--max-minutes", type=click.FloatRange(min=0), metavar="M",
@@ -72,9 +80,20 @@ def consolidate(obj, status_only: bool, max_minutes: float | None, segment_mode:
     store = open_store(obj.db)
     if status_only:
         pending = Consolidator(store, None, None).pending(model_steps=True)
-        click.echo("Waiting: " + (counts({k: v for k, v in pending.items() if v}) or "nothing"))
-        for r in last_runs(store):
-            click.echo(f"run {r['id']:>4}  {r['started_at'][:16].replace('T', ' ')}  {r['trigger']:<7} "
+        waiting = [(WAITING.get(k, k), v) for k, v in pending.items() if v]
+        if waiting:
+            click.echo("Waiting to be tidied (it runs by itself while you are away; `assistant consolidate` "
+                       "runs it now):")
+            width = max(len(what) for what, _ in waiting)
+            for what, n in waiting:
+                click.echo(f"  {what:<{width}}  {n:>6,}")
+        else:
+            click.echo("Nothing is waiting: memory is tidy.")
+        runs = last_runs(store)
+        if runs:
+            click.echo("Last runs:")
+        for r in runs:
+            click.echo(f"  run {r['id']:>4}  {r['started_at'][:16].replace('T', ' ')}  {r['trigger']:<7} "
                        f"{r['status']:<11} {plural(r['units'], 'unit'):>10}  "
                        f"{plural(r['llm_calls'], 'model call'):>16}  {r['seconds'] or 0:7.1f} s")
         store.close()
