@@ -30,19 +30,27 @@ def ask(assistant, question: str) -> tuple[str, str]:
     return assistant.generate(prep).text, prep.messages[0]["content"]
 
 
-def test_a_correction_is_used_by_the_next_answer_and_kept_by_consolidation(tmp_path, monkeypatch, default_model,
-                                                                            real_embedder):
+def told(tmp_path, monkeypatch, default_model, real_embedder, title, said, reply, answer_tokens):
+    """An assistant on a new memory (the CLI's embedder is the real one too) holding one past chat of two
+    turns; returns (the assistant, the database's path, the chat's session id)."""
     from assistant.cli import common as cli_common
 
     monkeypatch.setattr(cli_common, "embedder", lambda: real_embedder)
     db = tmp_path / "assistant.db"
-    assistant = build(Options(db=db, model=DEFAULT_MODEL, config=Config(max_answer_tokens=32)),
+    assistant = build(Options(db=db, model=DEFAULT_MODEL, config=Config(max_answer_tokens=answer_tokens)),
                       embedder=real_embedder, model=default_model)
+    sid = assistant.store.new_session(title=title, started_at=DAY.isoformat())
+    assistant.store.add_turn(sid, "user", said, created_at=DAY.isoformat())
+    assistant.store.add_turn(sid, "assistant", reply, created_at=(DAY + timedelta(minutes=1)).isoformat())
+    return assistant, db, sid
+
+
+def test_a_correction_is_used_by_the_next_answer_and_kept_by_consolidation(tmp_path, monkeypatch, default_model,
+                                                                            real_embedder):
+    assistant, db, sid = told(tmp_path, monkeypatch, default_model, real_embedder, "Dentist",
+                              "My dentist is Dr. Hill on Baker Street.",
+                              "Noted: your dentist is Dr. Hill on Baker Street.", 32)
     store = assistant.store
-    sid = store.new_session(title="Dentist", started_at=DAY.isoformat())
-    store.add_turn(sid, "user", "My dentist is Dr. Hill on Baker Street.", created_at=DAY.isoformat())
-    store.add_turn(sid, "assistant", "Noted: your dentist is Dr. Hill on Baker Street.",
-                   created_at=(DAY + timedelta(minutes=1)).isoformat())
     Consolidator(store, real_embedder, default_model).run()
     assert "Hill" in SummaryStore(store).running().text
     (seg,) = [r[0] for r in store.db.execute("SELECT id FROM segments WHERE session_id = ?", [sid])]
@@ -79,18 +87,12 @@ def test_a_forgotten_fact_stays_forgotten_in_the_answers_built_on_it(tmp_path, m
     """A fact told in one chat and recalled in another ("your lesson is on Thursday", which names no cello)
     is forgotten with `assistant forget cello`: the answer that recalled it goes with it, so neither the next
     prompt, nor a consolidation, nor the next answer has Thursday again."""
-    from assistant.cli import common as cli_common
     from memory.recall import TurnIndex
 
-    monkeypatch.setattr(cli_common, "embedder", lambda: real_embedder)
-    db = tmp_path / "assistant.db"
-    assistant = build(Options(db=db, model=DEFAULT_MODEL, config=Config(max_answer_tokens=24)),
-                      embedder=real_embedder, model=default_model)
+    assistant, db, _ = told(tmp_path, monkeypatch, default_model, real_embedder, "Music",
+                            "My cello lesson with Marta is on Thursday evening.",
+                            "Enjoy your cello lesson with Marta!", 24)
     store = assistant.store
-    sid = store.new_session(title="Music", started_at=DAY.isoformat())
-    store.add_turn(sid, "user", "My cello lesson with Marta is on Thursday evening.", created_at=DAY.isoformat())
-    store.add_turn(sid, "assistant", "Enjoy your cello lesson with Marta!",
-                   created_at=(DAY + timedelta(minutes=1)).isoformat())
     TurnIndex(store, real_embedder).index_pending()
     answer, system = ask(assistant, "On which day is my lesson with Marta?")
     print("before forgetting:", answer)
