@@ -199,6 +199,9 @@ class LlamaCppModel(Prioritized):
         self._parallel: parallel.ParallelDecoder | None = None   # for complete_many / choose_many
         self._side = None              # [context, input_ids, n_tokens] of the side context, once used
         self._checkpoint: Callable[[], None] | None = None
+        # (tokens of the prompt evaluated, of how many) while an answer's prompt is read: the chat shows it
+        self.reading: tuple[int, int] | None = None
+        self._priority: int | None = None        # of the call holding the model
         self._chat_chunk, self._yield_chunk = chunk_sizes(self.gpu_layers, self.llm.n_batch)
         self._chunk = self._chat_chunk
         self.llm.eval = self._eval     # every evaluation goes in chunks, checked in between
@@ -208,10 +211,17 @@ class LlamaCppModel(Prioritized):
         from llama_cpp import Llama
 
         tokens = list(tokens)
-        for i in range(0, len(tokens), self._chunk):
-            if self._checkpoint is not None:
-                self._checkpoint()
-            Llama.eval(self.llm, tokens[i:i + self._chunk])
+        reading = self._priority == CHAT and len(tokens) > 1      # an answer's prompt, not its tokens
+        try:
+            for i in range(0, len(tokens), self._chunk):
+                if self._checkpoint is not None:
+                    self._checkpoint()
+                if reading:
+                    self.reading = (i, len(tokens))
+                Llama.eval(self.llm, tokens[i:i + self._chunk])
+        finally:
+            if reading:
+                self.reading = None
 
     @contextmanager
     def _call(self, context: str, *, cancel: threading.Event | None = None,
@@ -227,6 +237,7 @@ class LlamaCppModel(Prioritized):
                     raise _GiveWay()
 
             self._checkpoint = checkpoint
+            self._priority = priority
             self._chunk = self._chat_chunk if priority == CHAT else self._yield_chunk
             try:
                 if context == "side":
@@ -236,6 +247,7 @@ class LlamaCppModel(Prioritized):
                     yield
             finally:
                 self._checkpoint = None
+                self._priority = None
                 self._chunk = self._chat_chunk
 
     @contextmanager

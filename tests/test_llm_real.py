@@ -1,6 +1,7 @@
 """The llama.cpp backend with real models: streaming, cancellation, schema-constrained output."""
 import json
 import threading
+import time
 
 import pytest
 
@@ -51,6 +52,32 @@ def test_prompt_chunks_are_small_on_a_cpu_and_the_whole_batch_on_a_gpu(smollm2):
     assert (smollm2._chat_chunk, smollm2._yield_chunk) == chunk_sizes(smollm2.gpu_layers, smollm2.llm.n_batch)
     pieces = list(smollm2.stream([{"role": "user", "content": "Say hello. " * 60}], max_tokens=4))
     assert pieces and smollm2.last_stats.prompt_tokens > CHAT_CHUNK   # a prompt of several chunks evaluates
+
+
+def test_while_an_answer_reads_its_prompt_the_model_says_how_far_it_is(smollm2):
+    """`reading` is (tokens evaluated, of how many) while an answer's prompt is read, and None otherwise:
+    what the chat shows under an answer that has not begun."""
+    seen: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            if smollm2.reading is not None:
+                seen.append(smollm2.reading)
+            time.sleep(0.002)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    smollm2.warm([{"role": "user", "content": "Tell me about rivers. " * 40}])   # work ahead: not an answer
+    warm_seen = list(seen)
+    pieces = list(smollm2.stream([{"role": "user", "content": "Tell me about mountains. " * 80}], max_tokens=2))
+    done.set()
+    t.join()
+    assert pieces and warm_seen == []
+    total = smollm2.last_stats.prompt_tokens - smollm2.last_stats.reused_tokens
+    assert total > 2 * CHAT_CHUNK and {n for _, n in seen} == {total}
+    assert all(0 <= i < n for i, n in seen) and max(i for i, _ in seen) >= CHAT_CHUNK
+    assert smollm2.reading is None
 
 
 def test_schema_constrained_output_is_valid_json(qwen05):

@@ -462,3 +462,29 @@ async def test_ctrl_c_quits(db):
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: not app.is_running, what="the app to exit")
     a.close()
+
+
+async def test_an_answer_that_has_not_begun_shows_how_much_of_its_prompt_is_read(db):
+    import threading
+
+    go = threading.Event()
+
+    class Reading(FakeLLM):
+        reading = None
+
+        def stream(self, messages, max_tokens=512, cancel=None, avoid=()):
+            self.reading = (256, 1024)
+            go.wait(10)
+            self.reading = None
+            yield from super().stream(messages, max_tokens, cancel, avoid)
+
+    a = make_assistant(db, Reading(["Here it is."]))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "What did I say about the garden?")
+        reply = app.chat.reply
+        await wait_until(pilot, lambda: reply.state_text == "reading… 25%", what="the share read")
+        go.set()
+        done = await answered(pilot)
+        assert done.shown_text.strip() == "Here it is." and not done.state_text.startswith("reading")
+    a.close()

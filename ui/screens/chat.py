@@ -28,6 +28,7 @@ from ..widgets.status import StatusBar, device_text
 MAX_TURNS_SHOWN = 200
 # How often the listening and recording indicators are refreshed (seconds).
 METER_SECONDS = 0.25
+READING_SHOWN = 128     # prompts of fewer new tokens are read too fast to show how far
 
 
 def error_text(e: BaseException) -> str:
@@ -574,12 +575,27 @@ class ChatScreen(Screen):
         else:
             await self.send(event.text)
 
+    def _show_reading(self) -> None:
+        """Under an answer that has not begun: how much of its prompt the model has read, where that takes
+        long enough to watch (a long conversation or many memories on a CPU)."""
+        reply = self.reply
+        if reply is None or not reply.streaming or not reply.state_text.startswith(("thinking…", "reading")):
+            return
+        model = self.assistant.model if self.assistant is not None else None
+        reading = getattr(model, "reading", None)
+        if reading and reading[1] >= READING_SHOWN:
+            reply.set_state(f"reading… {100 * reading[0] // reading[1]}%")
+        elif reply.state_text.startswith("reading"):
+            reply.set_state("thinking…")
+
     def _show_voice(self) -> None:
         self.status.voice = self.app.voice.state
         self._meters()
 
     def _meters(self) -> None:
-        """Timer: the level and time of the open microphone(s), and clips heard."""
+        """Timer: how much of the prompt the model has read, the level and time of the open microphone(s),
+        and clips heard."""
+        self._show_reading()
         status = self.status
         voice = self.app.voice
         if voice.state == VoiceControl.RECORDING and voice.ptt is not None:
