@@ -227,9 +227,21 @@ def check_database(db: Path) -> list[Finding]:
     if runs:
         from memory.consolidate import running_elsewhere
 
-        ended = runs[0] or ("not yet: running now" if running_elsewhere(db) else "never (interrupted)")
+        ended = (_local_time(runs[0]) if runs[0] else
+                 "not yet: running now" if running_elsewhere(db) else "never (interrupted)")
         out.append(Finding("consolidation", f"last run {runs[1]}, ended {ended}"))
     return out
+
+
+def _local_time(ts: str) -> str:
+    """A stored UTC time as the user reads a clock: '5 Dec 2026 03:19' in local time."""
+    from memory.clock import parse
+
+    try:
+        d = parse(ts).astimezone()
+    except ValueError:
+        return ts
+    return f"{d.day} {d.strftime('%b %Y %H:%M')}"
 
 
 def check_clips(db: Path) -> Finding:

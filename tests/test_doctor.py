@@ -180,3 +180,24 @@ def test_a_consolidation_running_in_another_process_is_said_to_be_running(tmp_pa
         assert mine
         assert "running now" in line()
     assert "never (interrupted)" in line()
+
+
+def test_the_last_consolidation_is_said_in_local_time(tmp_path, monkeypatch):
+    import time
+
+    from assistant.doctor import check_database
+
+    monkeypatch.setenv("TZ", "Europe/Lisbon")
+    time.tzset()
+    try:
+        db = tmp_path / "m.db"
+        s = Store(db)
+        with s.db.conn:
+            s.db.execute("INSERT INTO consolidation_runs (trigger, started_at, ended_at, status) VALUES "
+                         "('manual', '2026-07-05T02:00:00.000+00:00', '2026-07-05T02:19:13.143+00:00', 'done')")
+        s.close()
+        line = next(f for f in check_database(db) if f.area == "consolidation").text
+        assert line == "last run done, ended 5 Jul 2026 03:19"          # summer time in Lisbon: UTC+1
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
