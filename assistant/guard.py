@@ -10,7 +10,7 @@ template in code may well say "User: {question}"). The engines are given the tag
 streams, holding back the few characters that could still begin a stop, so that what is shown is exactly
 what is stored, and closes the engine's stream at a stop.
 
-An answer that begins with the note a message without memories carries (prompts.NO_MEMORIES, "no new
+An answer that begins with the note a message without memories carries (NO_MEMORIES, "no new
 memories for this message": the default model sometimes answered with just that) is such a copy too.
 
 An answer that would be empty because it began with such a copy is asked again once with its first token
@@ -21,7 +21,9 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
-from .prompts import NO_MEMORIES
+# The note a message without memories carries in the prompt (assistant/prompts.py renders it): kept here, as
+# what an answer must not begin with, so that prompts imports the guard and not the other way round.
+NO_MEMORIES = "no new memories for this message"
 
 # The speaker labels of the memory block and of the chat's own turns ("Assistant (" covers the label of the
 # assistant's own earlier replies, prompts.OWN_LABEL, and its variants).

@@ -177,7 +177,7 @@ def attachments(memories: list[Memory], timelines: TimelineContext | None = None
 # Said when a message brings no memories: without it the default model, told that memories come with
 # messages, made some up ("My sister's name is Sarah", a fake <memories> block); with it, it said it did
 # not remember, and still answered follow-ups from memories attached earlier in the conversation.
-NO_MEMORIES = "no new memories for this message"
+NO_MEMORIES = guard.NO_MEMORIES
 
 
 def with_memories(text: str, attached: Sequence[Attached]) -> str:
