@@ -1,14 +1,22 @@
 """Chat commands, a route (assistant/routes.py): `/remember TEXT` pins a fact; `/forget ...` shows what would go
-and forgets it after the user answers "yes". Neither the command nor its answer is stored as a turn: a
-conversation that says "/forget Daniel" must not keep "Daniel".
+and forgets it after the user answers "yes"; `/help` lists them. Neither the command nor its answer is stored
+as a turn: a conversation that says "/forget Daniel" must not keep "Daniel".
 
     /forget PHRASE            every turn that holds the phrase
     /forget memory ID         one memory (as `assistant memory search` lists them)
     /forget session ID        a whole session
     /remember TEXT            a fact kept in every prompt (`assistant memory pins` lists them)
+    /help (/?, /commands)     the list of commands
+
+A message that begins with a request to forget in words ("Please forget that my friend Sam has cats.", "can
+you forget about Sam?") is taken as `/forget` when something matches; when nothing does, it is chat ("Forget
+it, let's talk about dinner"). A message that begins with "/" and a word that is no command ("/forgt cello")
+is answered with the list of commands, and neither stored nor sent to the model: a typo must not bring back
+what was forgotten. "/usr/bin is full" (a path) is chat.
 """
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from typing import Iterator
@@ -16,6 +24,7 @@ from typing import Iterator
 from memory.edits import remember
 from memory.errors import MemoryError_
 from memory.forget import ForgetPlan, forget, plan_forget
+from memory.segmenter import STOPWORDS
 
 from .core import PreparedTurn
 
@@ -23,9 +32,29 @@ YES = {"yes", "y", "yes please", "go ahead", "do it"}
 NO = {"no", "n", "cancel", "stop", "don't", "no thanks"}
 HELP_FORGET = ("Say what to forget: /forget followed by words (every turn that holds them), "
                "/forget memory ID or /forget session ID.")
+HELP = ("Chat commands (neither they nor their answers are kept in the conversation):\n\n"
+        "- `/forget WORDS`: forget every turn that holds the words; it asks first (\"forget ...\" in words "
+        "works too)\n"
+        "- `/forget memory ID`: forget one memory (F3 or `assistant memory search` shows them)\n"
+        "- `/forget session ID`: forget a whole conversation\n"
+        "- `/remember FACT`: keep a fact in mind in every chat\n"
+        "- `/help`: this list\n\n"
+        "F1 shows the keys.")
+COMMANDS = "Commands: /forget, /remember, /help."
+HELP_NAMES = {"help", "commands", "?"}
+SUGGESTED = ("forget", "remember", "help")
 
 
 NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
+
+# "/word" at the very start, letters only, then a space or the end: a command, known or not ("/usr/bin" is not)
+COMMAND = re.compile(r"^/([a-z]+|\?)(?=\s|$)\s*(.*)$", re.I | re.S)
+# a message that begins with a request to forget: "forget ...", "please forget ...", "can you forget ..."
+ASKED_TO_FORGET = re.compile(
+    r"^(?:please[,\s]+)?(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?forget\s+(.+?)"
+    r"(?:,?\s+please)?[\s.!?]*$", re.I | re.S)
+# what follows "forget" that names nothing: "forget it", "forget that, ...", "forget everything."
+VAGUE = re.compile(r"^(?:it|this|that|them|everything|all)(?:\s*[,;:.!?-]|$)", re.I)
 
 
 def _reply(session_id, text: str, plan: ForgetPlan | None = None) -> PreparedTurn:
@@ -61,36 +90,74 @@ class ChatCommands:
             if answer in NO:
                 return _reply(session_id, "Nothing was forgotten.")
             # anything else: the question is dropped and the message is answered as usual
-        m = re.match(r"^/(remember|forget)\b\s*(.*)$", said, re.I | re.S)
+        m = COMMAND.match(said)
         if not m:
-            return None
+            asked = ASKED_TO_FORGET.match(said)
+            return self._forget_in_words(assistant, session_id, asked.group(1)) if asked else None
         command, rest = m.group(1).lower(), m.group(2).strip()
         if command == "remember":
             if not rest:
                 return _reply(session_id, "Say what to remember: /remember followed by the fact.")
             pin_id = remember(assistant.store, rest)
             return _reply(session_id, f"I'll keep this in mind (pinned fact {pin_id}): {rest}")
-        return self._forget(assistant, session_id, rest)
+        if command == "forget":
+            return self._forget(assistant, session_id, rest)
+        if command in HELP_NAMES:
+            return _reply(session_id, HELP)
+        close = difflib.get_close_matches(command, SUGGESTED, n=1)
+        return _reply(session_id, f"Unknown command /{m.group(1)}. {COMMANDS}" +
+                      (f" Did you mean /{close[0]}?" if close else ""))
+
+    def _plan(self, assistant, session_id, rest: str) -> ForgetPlan:
+        """What forgetting `rest` (words, "memory ID" or "session ID") would delete; raises MemoryError_ or
+        ValueError for an id that does not exist or nothing to go by."""
+        by = re.match(r"^(memory|session)\s+(\d+)$", rest, re.I)
+        if by:
+            kind, number = by.group(1).lower(), int(by.group(2))
+            return plan_forget(assistant.store, **{"segment_id" if kind == "memory" else "session_id": number})
+        plan = plan_forget(assistant.store, phrase=_topic(rest))
+        if session_id in plan.session_ids:
+            # the conversation going on stays (empty), so that the chat can go on in it
+            plan.session_ids.remove(session_id)
+            plan.touched_sessions.append(session_id)
+        return plan
+
+    def _ask(self, session_id, plan: ForgetPlan) -> PreparedTurn:
+        with self._lock:
+            self.waiting[session_id] = plan
+        return _reply(session_id, _question(plan), plan)
 
     def _forget(self, assistant, session_id, rest: str) -> PreparedTurn:
         if not rest:
             return _reply(session_id, HELP_FORGET)
-        by = re.match(r"^(memory|session)\s+(\d+)$", rest, re.I)
-        about = re.sub(r"^(everything|anything|all)\s+(about|on|with)\s+", "", rest, flags=re.I)
         try:
-            if by:
-                kind, number = by.group(1).lower(), int(by.group(2))
-                plan = plan_forget(assistant.store, **{"segment_id" if kind == "memory" else "session_id": number})
-            else:
-                plan = plan_forget(assistant.store, phrase=about.strip("\"'“”"))
+            plan = self._plan(assistant, session_id, rest)
         except (MemoryError_, ValueError) as e:
             return _reply(session_id, str(e))
-        if not by and session_id in plan.session_ids:
-            # the conversation going on stays (empty), so that the chat can go on in it
-            plan.session_ids.remove(session_id)
-            plan.touched_sessions.append(session_id)
         if plan.empty:
+            by = re.match(r"^(memory|session)\s+\d+$", rest, re.I)
             return _reply(session_id, plan.describe() + ("" if by else " " + NOTHING_HINT))
-        with self._lock:
-            self.waiting[session_id] = plan
-        return _reply(session_id, _question(plan), plan)
+        return self._ask(session_id, plan)
+
+    def _forget_in_words(self, assistant, session_id, rest: str) -> PreparedTurn | None:
+        """A message that begins with a request to forget: the /forget question when something matches, else
+        None (the message is chat: "Forget it, let's talk about dinner")."""
+        topic = _topic(rest)
+        if VAGUE.match(topic) or not [w for w in re.findall(r"[\w']+", topic.lower()) if w not in STOPWORDS]:
+            return None
+        try:
+            plan = self._plan(assistant, session_id, rest)
+        except (MemoryError_, ValueError):
+            return None
+        return None if plan.empty else self._ask(session_id, plan)
+
+
+def _topic(rest: str) -> str:
+    """What to forget, without the words that lead to it: "that my friend Sam has cats" -> "my friend Sam has
+    cats", "everything about Daniel" -> "Daniel" (a leading "the" or "my" is left to memory.forget), and
+    without quotes."""
+    while True:
+        shorter = re.sub(r"^(?:that|about|(?:everything|anything|all)\s+(?:about|on|with))\s+", "", rest, flags=re.I)
+        if shorter == rest:
+            return rest.strip("\"'“”")
+        rest = shorter

@@ -1,10 +1,13 @@
 """Chat commands (/remember, /forget with its "yes"), pinned facts in the prompt, and the incognito chat,
 through the Assistant with the fake model and embedder on a real SQLite file."""
+import pytest
+
 from assistant.config import Config
 from assistant.core import Assistant
 from assistant.routes import default_routes
 from memory import edits
 from memory.bank import SegmentRecall
+from memory.recall import TurnIndex
 from tests.fakes import FakeEmbedder, FakeLLM
 
 
@@ -143,3 +146,81 @@ def test_after_a_forget_the_prompt_keeps_the_running_memory_made_before_it(store
     make(store, llm).answer(None, "hello")
     system = llm.prompts[-1][0]["content"]
     assert "penicillin" in system and "Daniel" not in system
+
+
+# -- forgetting asked for in words, /help and unknown commands ---------------------------------------------
+@pytest.mark.parametrize("said", [
+    "Please forget that my friend Sam has cats.",
+    "forget that my friend Sam has cats",
+    "Can you forget about my friend Sam?",
+    "could you please forget everything about my friend Sam!",
+    "Forget my friend Sam",
+])
+def test_a_forget_request_in_words_asks_like_the_command(store, said):
+    llm = FakeLLM(replies=["I'm sorry to hear that."])
+    a = make(store, llm)
+    old = store.new_session()
+    store.add_turn(old, "user", "My friend Sam has two cats")
+    store.add_turn(old, "user", "the weather is nice")
+    TurnIndex(store, FakeEmbedder()).index_pending()     # "Sam has cats" finds "Sam has two cats"
+    sid = a.new_session()
+    ask = a.answer(sid, said)
+    assert ask.text.startswith("This forgets 1 turn") and "- you: “My friend Sam has two cats”" in ask.text
+    assert ask.text.endswith("Answer yes or no.") and ask.turn_id is None
+    assert llm.prompts == [] and store.count("turns") == 2 and store.turns(sid) == []
+    done = a.answer(sid, "yes")
+    assert done.text.startswith("Forgot 1 turn")
+    assert [t.text for t in store.turns(old)] == ["the weather is nice"] and store.turns(sid) == []
+
+
+@pytest.mark.parametrize("said", [
+    "Forget it, let's talk about dinner",
+    "Please forget the zebras.",
+    "Don't forget to buy milk",
+    "forget it",
+    "Can you forget things?",
+])
+def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
+    llm = FakeLLM(replies=["Sure."])
+    a = make(store, llm)
+    old = store.new_session()
+    store.add_turn(old, "user", "Let's talk about dinner later, and I have to buy milk")
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    sid = a.new_session()
+    ans = a.answer(sid, said)
+    assert ans.text == "Sure." and len(llm.prompts) == 1
+    assert [t.text for t in store.turns(sid)] == [said, "Sure."]
+    assert a.answer(sid, "yes").text == "Sure."          # no question was waiting
+
+
+@pytest.mark.parametrize("said", ["/help", "/?", "/commands", "/HELP"])
+def test_help_lists_the_chat_commands_and_is_not_stored(store, said):
+    llm = FakeLLM(replies=["Sure."])
+    a = make(store, llm)
+    sid = a.new_session()
+    ans = a.answer(sid, said)
+    for command in ("/forget WORDS", "/forget memory ID", "/forget session ID", "/remember FACT", "/help"):
+        assert command in ans.text, command
+    assert "F1" in ans.text
+    assert ans.turn_id is None and store.count("turns") == 0 and llm.prompts == []
+
+
+def test_an_unknown_command_is_answered_and_neither_stored_nor_sent(store):
+    llm = FakeLLM(replies=["Sure."])
+    a = make(store, llm)
+    old = store.new_session()
+    store.add_turn(old, "user", "my cello lesson is on Thursday")
+    sid = a.new_session()
+    ans = a.answer(sid, "/forgt cello")
+    assert ans.text == ("Unknown command /forgt. Commands: /forget, /remember, /help. Did you mean /forget?")
+    assert a.answer(sid, "/rmember x").text.endswith("Did you mean /remember?")
+    assert a.answer(sid, "/zzz").text == "Unknown command /zzz. Commands: /forget, /remember, /help."
+    assert ans.turn_id is None and store.turns(sid) == [] and store.count("turns") == 1 and llm.prompts == []
+
+
+def test_a_message_starting_with_a_path_is_chat(store):
+    llm = FakeLLM(replies=["Sure."])
+    a = make(store, llm)
+    sid = a.new_session()
+    assert a.answer(sid, "/usr/bin is full").text == "Sure."
+    assert [t.text for t in store.turns(sid)] == ["/usr/bin is full", "Sure."] and len(llm.prompts) == 1
