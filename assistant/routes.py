@@ -8,6 +8,7 @@ from .commands import ChatCommands
 
 
 def default_routes() -> list:
-    """Chat commands (/remember, /forget and its "yes"), then "what did I miss" questions, answered from
-    what was heard; everything else is chat."""
+    """Chat commands (/remember, /forget and its "yes", /help, an unknown /command; "please forget ..." in
+    words when something matches), then "what did I miss" questions, answered from what was heard;
+    everything else is chat."""
     return [ChatCommands(), missed.prepare]
