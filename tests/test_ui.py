@@ -422,6 +422,32 @@ async def test_help_screen_lists_keys(db):
     a.close()
 
 
+async def test_help_screen_lists_the_chat_commands(db):
+    a = make_assistant(db, FakeLLM())
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        shot = app.export_screenshot().replace("&#160;", " ")
+        for command in ("/forget WORDS", "/forget memory ID", "/remember", "/help"):
+            assert command in shot, command
+    a.close()
+
+
+async def test_help_and_an_unknown_command_are_answered_in_the_chat_and_not_stored(db):
+    llm = FakeLLM(replies=["Sure."])
+    a = make_assistant(db, llm)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/help")
+        shown = (await answered(pilot)).shown_text
+        assert "/forget WORDS" in shown and "/remember FACT" in shown and "F1" in shown
+        await send(pilot, "/forgt cello")
+        assert (await answered(pilot)).shown_text.startswith("Unknown command /forgt.")
+        assert user_texts(app.chat) == ["/help", "/forgt cello"]
+    assert a.store.count("turns") == 0 and llm.prompts == []
+    a.close()
+
+
 async def test_layout_at_a_fixed_size(db):
     """A snapshot in words: at 110x36 the chat fills the top, then the input, status bar and footer."""
     a = make_assistant(db, FakeLLM(replies=["Sure."]))

@@ -1,4 +1,4 @@
-"""The help screen: every key, in one place."""
+"""The help screen: every key and chat command, in one place."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -23,6 +23,8 @@ KEYS = [
     ("ctrl+r", "ask by voice: press, speak, press again (Esc drops it)"),
     ("ctrl+o", "go to the clips an answer cited; Enter plays one"),
     ("ctrl+p", "commands: tidy memory now, stop listening, themes…"),
+    ("/forget WORDS", "forget what holds them; also /forget memory ID, session ID"),
+    ("/remember · /help", "pin a fact for every chat · list the chat commands"),
     ("F1 · ?", "this help"),
     ("ctrl+q · ctrl+c", "quit (a running answer is saved first)"),
 ]
