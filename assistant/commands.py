@@ -47,8 +47,9 @@ SUGGESTED = ("forget", "remember", "help")
 
 NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
 
-# "/word" at the very start, letters only, then a space or the end: a command, known or not ("/usr/bin" is not)
-COMMAND = re.compile(r"^/([a-z]+|\?)(?=\s|$)\s*(.*)$", re.I | re.S)
+# "/word" at the very start, letters only (a colon or a stop may follow), then a space or the end: a command,
+# known or not ("/usr/bin is full" is not)
+COMMAND = re.compile(r"^/([a-z]+|\?)[:,.!?]*(?=\s|$)\s*(.*)$", re.I | re.S)
 # a message that begins with a request to forget: "forget ...", "please forget ...", "can you forget ..."
 ASKED_TO_FORGET = re.compile(
     r"^(?:please[,\s]+)?(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?forget\s+(.+?)"

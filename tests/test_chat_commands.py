@@ -26,6 +26,7 @@ def test_remember_pins_a_fact_into_every_prompt_and_stores_no_turn(store):
     assert ans.text.startswith("I'll keep this in mind") and ans.turn_id is None
     assert store.turns(sid) == []
     assert [p.text for p in edits.pins(store)] == ["User: my dentist is Dr. Brooks"]
+    assert a.answer(sid, "/remember: I like tea").text.endswith("): I like tea") and store.turns(sid) == []
     a.answer(None, "Who is my dentist?")
     system = llm.prompts[-1][0]["content"]
     assert "Facts the user asked you to keep in mind:\n- Your dentist is Dr. Brooks" in system
@@ -193,7 +194,7 @@ def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
     assert a.answer(sid, "yes").text == "Sure."          # no question was waiting
 
 
-@pytest.mark.parametrize("said", ["/help", "/?", "/commands", "/HELP"])
+@pytest.mark.parametrize("said", ["/help", "/?", "/commands", "/HELP", "/help?"])
 def test_help_lists_the_chat_commands_and_is_not_stored(store, said):
     llm = FakeLLM(replies=["Sure."])
     a = make(store, llm)
@@ -215,6 +216,7 @@ def test_an_unknown_command_is_answered_and_neither_stored_nor_sent(store):
     assert ans.text == ("Unknown command /forgt. Commands: /forget, /remember, /help. Did you mean /forget?")
     assert a.answer(sid, "/rmember x").text.endswith("Did you mean /remember?")
     assert a.answer(sid, "/zzz").text == "Unknown command /zzz. Commands: /forget, /remember, /help."
+    assert a.answer(sid, "/hlep.").text.endswith("Did you mean /help?")
     assert ans.turn_id is None and store.turns(sid) == [] and store.count("turns") == 1 and llm.prompts == []
 
 
