@@ -71,8 +71,33 @@ def _turn_rows(store: Store, ids: list[int]) -> tuple[list[Turn], set[int]]:
     return [Turn(*r[:8]) for r in rows], {r[0] for r in rows if r[8] is not None}
 
 
+UNSEGMENTED_LOOKBACK = 500    # how many of the latest turns are looked at for ones no memory holds yet
+
+
 def recent(store: Store, limit: int = 50) -> list[Memory]:
-    """The latest memories, newest first (what the screen lists before a search)."""
+    """The latest memories, newest first (what the screen lists before a search): the memories made so far
+    and, among the latest turns, each one that no memory holds yet (said moments ago: the chat cuts them
+    into memories at its next message, tidying at the latest), as a memory of one turn."""
+    out = _recent_segments(store, limit) + _unsegmented(store, limit)
+    out.sort(key=lambda m: (m.started_at, m.kind == "turn", m.id), reverse=True)
+    return out[:limit]
+
+
+def _unsegmented(store: Store, limit: int) -> list[Memory]:
+    top = store.db.execute("SELECT MAX(id) FROM turns").fetchone()[0]
+    if top is None:
+        return []
+    ids = [r[0] for r in store.db.execute(
+        "SELECT t.id FROM turns t WHERE t.id > ? AND t.role IN ('user', 'assistant') AND t.text != '' "
+        "AND t.status != 'streaming' AND t.corrected_by IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM segment_turns st WHERE st.turn_id = t.id) ORDER BY t.id DESC LIMIT ?",
+        [top - UNSEGMENTED_LOOKBACK, limit])]
+    return [Memory(kind="turn", id=t.id, text=turn_line(t), score=0.0, started_at=t.created_at,
+                   ended_at=t.created_at, session_id=t.session_id, turn_ids=[t.id], topic="", source=t.source)
+            for t in store.turns_by_ids(ids)]
+
+
+def _recent_segments(store: Store, limit: int) -> list[Memory]:
     rows = store.db.execute(
         "SELECT s.id, s.session_id, s.started_at, s.ended_at, s.topic, s.source, group_concat(st.turn_id) "
         "FROM (SELECT * FROM segments ORDER BY started_at DESC, id DESC LIMIT ?) s "

@@ -111,6 +111,22 @@ async def test_memory_screen_opens_with_its_key_lists_searches_and_shows_a_memor
     a.close()
 
 
+async def test_the_list_shows_what_was_said_moments_ago_before_any_search(db):
+    a, llm, _ = make(db, replies=["Porto is lovely."])
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "My sister Ana moved to Porto last week.")
+        await answered(pilot)
+        screen = await open_memory(pilot)
+        texts = screen.texts()
+        assert any("My sister Ana moved to Porto last week." in t for t in texts[:2]), texts[:3]
+        assert len(texts) == 5                    # the three memories made before, and the two new turns
+        await pilot.press("down")
+        await pilot.press("f")                    # not a memory of its own yet: said so, nothing asked
+        assert not isinstance(app.screen, ConfirmDialog)
+    a.close()
+
+
 async def test_correct_a_memory_shows_it_in_the_list_and_the_next_answer_recalls_it(db):
     a, llm, _ = make(db)
     app = AssistantApp(assistant=a)
