@@ -470,6 +470,34 @@ async def test_layout_at_a_fixed_size(db):
     a.close()
 
 
+SMALL = (80, 24)   # a common terminal: everything must fit, be reachable and be readable there
+
+
+async def test_long_code_lines_wrap_and_show_whole_at_80_columns(db):
+    """A code block's long line is wrapped inside the answer (a chat cannot scroll sideways), and the
+    block has one blank line above it, not two."""
+    from textual.widgets import Label
+    from textual.widgets._markdown import MarkdownFence, MarkdownParagraph
+
+    long_line = "x = compute(" + ", ".join(f"arg{i}" for i in range(20)) + ', "ENDMARK")'
+    assert len(long_line) > 130
+    reply = f"Here is the code:\n\n```python\n{long_line}\nprint(x)\n```\n\nThat is all."
+    a = make_assistant(db, FakeLLM(replies=[reply]))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SMALL) as pilot:
+        await send(pilot, "code please")
+        answer = await answered(pilot)
+        await pilot.pause()
+        fence = answer.query_one(MarkdownFence)
+        code = fence.query_one(Label)
+        assert code.region.right <= fence.region.right <= SMALL[0]
+        assert code.region.height >= 3            # the long line takes two lines or more, print(x) one
+        assert "ENDMARK" in app.export_screenshot()
+        intro = answer.query(MarkdownParagraph).first()
+        assert code.content_region.y - intro.region.bottom == 1   # one blank line, not two
+    a.close()
+
+
 def test_status_bar_device_text():
     from types import SimpleNamespace
 
