@@ -131,6 +131,27 @@ async def test_escape_stops_the_answer_and_keeps_it_marked_interrupted(db):
     a.close()
 
 
+async def test_enter_while_answering_keeps_the_text_and_says_why(db):
+    words = " ".join(f"w{i}" for i in range(300))
+    a = make_assistant(db, FakeLLM(replies=[words], delay=0.03))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await send(pilot, "Tell me a long story")
+        screen = app.chat
+        await wait_until(pilot, lambda: len(screen.reply.shown_text.split()) >= 5, what="some words")
+        await pilot.press(*"and then")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.query("Toast"), what="a notification")
+        assert any("Wait for this answer to finish, or press Esc to stop it" in n
+                   for n in notifications(app, "warning"))
+        assert screen.prompt.text == "and then"
+        assert user_texts(screen) == ["Tell me a long story"]
+        await pilot.press("escape")
+        await answered(pilot)
+        assert screen.prompt.text == "and then"
+    a.close()
+
+
 async def test_quit_during_an_answer_finalises_it_on_disk(db):
     words = " ".join(f"w{i}" for i in range(300))
     llm = FakeLLM(replies=[words], delay=0.03)

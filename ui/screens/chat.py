@@ -28,6 +28,8 @@ from ..widgets.status import StatusBar, device_text
 MAX_TURNS_SHOWN = 200
 # How often the listening and recording indicators are refreshed (seconds).
 METER_SECONDS = 0.25
+# Enter while an answer streams: the message waits in the box.
+WAIT_TO_SEND = "Wait for this answer to finish, or press Esc to stop it."
 READING_SHOWN = 128     # prompts of fewer new tokens are read too fast to show how far
 
 
@@ -198,8 +200,8 @@ class ChatScreen(Screen):
 
     @on(PromptInput.Submitted)
     async def _submitted(self, event: PromptInput.Submitted) -> None:
-        if self.answering:
-            self.notify("Still answering; press Esc to stop it first.", severity="warning", timeout=3)
+        if self.answering:   # the text stays in the box, to send once the answer is done
+            self.notify(WAIT_TO_SEND, severity="warning", timeout=5)
             return
         await self.send(self.prompt.take())
 
