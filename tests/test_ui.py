@@ -519,6 +519,29 @@ async def test_long_code_lines_wrap_and_show_whole_at_80_columns(db):
     a.close()
 
 
+async def test_help_fits_and_scrolls_at_80x24(db):
+    from ui.screens.help import ABOUT
+
+    a = make_assistant(db, FakeLLM())
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        box = app.screen.query_one("#help-box")
+        assert box.region.right <= SMALL[0] and box.region.bottom <= SMALL[1]
+        assert box.region.x >= 0 and box.region.y >= 0
+        assert app.focused is box
+        last_words = ABOUT.split()[-1]
+        await pilot.press("end")
+        await pilot.pause()
+        about = app.screen.query_one("#help-about")
+        assert about.region.bottom <= box.region.bottom      # the last line is on screen once scrolled
+        assert last_words in app.export_screenshot()
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+    a.close()
+
+
 def test_status_bar_device_text():
     from types import SimpleNamespace
 

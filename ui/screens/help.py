@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -44,11 +44,14 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, what in KEYS:
             table.add_row(key, what)
-        with Vertical(id="help-box") as box:
+        with VerticalScroll(id="help-box") as box:   # scrolls where the terminal is short
             box.border_title = "Keys"
-            box.border_subtitle = "Esc closes"
+            box.border_subtitle = "↑ ↓ scroll · Esc closes"
             yield Static(table, id="help-keys")
             yield Static(ABOUT, id="help-about")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-box").focus()   # the arrows and Page Up/Down scroll it
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
