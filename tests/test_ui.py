@@ -519,6 +519,35 @@ async def test_long_code_lines_wrap_and_show_whole_at_80_columns(db):
     a.close()
 
 
+def footer_keys(app) -> dict[str, object]:
+    """The footer's keys shown on the current screen, with where each is."""
+    return {k.key: k.region for k in app.screen.query_one("Footer").query("FooterKey")}
+
+
+async def test_footer_shows_help_and_quit_whole_at_80_columns(db):
+    words = " ".join(f"w{i}" for i in range(300))
+    a = make_assistant(db, FakeLLM(replies=[words], delay=0.03))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        keys = footer_keys(app)
+        assert {"f1", "ctrl+q", "ctrl+n", "ctrl+s", "f3", "f4"} <= set(keys)
+        assert all(r.right <= SMALL[0] for r in keys.values()), keys
+        await send(pilot, "Tell me a long story")
+        await wait_until(pilot, lambda: len(app.chat.reply.shown_text.split()) >= 5, what="some words")
+        await pilot.pause(0.1)
+        keys = footer_keys(app)           # Stop joins them while the answer streams; all still fit
+        assert {"escape", "f1", "ctrl+q", "f4"} <= set(keys)
+        assert all(r.right <= SMALL[0] for r in keys.values()), keys
+        await pilot.press("escape")
+        await answered(pilot)
+        await pilot.press("ctrl+s")        # the sessions list adds its own keys: help and quit stay
+        await pilot.pause(0.2)
+        keys = footer_keys(app)
+        assert keys["f1"].right <= SMALL[0] and keys["ctrl+q"].right <= SMALL[0]
+    a.close()
+
+
 async def test_help_fits_and_scrolls_at_80x24(db):
     from ui.screens.help import ABOUT
 

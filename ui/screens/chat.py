@@ -23,6 +23,7 @@ from ..widgets.messages import AssistantMessage, Forgotten, UserMessage, Welcome
 from ..widgets.prompt import PromptInput
 from ..widgets.sessions import SessionList
 from ..widgets.status import StatusBar, device_text
+from .keys import HelpAndQuitFirst
 
 # Reopening a long session shows only its last turns (mounting thousands of widgets is slow).
 MAX_TURNS_SHOWN = 200
@@ -49,20 +50,20 @@ def background_error_text(e: BaseException) -> str:
     return f"Something went wrong ({type(e).__name__}: {e})."
 
 
-class ChatScreen(Screen):
+class ChatScreen(HelpAndQuitFirst, Screen):
     """One conversation at a time. Model work runs in a thread worker; the UI is touched only from
     the UI thread (`call_from_thread`), except the answer's token buffer, which is thread-safe."""
 
     BINDINGS = [
-        Binding("escape", "stop", "Stop answer", priority=True),
-        Binding("ctrl+n", "new_session", "New chat", priority=True),
-        Binding("ctrl+s,f2", "toggle_sessions", "Conversations", priority=True),
+        Binding("escape", "stop", "Stop", priority=True),
+        Binding("ctrl+n", "new_session", "New", priority=True),
+        Binding("ctrl+s,f2", "toggle_sessions", "Chats", priority=True),
         Binding("ctrl+l", "toggle_listening", "Listen", priority=True),
         Binding("ctrl+r", "push_to_talk", "Voice", priority=True),
         Binding("ctrl+o", "focus_clips", "Clips", priority=True),
         Binding("f3", "memory", "Memory", priority=True),
         Binding("f4", "journal", "Journal", priority=True),
-        Binding("ctrl+g", "toggle_incognito", "Incognito", priority=True),
+        Binding("ctrl+g", "toggle_incognito", "Incognito", show=False, priority=True),
         Binding("f1,question_mark", "help", "Help"),
     ]
 
@@ -108,7 +109,8 @@ class ChatScreen(Screen):
                 yield VerticalScroll(Welcome(), id="chat")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
-        yield Footer()
+        # 80 columns hold every key shown here, Stop included; ctrl+p (commands) is in the help.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.status.model_name = self.model_name

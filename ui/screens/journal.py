@@ -8,9 +8,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
 from .. import changes
+from .keys import HelpAndQuitFirst
 
 
-class JournalScreen(Screen):
+class JournalScreen(HelpAndQuitFirst, Screen):
     """One day at a time; ← → (or p n) move between the days that have something in them."""
 
     BINDINGS = [
@@ -33,7 +34,7 @@ class JournalScreen(Screen):
         yield Static("Loading the journal…", id="journal-where", classes="title")
         with VerticalScroll(id="journal-body"):
             yield Markdown("", id="journal-day")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#journal-body").focus()

@@ -17,6 +17,7 @@ from assistant.text import plural
 from .. import changes
 from ..widgets.timefmt import local_time
 from .dialogs import ConfirmDialog, TextDialog
+from .keys import HelpAndQuitFirst
 
 SOURCE_NAMES = {"chat": "chat", "audio": "heard", "import": "imported"}
 
@@ -80,7 +81,7 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1].rstrip() + "…"
 
 
-class MemoryScreen(Screen):
+class MemoryScreen(HelpAndQuitFirst, Screen):
     """Search box, the memories found (or the latest), the highlighted one in full, and pinned facts."""
 
     BINDINGS = [
@@ -119,7 +120,7 @@ class MemoryScreen(Screen):
                     yield Button("Correct (e)", id="act-correct")
                     yield Button("Pin (p)", id="act-pin")
                     yield Button("Forget (f)", id="act-forget", variant="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.search_box.focus()
