@@ -157,6 +157,31 @@ async def test_correct_a_memory_shows_it_in_the_list_and_the_next_answer_recalls
     a.close()
 
 
+async def test_correcting_a_memory_starts_with_its_text_selected_so_typing_replaces_it(db):
+    """At 80x24: the old text is selected and the hint says so; what is typed takes its place (ctrl+a went
+    to the line's start, and typed text was put in front of the old)."""
+    from textual.widgets import Button
+
+    a, llm, _ = make(db)
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_memory(pilot)
+        await search(pilot, screen, "cello lesson")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the correction box")
+        dialog = app.screen
+        await pilot.pause()
+        box = dialog.query_one("#dialog-text")
+        assert box.selected_text == "My cello lesson with Marta is on Thursday evening."
+        assert "type to replace it" in str(dialog.query_one(".dialog-note").render())
+        for button in dialog.query(Button):          # the whole dialog is on screen
+            assert button.region.bottom <= 24 and button.region.right <= 80
+        await pilot.press(*"Friday")
+        assert dialog.value == "Friday"
+        await pilot.press("escape")
+    a.close()
+
+
 async def test_pin_lists_the_fact_and_unpin_takes_it_off(db):
     a, llm, _ = make(db)
     app = AssistantApp(assistant=a)
@@ -266,7 +291,10 @@ async def test_sessions_list_shows_a_transcript_renames_and_deletes_after_asking
         await pilot.press("escape")
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the rename box")
-        app.screen.query_one("#dialog-text").value = "Teeth in June"
+        await pilot.pause()
+        old_title = app.screen.value
+        assert old_title and app.screen.query_one("#dialog-text").selected_text == old_title   # typing replaces it
+        await pilot.press(*"Teeth in June")
         await pilot.press("enter")
         await wait_until(pilot, lambda: "Teeth in June" in chat.sidebar.titles(), what="the new title")
         assert store.session(dentist).title == "Teeth in June"

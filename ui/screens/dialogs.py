@@ -40,6 +40,10 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+# Under a box opened with text in it: that text is selected, so typing replaces it.
+REPLACE_HINT = "The text is selected: type to replace it, or press ← or → first to edit it."
+
+
 class TextDialog(ModalScreen["str | None"]):
     """A text to edit: one line (Enter saves) or several (ctrl+s saves). Esc cancels; None when cancelled."""
 
@@ -55,8 +59,10 @@ class TextDialog(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box") as box:
             box.border_title = self.title_text
-            if self.hint:
-                yield Static(self.hint, classes="dialog-note")
+            replace = self.text and REPLACE_HINT + (" F7 selects it all again." if self.multiline else "")
+            hint = "\n".join(part for part in (self.hint, replace) if part)
+            if hint:
+                yield Static(hint, classes="dialog-note")
             if self.multiline:
                 yield TextArea(self.text, id="dialog-text", soft_wrap=True, show_line_numbers=False)
             else:
@@ -67,7 +73,10 @@ class TextDialog(ModalScreen["str | None"]):
                 yield Button("Cancel (Esc)", id="dialog-cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#dialog-text").focus()
+        box = self.query_one("#dialog-text")
+        box.focus()
+        if isinstance(box, TextArea):   # an Input selects its text when focused; a TextArea is told to
+            box.select_all()
 
     @property
     def value(self) -> str:
