@@ -120,6 +120,43 @@ def is_statement(sentence: str) -> bool:
     return any(len(w) >= 3 and w not in _STOP for w in words)
 
 
+# A fact followed by a request to the assistant in the same sentence ("I'm allergic to penicillin, so please
+# keep that in mind."): the request is cut off and the fact stays. The request starts at a clause boundary
+# (a comma, "so", "and", a dash) with "please", a plea to remember ("keep that in mind"), or a question
+# to the assistant ("..., can you suggest a safe antibiotic?"); at least two words must stay.
+_BOUNDARY = r"(?:\s*[,;:]\s*(?:(?:so|and|but|then)\s+)?|\s+(?:so|and|but|then)\s+|\s*[-–—]+\s*)"
+_PLEA = (r"(?:(?:can|could|would|will)\s+you\s+)?(?:please\b.*|kindly\b.*|"
+         r"(?:(?:remember|note|don'?t forget|do not forget)\s+(?:that|this|it)|(?:keep|bear)\s+(?:that|this|it)\s+"
+         r"in\s+mind|make\s+a\s+note(?:\s+of\s+(?:that|this|it))?)\s*[.!?]*)$")
+_ASKED = r"(?:can|could|would|will)\s+you\b[^?]*\?+$"
+_REQUEST_TAIL = re.compile(_BOUNDARY + r"(?:" + _PLEA + r"|" + _ASKED + r")", re.I)
+# "Please remember that my dentist is Dr. Brooks." / "Can you note that ...?": the fact is what follows.
+_REQUEST_HEAD = re.compile(r"^(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?|please\s+)(?:remember|note|"
+                           r"keep\s+in\s+mind|bear\s+in\s+mind|don'?t\s+forget|do\s+not\s+forget|make\s+a\s+"
+                           r"note)(?:\s+that\b|\s*[:,])\s*(?P<fact>.+?)\s*[.!?]*$", re.I)
+
+
+def without_request(sentence: str) -> str:
+    """`sentence` without a request to the assistant that comes with its fact: "I'm allergic to
+    penicillin, so please keep that in mind." -> "I'm allergic to penicillin."; "Please remember that my
+    dentist is Dr. Brooks." -> "My dentist is Dr. Brooks.". A sentence that is only a request ("Please write
+    a function ...") is returned as it is (`is_statement` leaves it out)."""
+    s = sentence.strip()
+    m = _REQUEST_HEAD.match(s)
+    if m and len(_WORD.findall(m.group("fact"))) >= 3:
+        fact = m.group("fact")
+        return fact[0].upper() + fact[1:] + "."
+    m = _REQUEST_TAIL.search(s)
+    if m and len(_WORD.findall(s[:m.start()])) >= 2:
+        return s[:m.start()].rstrip(" ,;:-–—") + "."
+    return s
+
+
+def trim_requests(text: str) -> str:
+    """Every sentence of `text` without the request that comes with its fact (see `without_request`)."""
+    return " ".join(without_request(s) for s in sentences(text))
+
+
 # ", but my brother Tom is ..." / "; I ...": a clause with a subject of its own is a fact of its own.
 _VERB = (r"(?:is|are|was|were|has|have|had|will|would|can|could|does|did|works|lives|likes|loves|wants|"
          r"plans|got|gets|goes|went|moved|started|said|called|bought|needs|thinks|knows)")
@@ -184,6 +221,7 @@ def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
         prev: Fact | None = None
         joined = 0
         for s in [c for s in sentences(_FILLERS.sub("", t.text)) for c in clauses(uncall(s))]:
+            s = without_request(s)
             if not is_statement(s):
                 prev = None
                 continue

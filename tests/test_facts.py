@@ -220,3 +220,37 @@ def test_summaries_made_before_are_set_aside_and_rebuilt(tmp_path):
     assert "Anna is allergic" not in ss.current("session", "1").text
     assert "Assistant" not in ss.running().text and "allergic to penicillin" in ss.running().text
     store.close()
+
+
+@pytest.mark.parametrize("said, fact", [
+    ("I'm allergic to penicillin, so please keep that in mind.", "I'm allergic to penicillin."),
+    ("I'm allergic to penicillin, please remember that.", "I'm allergic to penicillin."),
+    ("I'm vegetarian - please keep that in mind", "I'm vegetarian."),
+    ("My sister Anna lives in Porto, can you please suggest a hotel there?", "My sister Anna lives in Porto."),
+    ("Please remember that my dentist is Dr. Brooks.", "My dentist is Dr. Brooks."),
+    ("Can you please remember that my dentist is Dr. Brooks?", "My dentist is Dr. Brooks."),
+])
+def test_a_request_that_comes_with_a_fact_is_cut_off_and_the_fact_stays(said, fact):
+    t = Turn(1, 1, "user", said, "t")
+    assert [f.said for f in F.candidates([t])] == [fact]
+
+
+@pytest.mark.parametrize("request_", ["Please write a function that reverses a string.",
+                                      "Please write a function that reverses a string",
+                                      "Can you please keep that in mind?",
+                                      "Sure, and please suggest three restaurant names for my birthday."])
+def test_a_sentence_that_is_only_a_request_stays_out(request_):
+    assert F.candidates([Turn(1, 1, "user", request_, "t")]) == []
+
+
+def test_a_fact_said_with_please_reaches_the_journal_and_the_carried_memory(store):
+    turns = [("user", "I'm allergic to penicillin, so please keep that in mind."),
+             ("assistant", "Noted, I will keep that in mind."),
+             ("user", "Please write a function that reverses a string."),
+             ("assistant", "def rev(s): return s[::-1]")]
+    ss, journal, _ = consolidated(store, [(MONDAY, turns, {})])
+    assert lines(ss.list("session")[0].text) == ["User: I'm allergic to penicillin."]
+    assert "User: I'm allergic to penicillin." in ss.running().text
+    assert "- You're allergic to penicillin." in journal
+    assert "please" not in journal.lower() and "reverses a string" not in journal
+
