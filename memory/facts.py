@@ -11,7 +11,10 @@ they are *selected* from what people said.
   what was heard in the room are sources; the assistant's turns never are.
 - Candidates: the sentences of those turns (a clause with a subject of its own, after ", and", ", but"
   or ";", is a sentence of its own), minus questions, requests to the assistant, greetings and thanks,
-  and sentences too short to stand alone. A sentence that opens with a pronoun ("She has ...")
+  and sentences too short to stand alone. A request that comes with a fact is cut off and the fact stays
+  ("I'm allergic to penicillin, so please keep that in mind." -> "I'm allergic to penicillin."); a
+  correction is the fact it states ("Actually my dog is called Rex, not Max." -> "My dog is called Rex,
+  not Max."), and the earlier fact of the same person that it takes back is not kept beside it. A sentence that opens with a pronoun ("She has ...")
   stays with the sentence before it, so that "she" keeps its name.
 - Stored: one line a fact, the words as said after who said them ("User: I'm allergic to penicillin.",
   "Caroline: I started a new job.", "Heard in the room: ..."), the way recalled conversation lines look in
@@ -157,6 +160,39 @@ def trim_requests(text: str) -> str:
     return " ".join(without_request(s) for s in sentences(text))
 
 
+# A correction says the fact again after "Actually", "No, actually", "Sorry, I meant": the fact is kept
+# without those words (its ", not Max" stays: it says what the fact replaces).
+_CORRECTION = re.compile(r"^(?:(?:no|oh|well|sorry|oops|wait|hmm)[,!]\s+)*(?:(?:actually|in fact|correction)\b[,:]?"
+                         r"|I\s+meant\b[,:]?)\s+(?=\S)", re.I)
+_TAKES_BACK = re.compile(r",\s*not\s+(?:the\s+|a\s+|an\s+|my\s+|our\s+)?(?P<old>[\w'’-]+(?:\s+[A-Z][\w'’-]*)?)\s*[.!]*$")
+
+
+def without_correction(sentence: str) -> str:
+    """A correction as the fact it states: "Actually my dog is called Rex, not Max." -> "My dog is called
+    Rex, not Max."."""
+    s = _CORRECTION.sub("", sentence.strip(), count=1)
+    return s[:1].upper() + s[1:] if s != sentence.strip() else s
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in (x.lower().replace("’", "'") for x in _WORD.findall(text)) if len(w) >= 3 and w not in _STOP}
+
+
+def taken_back(earlier: str, correction: str) -> bool:
+    """Whether `correction` ("My dog is called Rex, not Max.") takes back `earlier` ("I have a golden
+    retriever called Max."): the earlier one names what the correction replaces and shares another word
+    with it ("called"), and is not itself a correction of the same thing."""
+    m = _TAKES_BACK.search(correction)
+    if not m:
+        return False
+    old = m.group("old")
+    word = re.compile(r"\b" + re.escape(old) + r"\b", 0 if old[:1].isupper() else re.I)
+    if not word.search(earlier) or _TAKES_BACK.search(earlier):
+        return False
+    head = correction[:m.start()]
+    return bool((_content(earlier) & _content(head)) - _content(old))
+
+
 # ", but my brother Tom is ..." / "; I ...": a clause with a subject of its own is a fact of its own.
 _VERB = (r"(?:is|are|was|were|has|have|had|will|would|can|could|does|did|works|lives|likes|loves|wants|"
          r"plans|got|gets|goes|went|moved|started|said|called|bought|needs|thinks|knows)")
@@ -221,7 +257,7 @@ def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
         prev: Fact | None = None
         joined = 0
         for s in [c for s in sentences(_FILLERS.sub("", t.text)) for c in clauses(uncall(s))]:
-            s = without_request(s)
+            s = without_correction(without_request(s))
             if not is_statement(s):
                 prev = None
                 continue
@@ -231,6 +267,8 @@ def candidates(turns: Sequence[Turn], max_joined: int = 2) -> list[Fact]:
                 continue
             prev = Fact(t.id, who, s)
             joined = 0
+            # an earlier fact that this one corrects ("..., not Max") is not kept beside it
+            out = [f for f in out if f.speaker != who or not taken_back(f.said, s)]
             out.append(prev)
     return out
 

@@ -254,3 +254,20 @@ def test_a_fact_said_with_please_reaches_the_journal_and_the_carried_memory(stor
     assert "- You're allergic to penicillin." in journal
     assert "please" not in journal.lower() and "reverses a string" not in journal
 
+
+def test_a_correction_is_the_fact_it_states_and_takes_back_the_one_it_corrects():
+    t = Turn(1, 1, "user", "I have a golden retriever called Max. I moved to Lisbon in May. "
+                           "Actually my dog is called Rex, not Max.", "t")
+    assert [f.said for f in F.candidates([t])] == ["I moved to Lisbon in May.", "My dog is called Rex, not Max."]
+    assert F.for_user("User: My dog is called Rex, not Max.") == "Your dog is called Rex, not Max."
+    assert F.without_correction("No, actually, my sister is called Anna.") == "My sister is called Anna."
+    assert F.without_correction("Sorry, I meant my brother Tom.") == "My brother Tom."
+    # a fact that only shares the replaced word is not taken back; nor is anyone else's
+    assert not F.taken_back("I have a dentist appointment on Monday.", "I'm going to Paris on Friday, not Monday.")
+    assert F.taken_back("I'm going to Paris on Monday.", "I'm going to Paris on Friday, not Monday.")
+    other = [Turn(1, 1, "user", "My dog is called Max.", "t", "import", speaker="Caroline"),
+             Turn(2, 1, "user", "Actually my dog is called Rex, not Max.", "t", "import", speaker="Melanie")]
+    assert [f.line for f in F.candidates(other)] == ["Caroline: My dog is called Max.",
+                                                     "Melanie: My dog is called Rex, not Max."]
+    for kept in ("No one came to the party.", "I actually like tea a lot."):
+        assert F.without_correction(kept) == kept
