@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from memory.clock import parse
-from memory.facts import HEARD, USER, candidates, for_user, split_line
+from memory.facts import HEARD, USER, candidates, for_user, split_line, taken_back_by_later
 from memory.store import Store
 from memory.summaries import SummaryStore, lines
 from memory.vectors import time_sql
@@ -214,6 +214,8 @@ def journal_days(store: Store, since: str | None = None, until: str | None = Non
         d.lines.sort(key=lambda x: (x.at, x.turn_id or 0))
         seen: set[tuple[str, str]] = set()      # a fact said again the same day is shown once, first time
         d.lines = [x for x in d.lines if (x.speaker, x.text) not in seen and not seen.add((x.speaker, x.text))]
+        gone = taken_back_by_later([(x.speaker, x.text) for x in d.lines])   # a later correction took it back
+        d.lines = [x for i, x in enumerate(d.lines) if i not in gone]
         d.people = _people(d)
     return out
 

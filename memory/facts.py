@@ -193,6 +193,14 @@ def taken_back(earlier: str, correction: str) -> bool:
     return bool((_content(earlier) & _content(head)) - _content(old))
 
 
+def taken_back_by_later(said: Sequence[tuple[str, str]]) -> set[int]:
+    """Indexes of the (speaker, words) pairs, in time order, that a later correction of the same speaker
+    takes back (see `taken_back`): the running memory and the journal do not list them beside it."""
+    corrections = [(j, who, words) for j, (who, words) in enumerate(said) if _TAKES_BACK.search(words)]
+    return {i for i, (who, words) in enumerate(said)
+            for j, by, fix in corrections if j > i and by == who and taken_back(words, fix)}
+
+
 # ", but my brother Tom is ..." / "; I ...": a clause with a subject of its own is a fact of its own.
 _VERB = (r"(?:is|are|was|were|has|have|had|will|would|can|could|does|did|works|lives|likes|loves|wants|"
          r"plans|got|gets|goes|went|moved|started|said|called|bought|needs|thinks|knows)")

@@ -266,13 +266,15 @@ def session_text(turns, max_words: int) -> tuple[str, list[int]]:
 def select_lines(items: Sequence[tuple[str, str]], max_words: int | None) -> list[str]:
     """Dated lines from (group, line) pairs in time order, at most `max_words` words (every group keeps
     its most telling facts first), each fact once: a fact said again keeps its latest date."""
-    from .facts import keep, split_line
+    from .facts import keep, split_line, taken_back_by_later
 
     last: dict[str, int] = {}
     for i, (_, line) in enumerate(items):
         _, who, words = split_line(line)
         last[f"{who}|{words}"] = i
     items = [items[i] for i in sorted(last.values())]
+    gone = taken_back_by_later([split_line(line)[1:] for _, line in items])    # what a later correction took back
+    items = [item for i, item in enumerate(items) if i not in gone]
     if max_words is None:
         return [line for _, line in items]
     idx = keep([line for _, line in items], [g for g, _ in items], max_words)

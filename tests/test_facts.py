@@ -271,3 +271,16 @@ def test_a_correction_is_the_fact_it_states_and_takes_back_the_one_it_corrects()
                                                      "Melanie: My dog is called Rex, not Max."]
     for kept in ("No one came to the party.", "I actually like tea a lot."):
         assert F.without_correction(kept) == kept
+
+
+def test_a_correction_in_a_later_chat_takes_the_old_fact_out_of_the_carried_memory_and_the_day(store):
+    ss, journal, _ = consolidated(store, [
+        (MONDAY, [("user", "I have a golden retriever called Max."), ("assistant", "Lovely!"),
+                  ("user", "My sister Anna has a dentist appointment on Friday.")], {}),
+        (MONDAY + timedelta(hours=3), [("user", "Actually my dog is called Rex, not Max."),
+                                       ("assistant", "Rex it is.")], {})])
+    running = ss.running().text
+    assert "called Max" not in running and "User: My dog is called Rex, not Max." in running
+    assert "Anna has a dentist appointment" in running
+    assert "- Your dog is called Rex, not Max." in journal
+    assert "golden retriever called Max" not in journal and "Actually" not in journal
