@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .clock import utcnow
 from .errors import NotFoundError
-from .facts import for_user
+from .facts import for_user, split_line, trim_requests
 from .segments import SegmentStore, turn_line
 from .store import Store, title_from
 
@@ -43,8 +43,16 @@ class Pin:
         return [line for line in self.text.splitlines() if line.strip()]
 
     def for_user(self) -> str:
-        """As the user and the model read it: the user's own words in the second person."""
-        return " ".join(for_user(line) for line in self.lines)
+        """As the user and the model read it: the user's own words in the second person, without the
+        request that came with a fact ("..., so please keep that in mind": the pin is kept in mind)."""
+        return " ".join(for_user(_without_requests(line)) for line in self.lines)
+
+
+def _without_requests(line: str) -> str:
+    date, speaker, words = split_line(line)
+    if speaker != USER:
+        return line
+    return (f"[{date}] " if date else "") + f"{speaker}: {trim_requests(words) or words}"
 
 
 def clean_text(text: str) -> str:

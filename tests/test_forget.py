@@ -210,6 +210,19 @@ def test_remember_pin_unpin(store):
     assert [p.id for p in edits.pins(store)] == [p2]
 
 
+def test_a_pinned_fact_reads_without_the_request_that_came_with_it(store):
+    sid = add_session(store, day(1), [("User", "I'm allergic to penicillin, so please keep that in mind."),
+                                      ("Assistant", "Noted.")])
+    edits.pin(store, add_segment(store, sid))
+    pinned = edits.pins(store)[0]
+    assert pinned.lines == ["User: I'm allergic to penicillin, so please keep that in mind."]   # as said
+    assert pinned.for_user() == "You're allergic to penicillin."
+    edits.remember(store, "Please remember that my dentist is Dr. Brooks.")
+    edits.remember(store, "Please write a function that reverses a string.")   # only a request: as it is
+    assert edits.pinned_lines(store, 200) == ["You're allergic to penicillin.", "Your dentist is Dr. Brooks.",
+                                              "Please write a function that reverses a string."]
+
+
 def test_pinned_lines_keep_the_newest_within_the_budget(store):
     for i in range(5):
         edits.remember(store, f"Fact number {i} is about something long enough to count")
