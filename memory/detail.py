@@ -6,6 +6,7 @@ A memory is a segment; a turn that is in no segment yet (just said) is a memory 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -199,7 +200,15 @@ def search(recall, query: str, *, now: datetime | None = None, budget_tokens: in
 
 
 def says(text: str, query: str) -> bool:
-    """Whether `text` holds one of the query's longer words (a plain word match, as a person reads it):
+    """Whether `text` holds one of the query's words, stopwords aside (a plain word match, as a person
+    reads it: "dog" in "my dog", "dogs" or "dog's", not in "hotdog"; short words count: dog, Sam, gym):
     search ranks by meaning too, so its best results may hold none of the words asked for."""
-    low = text.lower()
-    return any(w in low for w in (w.strip(".,;:!?\"'").lower() for w in query.split()) if len(w) > 3)
+    from .segmenter import STOPWORDS
+
+    asked = [w for w in (w.strip(".,;:!?\"'“”‘’()").lower().replace("’", "'") for w in query.split())
+             if w and w not in STOPWORDS]
+    if not asked:
+        return False
+    low = text.lower().replace("’", "'")
+    return any(re.search(r"(?<![\w'])" + re.escape(w) + r"(?:s|es|'s)?(?![\w'])" if len(w) <= 3 else
+                         r"(?<![\w'])" + re.escape(w), low) for w in asked)

@@ -144,3 +144,36 @@ def test_small_models_install_hint_is_the_same_in_models_and_readme():
     command = re.match(r"(.*?)( in the project folder)?$", hint).group(1)
     assert f"`{command}`" in README
     assert command == ".venv/bin/pip install -e '.[small-models]'"
+
+
+def test_memory_search_counts_short_words_as_said(tmp_path, monkeypatch):
+    """"dog" is a word of the memory "I walked my dog Rex": search does not say that no memory says it."""
+    from memory.bank import segment_pending
+    from memory.recall import TurnIndex
+
+    monkeypatch.setattr(cli_common, "embedder", FakeEmbedder)
+    db = tmp_path / "m.db"
+    store = Store(db)
+    sid = store.new_session(title="walk", started_at="2025-03-03T09:00:00+00:00")
+    store.add_turn(sid, "user", "I walked my dog Rex by the river.", created_at="2025-03-03T09:00:00+00:00")
+    store.add_turn(sid, "assistant", "Sounds lovely.", created_at="2025-03-03T09:00:05+00:00")
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    segment_pending(store, FakeEmbedder(), mode="fast")
+    store.close()
+    for query in ("dog", "Rex", "my dog"):
+        r = invoke("--db", str(db), "memory", "search", query)
+        assert r.exit_code == 0 and "walked my dog" in r.output and "No memory says" not in r.output, r.output
+    r = invoke("--db", str(db), "memory", "search", "xylophone")
+    assert r.output.splitlines()[0] == 'No memory says "xylophone"; these are the closest in meaning.'
+
+
+@pytest.mark.parametrize("text, query, said", [
+    ("I walked my dog today.", "dog", True), ("My dogs are fine.", "dog", True),
+    ("Max's toy is red.", "max", True), ("I went to the gym.", "the gym", True),
+    ("A hotdog stand.", "dog", False), ("The category is new.", "cat", False),
+    ("I like the river.", "the", False), ("My violinist friend.", "violinist", True),
+])
+def test_a_memory_says_a_word_when_it_holds_it_as_a_word(text, query, said):
+    from memory.detail import says
+
+    assert says(text, query) is said

@@ -106,6 +106,8 @@ async def test_memory_screen_opens_with_its_key_lists_searches_and_shows_a_memor
             'No memory says "violinist"; these are the closest in meaning.'
         await search(pilot, screen, "Marta")
         assert screen.when_line == ""
+        await search(pilot, screen, "Ana")                   # a short word counts as said
+        assert "Ana" in screen.texts()[0] and screen.when_line == ""
         await pilot.press("escape")
         await wait_until(pilot, lambda: pilot.app.screen is app.chat, what="back to the chat")
     a.close()
