@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from memory.clock import parse
-from memory.facts import HEARD, USER, candidates, for_user, split_line, taken_back_by_later
+from memory.facts import HEARD, ROOM, USER, candidates, for_user, split_line, taken_back_by_later
 from memory.store import Store
 from memory.summaries import SummaryStore, lines
 from memory.vectors import time_sql
@@ -118,27 +118,40 @@ def day_title(day: str) -> str:
     return f"{d.strftime('%A')} {d.day} {d.strftime('%B %Y')}"
 
 
-_PEOPLE = re.compile(r"\b(?:with|and|met|called|told|saw|visited|(?:[Mm]y|[Oo]ur|[Yy]our)\s+(?:\w+\s+)?(?:sister|brother|"
-                     r"friend|mother|mom|mum|father|dad|son|daughter|wife|husband|partner|boss|colleague|"
-                     r"cousin|aunt|uncle|neighbour|neighbor|teacher|doctor|grandmother|grandfather|kids?))"
-                     r"\s+([A-Z][a-z]+)\b")
+_PEOPLE = re.compile(r"\b(?:with|and|met|meet|meeting|called|told|asked|saw|visited|invited|"
+                     r"(?:[Mm]y|[Oo]ur|[Yy]our)\s+(?:\w+\s+)?(?:sister|brother|friend|mother|mom|mum|father|dad|son|"
+                     r"daughter|wife|husband|partner|boss|colleague|cousin|aunt|uncle|neighbour|neighbor|teacher|"
+                     r"doctor|dentist|grandmother|grandfather|kids?))\s+([A-Z][a-z]+)\b")
+# Pets have names too: "a golden retriever called Rex", "my dog is called Rex", "our cat Miso".
+_PETS = re.compile(r"\b(?:dog|cat|puppy|kitten|pet|horse|pony|rabbit|bunny|hamster|guinea pig|parrot|bird|"
+                   r"goldfish|fish|tortoise|turtle|retriever|labrador|poodle|terrier|spaniel|collie|beagle|"
+                   r"shepherd|dachshund|pug|husky)(?:'s\s+name)?\s+(?:is\s+)?(?:(?:called|named)\s+)?((?-i:[A-Z][a-z]+))\b",
+                   re.I)
 _NOT_NAMES = {"I", "The", "A", "My", "Our", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
               "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December"}
+              "October", "November", "December", ROOM}
 
 
 def _people(day: JournalDay) -> list[str]:
-    """Who was involved: the day's named speakers, then the people the user's lines name ("my sister
-    Anna", "with Tom")."""
+    """Who was involved: the day's named speakers, whoever named themselves in the room ("Hi, this is
+    Maria"), then the people that what was said names ("my sister Anna", "with Tom"), pets aside. The
+    room itself (what listening heard) is no person."""
+    from audio.speakers import self_named
+
     out: dict[str, None] = {}
     for x in day.lines:
-        if x.speaker not in (USER, HEARD):
+        if x.speaker not in (USER, HEARD, ROOM):
             out.setdefault(x.speaker)
     for x in day.lines:
-        if x.speaker in (USER, HEARD):   # (others' lines start with their name: no cue word before it)
-            for name in _PEOPLE.findall(x.text):
-                if name not in _NOT_NAMES:
-                    out.setdefault(name)
+        name = self_named(x.text) if x.speaker in (HEARD, ROOM) else None
+        if name:
+            out.setdefault(name)
+    pets = {name for x in day.lines for name in _PETS.findall(x.text)}
+    for x in day.lines:
+        words = split_line(x.text)[2] if x.speaker not in (USER, HEARD, ROOM) else x.text
+        for name in _PEOPLE.findall(words):
+            if name not in _NOT_NAMES and name not in pets:
+                out.setdefault(name)
     return list(out)
 
 

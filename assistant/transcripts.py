@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from memory.facts import HEARD
+from memory.facts import HEARD, ROOM
 from memory.store import Store
 from memory.vectors import time_sql
 
@@ -32,6 +32,8 @@ def _rows(store: Store, since: str | None, until: str | None) -> Iterator[tuple]
 def who(role: str, speaker: str | None, source: str = "chat") -> str:
     """The name a turn is shown under: its speaker's, else You, Assistant, or Heard in the room (room
     audio with no name is not the user's words)."""
+    if source == "audio" and role != "assistant" and (speaker or "").strip() in ("", ROOM):
+        return HEARD
     if speaker and speaker.strip() and speaker.strip().lower() not in ("user", "assistant"):
         return speaker.strip()
     if role == "assistant":

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from memory.clock import to_iso
+from memory.facts import ROOM
 from memory.folders import private_dirs
 from memory.store import Store
 
@@ -24,7 +25,7 @@ from .capture import check_device, import_sounddevice
 from .errors import AudioFileError
 from .transcribe import SAMPLE_RATE, Segment, Transcript
 
-SPEAKER = "Room"      # how transcripts of what was heard are attributed (turn.speaker)
+SPEAKER = ROOM        # how transcripts of what was heard are attributed (turn.speaker)
 
 
 @dataclass

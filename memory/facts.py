@@ -37,6 +37,7 @@ from .store import Turn
 
 USER = "User"
 HEARD = "Heard in the room"
+ROOM = "Room"          # the speaker of what listening heard (audio.clips.SPEAKER): not a person's name
 _ABBREV = "".join(rf"(?<!\b{a}\.)" for a in ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "etc"))
 _SPLIT = re.compile(_ABBREV + r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -95,6 +96,8 @@ def speaker_of(turn: Turn) -> str | None:
     name = (turn.speaker or "").strip()
     if name.lower() == "assistant" or (turn.role == "assistant" and not name):
         return None
+    if turn.source == "audio" and name in ("", ROOM):
+        return HEARD
     if name and name.lower() != "user":
         return name
     return HEARD if turn.source == "audio" else USER

@@ -30,10 +30,10 @@ HEARD = "The budget meeting moved to Thursday afternoon."
 
 def heard(store, clips_dir, when: datetime = HEARD_AT) -> dict:
     """A session of room audio: one clip (a real FLAC file) and its transcript turn."""
-    from audio.clips import write_flac
+    from audio.clips import SPEAKER, write_flac   # the speaker listening gives what it heard
 
     sid = store.new_session(title="Listening", source="audio", started_at=to_iso(when))
-    tid = store.add_turn(sid, "user", HEARD, source="audio", created_at=to_iso(when))
+    tid = store.add_turn(sid, "user", HEARD, source="audio", speaker=SPEAKER, created_at=to_iso(when))
     path = clips_dir / "2025-03-03" / "140500-000-abcdef.flac"
     write_flac(path, (0.1 * np.sin(np.linspace(0, 800, 16000))).astype(np.float32))
     with store.db.conn:

@@ -56,7 +56,7 @@ def test_a_day_says_what_you_did_decided_planned_and_said_who_was_there_and_what
     assert [x.text for x in mon.others] == ["Caroline: My son Leo turned 7 yesterday."]
     assert [(x.time, x.text, x.clip_id) for x in mon.heard] == \
         [("14:05", memory_sample.HEARD, ids["heard"]["clip"])]
-    assert mon.people == ["Caroline", "Anna"]
+    assert mon.people == ["Caroline", "Anna", "Leo"]
     assert [x.text for x in wed.yours("decided")] == ["You decided to sell your car and cycle to work."]
     assert [x.text for x in wed.yours("planned")] == ["You will meet your friend Maya for lunch tomorrow."]
     assert wed.people == ["Maya"]
@@ -82,7 +82,7 @@ def test_markdown_journal_reads_by_day(sample):
     monday = md.split("## Wednesday")[0]
     assert "### What you did\n\n- You bought a new cello bow yesterday.\n" in monday
     assert "### What was heard\n\n- 14:05 The budget meeting moved to Thursday afternoon.\n" in monday
-    assert "People: Caroline, Anna." in monday
+    assert "People: Caroline, Anna, Leo." in monday
     assert ("- Changed since 3 Mar 2025: “You drive your old car to work every day.” → “You decided to sell your "
             "car and cycle to work.”") in md
     assert "User:" not in md and "Heard in the room:" not in md
@@ -166,3 +166,40 @@ def test_the_users_lines_are_grouped_by_what_they_say(words, kind):
     from assistant.journal import kind_of
 
     assert kind_of(words) == kind
+
+
+def test_what_was_heard_in_the_room_is_heard_with_its_time_and_the_room_is_no_person(tmp_path, utc):
+    """Listening stores what it heard under the speaker "Room": the journal lists it under what was heard,
+    with the time it was heard; the people are those named (Maria named herself), never the room, and a
+    dog is no person."""
+    from datetime import timedelta
+
+    from audio.clips import SPEAKER
+    from memory.clock import to_iso
+    from memory.consolidate import Consolidator, Settings
+    from tests.fakes import FakeEmbedder
+    from tests.test_consolidation_fakes import add_segment
+    from tests.test_facts import ConfusedLLM, chat
+
+    store = Store(tmp_path / "room.db")
+    monday = memory_sample.MONDAY
+    chat(store, monday, [("user", "I have a golden retriever called Rex."), ("assistant", "Lovely!"),
+                         ("user", "I had lunch with Priya today.")])
+    at = monday + timedelta(hours=5, minutes=12)
+    sid = store.new_session(title="Listening", source="audio", started_at=to_iso(at))
+    said = "Hi, this is Maria from the design team. I'm meeting Tom at the station tomorrow."
+    tid = store.add_turn(sid, "user", said, source="audio", speaker=SPEAKER, created_at=to_iso(at))
+    add_segment(store, sid, [tid])
+    with store.db.conn:
+        store.db.execute("INSERT INTO segmentation_log (session_id, last_turn_id, segments, method, done_at)"
+                         " VALUES (?, ?, 1, 'test', ?)", [sid, tid, to_iso(at)])
+    assert Consolidator(store, FakeEmbedder(), ConfusedLLM(), Settings(min_similarity=0.05)).run().status == "done"
+    [day] = journal_days(store)
+    store.close()
+    assert day.others == []
+    assert [(x.time, x.text) for x in day.heard] == [("14:12", "Hi, this is Maria from the design team."),
+                                                     ("14:12", "I'm meeting Tom at the station tomorrow.")]
+    assert day.people == ["Maria", "Priya", "Tom"]
+    md = run(tmp_path / "room.db", "export", "journal")
+    assert "People: Maria, Priya, Tom." in md and "Room" not in md
+    assert "### What was heard\n\n- 14:12 Hi, this is Maria from the design team.\n" in md
