@@ -528,3 +528,13 @@ def m080_turns_to_index(db, dim):
     db.execute("""CREATE TRIGGER turns_to_index_gone AFTER DELETE ON turns BEGIN
                       DELETE FROM turns_to_index WHERE turn_id = OLD.id;
                   END""")
+
+
+@migration
+def m090_facts_again(db, dim):
+    # Facts are now kept when a request comes with them ("I'm allergic to penicillin, so please keep that in
+    # mind" was left out whole), corrections are kept as the fact they state, and what listening heard is
+    # "Heard in the room" rather than a person called "Room". Summaries made before are set aside so that
+    # the next consolidation rebuilds them with these rules; the running memory is blanked, as in m050.
+    db.execute("UPDATE summaries SET status = 'superseded' WHERE status = 'current' AND kind != 'running'")
+    db.execute("UPDATE summaries SET status = 'stale', text = '' WHERE kind = 'running'")

@@ -284,3 +284,26 @@ def test_a_correction_in_a_later_chat_takes_the_old_fact_out_of_the_carried_memo
     assert "Anna has a dentist appointment" in running
     assert "- Your dog is called Rex, not Max." in journal
     assert "golden retriever called Max" not in journal and "Actually" not in journal
+
+
+def test_summaries_made_with_the_earlier_rules_are_rebuilt(tmp_path):
+    """A fact the earlier rules left out (said with "please") comes back at the next consolidation after
+    the upgrade (m090), in the session's summary and in the carried memory."""
+    from memory.store import Store
+
+    store = Store(tmp_path / "old.db")
+    chat(store, MONDAY, [("user", "I'm allergic to penicillin, so please keep that in mind."),
+                         ("assistant", "Noted.")])
+    ss = SummaryStore(store)
+    with store.db.conn:      # what the earlier rules made of it: nothing
+        ss.add("session", "1", "", to_iso(MONDAY), to_iso(MONDAY), sessions=[1], last_turn_id=10**6)
+        ss.add("running", "main", "Room: Hi, this is Maria.", to_iso(MONDAY), to_iso(MONDAY), sessions=[1])
+        store.db.execute("DELETE FROM _migrations WHERE name = 'm090_facts_again'")
+    store.close()
+    store = Store(tmp_path / "old.db")          # the migration runs, as on an upgrade
+    ss = SummaryStore(store)
+    assert ss.current("session", "1") is None and ss.running() is None
+    Consolidator(store, FakeEmbedder(), ConfusedLLM(), Settings(min_similarity=0.05)).run()
+    assert ss.current("session", "1").text == "User: I'm allergic to penicillin."
+    assert "User: I'm allergic to penicillin." in ss.running().text and "Room" not in ss.running().text
+    store.close()
