@@ -183,16 +183,20 @@ def _content(text: str) -> set[str]:
 
 def taken_back(earlier: str, correction: str) -> bool:
     """Whether `correction` ("My dog is called Rex, not Max.") takes back `earlier` ("I have a golden
-    retriever called Max."): the earlier one names what the correction replaces and shares another word
-    with it ("called"), and is not itself a correction of the same thing."""
+    retriever called Max."): the earlier one says what the correction replaces where the correction puts
+    the new word ("called Max" for "called Rex"), shares a word with it besides, and is not itself a
+    correction. "My friend Max has a dog" is not taken back; nor is "I love dogs and cats" by "I have
+    two cats, not dogs"."""
     m = _TAKES_BACK.search(correction)
-    if not m:
+    if not m or _TAKES_BACK.search(earlier):
         return False
-    old = m.group("old")
-    word = re.compile(r"\b" + re.escape(old) + r"\b", 0 if old[:1].isupper() else re.I)
-    if not word.search(earlier) or _TAKES_BACK.search(earlier):
+    old, head = m.group("old"), correction[:m.start()]
+    words = _TOKEN.findall(head)
+    if len(words) < 2 or words[-1].lower() in old.lower().split():
         return False
-    head = correction[:m.start()]
+    said = re.compile(r"(?<![\w'’])" + re.escape(words[-2]) + r"\s+" + re.escape(old) + r"(?![\w'’])", re.I)
+    if not said.search(earlier) or re.search(r"\b" + re.escape(words[-1]) + r"\b", earlier):
+        return False
     return bool((_content(earlier) & _content(head)) - _content(old))
 
 

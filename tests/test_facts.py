@@ -265,6 +265,9 @@ def test_a_correction_is_the_fact_it_states_and_takes_back_the_one_it_corrects()
     # a fact that only shares the replaced word is not taken back; nor is anyone else's
     assert not F.taken_back("I have a dentist appointment on Monday.", "I'm going to Paris on Friday, not Monday.")
     assert F.taken_back("I'm going to Paris on Monday.", "I'm going to Paris on Friday, not Monday.")
+    assert not F.taken_back("My friend Max has a dog.", "My dog is called Rex, not Max.")
+    assert not F.taken_back("I love dogs and cats.", "I have two cats, not dogs.")
+    assert not F.taken_back("I have a golden retriever called Rex.", "My dog is called Rex, not Max.")
     other = [Turn(1, 1, "user", "My dog is called Max.", "t", "import", speaker="Caroline"),
              Turn(2, 1, "user", "Actually my dog is called Rex, not Max.", "t", "import", speaker="Melanie")]
     assert [f.line for f in F.candidates(other)] == ["Caroline: My dog is called Max.",
