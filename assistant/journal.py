@@ -125,7 +125,8 @@ _PEOPLE = re.compile(r"\b(?:with|and|met|meet|meeting|called|told|asked|saw|visi
 # Pets have names too: "a golden retriever called Rex", "my dog is called Rex", "our cat Miso".
 _PETS = re.compile(r"\b(?:dog|cat|puppy|kitten|pet|horse|pony|rabbit|bunny|hamster|guinea pig|parrot|bird|"
                    r"goldfish|fish|tortoise|turtle|retriever|labrador|poodle|terrier|spaniel|collie|beagle|"
-                   r"shepherd|dachshund|pug|husky)(?:'s\s+name)?\s+(?:is\s+)?(?:(?:called|named)\s+)?((?-i:[A-Z][a-z]+))\b",
+                   r"shepherd|dachshund|pug|husky)(?:'s\s+name)?\s+(?:is\s+)?(?:(?:called|named)\s+)?"
+                   r"((?-i:[A-Z][a-z]+))\b",
                    re.I)
 _NOT_NAMES = {"I", "The", "A", "My", "Our", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
               "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -14,8 +14,9 @@ they are *selected* from what people said.
   and sentences too short to stand alone. A request that comes with a fact is cut off and the fact stays
   ("I'm allergic to penicillin, so please keep that in mind." -> "I'm allergic to penicillin."); a
   correction is the fact it states ("Actually my dog is called Rex, not Max." -> "My dog is called Rex,
-  not Max."), and the earlier fact of the same person that it takes back is not kept beside it. A sentence that opens with a pronoun ("She has ...")
-  stays with the sentence before it, so that "she" keeps its name.
+  not Max."), and the earlier fact of the same person that it takes back is not kept beside it. A
+  sentence that opens with a pronoun ("She has ...") stays with the sentence before it, so that "she"
+  keeps its name. What listening heard (speaker "Room") is heard in the room, not said by a "Room".
 - Stored: one line a fact, the words as said after who said them ("User: I'm allergic to penicillin.",
   "Caroline: I started a new job.", "Heard in the room: ..."), the way recalled conversation lines look in
   the chat prompt. The subject of every fact is the one its speaker gave it: nobody's fact moves to
@@ -167,7 +168,8 @@ def trim_requests(text: str) -> str:
 # without those words (its ", not Max" stays: it says what the fact replaces).
 _CORRECTION = re.compile(r"^(?:(?:no|oh|well|sorry|oops|wait|hmm)[,!]\s+)*(?:(?:actually|in fact|correction)\b[,:]?"
                          r"|I\s+meant\b[,:]?)\s+(?=\S)", re.I)
-_TAKES_BACK = re.compile(r",\s*not\s+(?:the\s+|a\s+|an\s+|my\s+|our\s+)?(?P<old>[\w'’-]+(?:\s+[A-Z][\w'’-]*)?)\s*[.!]*$")
+_TAKES_BACK = re.compile(r",\s*not\s+(?:the\s+|a\s+|an\s+|my\s+|our\s+)?(?P<old>[\w'’-]+(?:\s+[A-Z][\w'’-]*)?)"
+                         r"\s*[.!]*$")
 
 
 def without_correction(sentence: str) -> str:
