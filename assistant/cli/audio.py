@@ -139,6 +139,9 @@ def missed(obj, question, as_json, no_model, now):
     from .common import model_progress
     from ..wiring import build, open_store
 
+    if not question.strip():
+        raise click.UsageError('QUESTION is empty; leave it out to ask "What did I miss?", or pass one in quotes, '
+                               'e.g. assistant missed "what did I miss in the last hour?".')
     when = parse_when(now) if now else None
     if no_model:
         store = open_store(obj.db)

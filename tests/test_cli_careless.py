@@ -1,0 +1,59 @@
+"""Careless values a new user types: each is refused (or handled) with one sentence that says what is wrong
+and what to do, a non-zero exit, nothing changed and no traceback; and no answer starts with an empty line."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from memory.store import Store
+
+
+def invoke(*args, **kw):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kw)
+
+
+def refused(r, *words: str) -> str:
+    """A non-zero exit, no traceback, and one 'Error: ' sentence (containing `words`) as the last line."""
+    assert r.exit_code != 0, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output
+    assert not r.output.startswith("\n"), repr(r.output)
+    errors = [line for line in r.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and errors[0].startswith("Error: "), r.output
+    for w in words:
+        assert w in errors[0], errors[0]
+    return errors[0]
+
+
+def digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes() if p.exists() else b"-")
+    return h.hexdigest()
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A database with one session in it."""
+    path = tmp_path / "a.db"
+    s = Store(path)
+    sid = s.new_session("Garden")
+    s.add_turn(sid, "user", "I planted tomatoes.")
+    s.close()
+    return path
+
+
+# -- 1. an empty question ------------------------------------------------------------------------------
+@pytest.mark.parametrize("question", ["", "   "])
+def test_missed_refuses_an_empty_question_as_ask_does(db, question):
+    before = digest(db)
+    r = invoke("--db", db, "missed", question, "--no-model")
+    refused(r, "QUESTION is empty", "What did I miss?")
+    assert r.exit_code == 2 and "Nothing was heard" not in r.output
+    assert digest(db) == before
+
+
