@@ -57,3 +57,25 @@ def test_missed_refuses_an_empty_question_as_ask_does(db, question):
     assert digest(db) == before
 
 
+# -- 2. no empty line first ----------------------------------------------------------------------------
+def test_an_unknown_model_is_one_sentence_without_an_empty_line_first(db):
+    r = invoke("--db", db, "--model", "nosuchmodel", "ask", "hi")
+    refused(r, "No model file at nosuchmodel")
+    assert r.stderr.startswith("Error: "), repr(r.stderr)
+    r = invoke("--db", db, "--model", "nosuchmodel", "missed")
+    assert r.exit_code == 1 and r.stderr.startswith("Error: "), repr(r.stderr)
+
+
+def test_a_model_bar_leaves_no_empty_line_where_no_terminal_shows_it(db, monkeypatch):
+    from assistant.errors import ModelError
+
+    def build(opts, progress=None, **kw):     # what preparing a packaged model reports on its way
+        progress(1, 2)
+        progress(2, 2)
+        raise ModelError("The model could not be loaded; see `assistant doctor`.")
+
+    monkeypatch.setattr("assistant.wiring.build", build)
+    for cmd in (["missed"], ["ask", "hi"]):
+        r = invoke("--db", db, *cmd)
+        assert r.exit_code == 1 and r.stderr == "Error: The model could not be loaded; see `assistant doctor`.\n", \
+            repr(r.stderr)

@@ -283,9 +283,10 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
     ingestor = AudioIngestor(store, transcriber, paths.clips_dir(store.path), index=index)
     if index is not None:
         index.warm()
+    console = stderr_console()
     bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                    TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"), TimeRemainingColumn(),
-                   console=stderr_console(), transient=True)
+                   console=console, transient=True, disable=not console.is_interactive)
     task = bar.add_task(f"Transcribing {file.name}", total=0)
 
     def progress(done: float, total: float) -> None:

@@ -43,8 +43,10 @@ def model_progress():
     """A progress bar on stderr for the one-time join/verification of a packaged model."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+    console = stderr_console()
+    # Only on a terminal: elsewhere (a pipe, a log) a bar shows nothing but an empty line when it ends.
     bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                   TimeRemainingColumn(), console=stderr_console(), transient=True)
+                   TimeRemainingColumn(), console=console, transient=True, disable=not console.is_interactive)
     task = None
 
     def update(done: int, total: int) -> None:
@@ -57,7 +59,8 @@ def model_progress():
     try:
         yield update
     finally:
-        bar.stop()
+        if task is not None:   # a bar never shown ends nothing (rich would print an empty line)
+            bar.stop()
 
 
 def stderr_console():
@@ -147,8 +150,10 @@ def bar(description: str):
     """A rich progress bar on stderr; yields update(done, total)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+    console = stderr_console()
     progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(), transient=True)
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                        disable=not console.is_interactive)   # as model_progress: a terminal's only
     task = None
 
     def update(done: int, total: int) -> None:
@@ -161,7 +166,8 @@ def bar(description: str):
     try:
         yield update
     finally:
-        progress.stop()
+        if task is not None:   # a bar never shown ends nothing (rich would print an empty line)
+            progress.stop()
 
 
 def embedder():
