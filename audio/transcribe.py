@@ -77,8 +77,12 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
         from faster_whisper import decode_audio
 
         return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
-    except Exception as e:  # PyAV raises its own error types
-        raise AudioFileError(f"Cannot read {path} as audio ({e}); use a WAV, FLAC, MP3 or OGG file.") from e
+    except OSError as e:    # PyAV's own errors for a file it may not open are OSErrors too
+        raise AudioFileError(f"Cannot read {path} ({e.strerror or 'it could not be opened'}); check its "
+                             "permissions.") from e
+    except Exception as e:  # PyAV raises its own error types for what is not audio it knows
+        raise AudioFileError(f"{path} is not an audio file the app can read; use a recording in WAV, FLAC, MP3 "
+                             "or OGG.") from e
 
 
 class Transcriber:

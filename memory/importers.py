@@ -50,11 +50,19 @@ class ImportReport:
     session_ids: list[int] = field(default_factory=list)
 
 
-def _load_json(path: Path, what: str, text: str | None = None):
+def _read_text(path: str | Path, what: str, expected: str) -> str:
+    """The file's text; one sentence (not the decoder's words) when it cannot be read or is not UTF-8 text."""
     try:
-        text = Path(path).read_text(encoding="utf-8") if text is None else text
-    except (OSError, UnicodeDecodeError) as e:
-        raise ImportFormatError(f"Cannot read {path} ({e}); check the path and that it is a UTF-8 {what} file.")
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ImportFormatError(f"{path} is not UTF-8 text, so it cannot be {what}; choose {expected}.") from None
+    except OSError as e:
+        raise ImportFormatError(f"Cannot read {path} ({e.strerror or e}); check the path and that it is "
+                                f"{expected}.") from None
+
+
+def _load_json(path: Path, what: str, text: str | None = None):
+    text = _read_text(path, what, f"a UTF-8 {what} file") if text is None else text
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -253,10 +261,8 @@ def parse_jsonl(path: str | Path) -> list[ImportedSession]:
     """One JSON object per line, one turn each (see docs/import-format.md):
     {"session": ID, "role": "user"|"assistant", "text": ..., "time": ISO-8601 or Unix seconds,
      "speaker"?: name, "id"?: turn id, "title"?: session title}."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ImportFormatError(f"Cannot read {path} ({e}); check the path and that it is a UTF-8 JSONL file.")
+    lines = _read_text(path, "JSON Lines", "a UTF-8 text file of JSON Lines, one turn a line "
+                                           "(format: docs/import-format.md)").splitlines()
     sessions: dict[str, ImportedSession] = {}
     seen: dict[tuple[str, str], int] = {}
     for n, line in enumerate(lines, 1):

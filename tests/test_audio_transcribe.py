@@ -84,7 +84,7 @@ def test_silent_file_stores_nothing(tmp_path, transcriber, store):
 def test_unreadable_file(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    with pytest.raises(AudioFileError, match="Cannot read"):
+    with pytest.raises(AudioFileError, match="is not an audio file the app can read"):
         load_audio(bad)
     with pytest.raises(AudioFileError, match="no file"):
         load_audio(tmp_path / "missing.wav")

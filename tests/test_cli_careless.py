@@ -79,3 +79,25 @@ def test_a_model_bar_leaves_no_empty_line_where_no_terminal_shows_it(db, monkeyp
         r = invoke("--db", db, *cmd)
         assert r.exit_code == 1 and r.stderr == "Error: The model could not be loaded; see `assistant doctor`.\n", \
             repr(r.stderr)
+
+
+# -- 3. no decoder's words -----------------------------------------------------------------------------
+def test_importing_a_file_that_is_not_text_says_so_not_the_decoder(db, tmp_path):
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\xbb\x00\x00\x00\xac"
+                    + bytes(range(256)) * 8)
+    before = digest(db)
+    line = refused(invoke("--db", db, "import", "jsonl", wav, "--segmenter", "none"),
+                   str(wav), "is not UTF-8 text", "JSON Lines")
+    assert "codec" not in line and "byte" not in line and "position" not in line
+    assert digest(db) == before
+
+
+def test_listening_to_a_file_that_is_not_audio_names_the_formats_that_work(db, tmp_path):
+    txt = tmp_path / "notaudio.txt"
+    txt.write_text("These are words, not sound.\n")
+    before = digest(db)
+    line = refused(invoke("--db", db, "listen", "--file", txt, "--no-index"),
+                   str(txt), "is not an audio file", "WAV, FLAC, MP3 or OGG")
+    assert "Errno" not in line and "Invalid data" not in line
+    assert digest(db) == before
