@@ -241,7 +241,11 @@ def test_reset_asks_and_removes_only_the_config_file():
     folder = paths.config_file().parent
     (folder / "notes.txt").write_text("mine")
     r = config_cli("reset", input="n\n")
-    assert r.exit_code == 1 and cfg_mod.load().threads == 1      # said no: nothing changed
+    assert r.exit_code == 0 and cfg_mod.load().threads == 1      # said no: nothing changed, as `forget`
+    assert r.output.splitlines()[-1] == "Nothing was reset." and "Aborted" not in r.output
+    r = config_cli("reset", input="")                             # no answer at all: a failure, still nothing
+    assert r.exit_code == 1 and "Nothing was reset" in r.output and "Aborted" not in r.output
+    assert cfg_mod.load().threads == 1
     r = config_cli("reset", input="y\n")
     assert r.exit_code == 0 and not paths.config_file().exists()
     assert (folder / "notes.txt").read_text() == "mine" and folder.is_dir()
