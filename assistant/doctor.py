@@ -302,6 +302,20 @@ def check_microphone(cfg) -> Finding:
 
 
 # -- background, desktop, network ---------------------------------------------------------------------
+def systemd_state(enabled: str | None, active: str | None, unit: str) -> str:
+    """systemd's words for the unit ("enabled", "inactive", ...), saying which of the two it could not tell."""
+    if not enabled and not active:
+        return "systemd's user session cannot be asked here"
+    text = ", ".join(w for w in (enabled, active) if w)
+    if not active:
+        text += " (whether it is running, systemd cannot say here)"
+    if not enabled:
+        text += " (whether it starts with your session, systemd cannot say here)"
+    if enabled == "disabled":
+        text += f"; enable it with: systemctl --user enable --now {unit}"
+    return text
+
+
 def check_service(cfg) -> list[Finding]:
     from . import service
 
@@ -314,8 +328,7 @@ def check_service(cfg) -> list[Finding]:
     elif not st["unit_ours"]:
         out.append(Finding("service", f"{st['unit']} (not written by `assistant service install`)"))
     else:
-        systemd = (f"{st['enabled']}, {st['active']}" if st["enabled"] or st["active"]
-                   else "systemd's user session cannot be asked here")
+        systemd = systemd_state(st["enabled"], st["active"], service.UNIT_NAME)
         problem = ""
         if not st["exec_exists"]:
             problem = (f"The service runs {st['exec']}, which is no longer there; run `assistant service install` "

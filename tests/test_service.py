@@ -125,3 +125,28 @@ def test_doctor_lists_the_service_and_flags_one_whose_program_is_gone(bin_dir):
     r = run("doctor", "--offline")
     assert r.exit_code == 1
     assert "PROBLEM: The service runs /gone/bin/assistant, which is no longer there" in r.output
+
+
+def test_doctor_says_what_systemd_could_not_tell_instead_of_none(bin_dir):
+    """Outside a user session `is-enabled` still answers (it reads files) while `is-active` cannot."""
+    assert run("service", "install").exit_code == 0
+    script = bin_dir / "systemctl"
+    script.write_text("#!/bin/sh\ncase \"$2\" in\n  is-enabled) echo disabled; exit 1;;\n"
+                      "  *) echo 'Failed to connect to bus: No medium found' >&2; exit 1;;\nesac\n")
+    script.chmod(0o755)
+    r = run("doctor", "--offline")
+    line = next(l for l in r.output.splitlines() if l.startswith("service "))
+    assert "None" not in line, line
+    assert line.endswith(f"{service.unit_path()}: disabled (whether it is running, systemd cannot say here); "
+                         "enable it with: systemctl --user enable --now local-assistant.service"), line
+
+
+def test_doctor_words_for_every_mix_of_what_systemd_says():
+    from assistant.doctor import systemd_state
+
+    unit = "local-assistant.service"
+    assert systemd_state("enabled", "active", unit) == "enabled, active"
+    assert systemd_state(None, "inactive", unit) == \
+        "inactive (whether it starts with your session, systemd cannot say here)"
+    assert systemd_state(None, None, unit) == "systemd's user session cannot be asked here"
+    assert "None" not in systemd_state("disabled", None, unit)
