@@ -101,3 +101,26 @@ def test_listening_to_a_file_that_is_not_audio_names_the_formats_that_work(db, t
                    str(txt), "is not an audio file", "WAV, FLAC, MP3 or OGG")
     assert "Errno" not in line and "Invalid data" not in line
     assert digest(db) == before
+
+
+# -- 6. the daemon's own lines, not its scheduler's ----------------------------------------------------
+def test_the_daemon_prints_its_own_lines_not_the_schedulers_bookkeeping(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "--db", str(tmp_path / "d.db"), "daemon",
+                             "--check-seconds", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = proc.stdout.readline()
+        time.sleep(3)                         # the scheduler starts and checks for idle time a few times
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    assert first.startswith("Consolidating ") and first.rstrip().endswith("Stop with Ctrl+C."), first
+    assert proc.returncode == 0, rest
+    for noise in ("Adding job", "Added job", "Running job", "executed successfully", "<locals>", "Scheduler"):
+        assert noise not in rest, rest

@@ -168,6 +168,9 @@ def daemon(obj, idle_minutes: float | None, nightly: str | None, no_nightly: boo
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--at")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # the scheduler's own bookkeeping ("Adding job tentatively", "Running job ...") is not news for the user:
+    # only its warnings and errors, besides the one-line reports below
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
