@@ -124,3 +124,26 @@ def test_the_daemon_prints_its_own_lines_not_the_schedulers_bookkeeping(tmp_path
     assert proc.returncode == 0, rest
     for noise in ("Adding job", "Added job", "Running job", "executed successfully", "<locals>", "Scheduler"):
         assert noise not in rest, rest
+
+
+# -- 7. an existing file is replaced only with --force -------------------------------------------------
+@pytest.mark.parametrize("what", ["journal", "transcripts"])
+def test_an_export_never_replaces_an_existing_file_without_force(db, tmp_path, what):
+    out = tmp_path / "notes.md"
+    out.write_text("my own notes\n")
+    line = refused(invoke("--db", db, "export", what, "-o", out), str(out), "already exists", "--force")
+    assert out.read_text() == "my own notes\n" and not list(tmp_path.glob(".*.partial"))
+    r = invoke("--db", db, "export", what, "-o", out, "--force")
+    assert r.exit_code == 0, r.output
+    assert out.read_text() != "my own notes\n" and out.stat().st_mode & 0o777 == 0o600
+    line = refused(invoke("--db", db, "export", what, "-o", db, "--force"), "the database itself")
+    store = Store(db)
+    assert line and store.count("turns") == 1
+    store.close()
+
+
+def test_the_readme_says_force_for_every_export_to_a_file():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    sentence = next(s for s in readme.replace("\n", " ").split(". ") if "--force" in s)
+    assert "no export, backup, journal or transcripts, replaces an existing file unless you add `--force`" \
+        in sentence, sentence

@@ -27,18 +27,31 @@ def checked_days(since: str | None, until: str | None) -> tuple[str | None, str 
     return since, until
 
 
-def write_out(pieces: Iterable[str], output: str | None) -> None:
+def check_output(output: str | None, force: bool, db: Path) -> Path | None:
+    """--output as a path, refused before anything is read when its folder is missing, when it is the database,
+    or when it exists and --force was not given (as `export backup`: an earlier export is never replaced by
+    mistake)."""
+    if not output:
+        return None
+    path = Path(output).expanduser()
+    if not path.parent.is_dir():
+        raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another --output.")
+    if path.resolve() == Path(db).resolve():
+        raise click.UsageError("--output is the database itself; choose another file name for the export.")
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} already exists; choose another --output, or add --force to replace it.")
+    return path
+
+
+def write_out(pieces: Iterable[str], path: Path | None) -> None:
     """To standard output, or to FILE through a temporary file beside it (a failed export leaves any
     earlier FILE as it was)."""
-    if not output:
+    if path is None:
         for p in pieces:
             click.echo(p, nl=False)
         return
     from ..backup import private_file
 
-    path = Path(output).expanduser()
-    if not path.parent.is_dir():
-        raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another --output.")
     tmp = path.with_name(f".{path.name}.partial")
     try:
         with private_file(tmp, "w") as f:    # what you said, readable only by you (as the database)
@@ -53,6 +66,7 @@ def write_out(pieces: Iterable[str], output: str | None) -> None:
 
 output_option = click.option("--output", "-o", "--out", "output", type=click.Path(dir_okay=False),
                              metavar="FILE", help="Write to FILE instead of standard output.")
+force_option = click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 
 
 @export.command("journal", short_help="The journal, day by day: md, html or json.")
@@ -61,8 +75,9 @@ output_option = click.option("--output", "-o", "--out", "output", type=click.Pat
 @days_option("--since", "Only from this day on (local date).")
 @days_option("--until", "Only before this day (local date; that day is left out).")
 @output_option
+@force_option
 @click.pass_obj
-def journal(obj, fmt: str, since: str | None, until: str | None, output: str | None):
+def journal(obj, fmt: str, since: str | None, until: str | None, output: str | None, force: bool):
     """Write the journal: day by day, what you did, decided, planned and said, who was involved, what was
     heard in the room (with times) and how things changed.
 
@@ -72,12 +87,13 @@ def journal(obj, fmt: str, since: str | None, until: str | None, output: str | N
     from ..wiring import open_store
 
     since, until = checked_days(since, until)
+    path = check_output(output, force, obj.db)
     store = open_store(obj.db)
     try:
         text = render(store, fmt, since, until)
     finally:
         store.close()
-    write_out([text], output)
+    write_out([text], path)
 
 
 @export.command("transcripts", short_help="The conversations as they were: md or jsonl.")
@@ -86,15 +102,17 @@ def journal(obj, fmt: str, since: str | None, until: str | None, output: str | N
 @days_option("--since", "Only turns from this day on (local date).")
 @days_option("--until", "Only turns before this day (local date; that day is left out).")
 @output_option
+@force_option
 @click.pass_obj
-def transcripts(obj, fmt: str, since: str | None, until: str | None, output: str | None):
+def transcripts(obj, fmt: str, since: str | None, until: str | None, output: str | None, force: bool):
     """Write the conversations as they were: who said what, and when."""
     from .. import transcripts as tr
     from ..wiring import open_store
 
     since, until = checked_days(since, until)
+    path = check_output(output, force, obj.db)
     store = open_store(obj.db)
     try:
-        write_out((tr.markdown if fmt == "md" else tr.jsonl)(store, since, until), output)
+        write_out((tr.markdown if fmt == "md" else tr.jsonl)(store, since, until), path)
     finally:
         store.close()
