@@ -147,3 +147,14 @@ def test_the_readme_says_force_for_every_export_to_a_file():
     sentence = next(s for s in readme.replace("\n", " ").split(". ") if "--force" in s)
     assert "no export, backup, journal or transcripts, replaces an existing file unless you add `--force`" \
         in sentence, sentence
+
+
+# -- 8. an empty --db ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_db_is_refused_not_taken_for_the_default(value):
+    from assistant import paths
+
+    for args in (["sessions"], ["remember", "I like tea."], []):
+        line = refused(invoke("--db", value, *args), "--db is empty", "leave --db out")
+        assert line.count(". ") == 0
+    assert not paths.default_db().exists()

@@ -128,6 +128,9 @@ def cli(ctx, db, model, incognito):
 
     Run with no command to open the chat in your terminal.
     """
+    if db is not None and not db.strip():   # `--db ""` (a variable that was not set) must not mean the default
+        raise click.UsageError("--db is empty; give the path of a database file, or leave --db out to use the "
+                               "default one.")
     ctx.obj = Ctx(db, model, incognito)
     if ctx.invoked_subcommand is None:
         ctx.invoke(cli.get_command(ctx, "tui"))
