@@ -158,3 +158,65 @@ def test_an_empty_db_is_refused_not_taken_for_the_default(value):
         line = refused(invoke("--db", value, *args), "--db is empty", "leave --db out")
         assert line.count(". ") == 0
     assert not paths.default_db().exists()
+
+
+# -- 9. every date option takes the same forms ---------------------------------------------------------
+def _yesterday() -> str:
+    from datetime import datetime, timedelta
+
+    return (datetime.now().astimezone().date() - timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize("what", ["journal", "transcripts"])
+def test_exports_take_a_day_as_people_name_it_as_forget_does(db, what):
+    by_name = invoke("--db", db, "export", what, "--since", "yesterday")
+    by_date = invoke("--db", db, "export", what, "--since", _yesterday())
+    assert by_name.exit_code == 0, by_name.output
+    assert by_name.output == by_date.output
+    r = invoke("--db", db, "export", what, "--since", "last week", "--until", "today")
+    assert r.exit_code == 0, r.output
+    r = invoke("--db", db, "export", what, "--until", "Last Tuesday")
+    assert r.exit_code == 0, r.output
+
+
+def test_listen_takes_a_day_for_started_at(db, tmp_path):
+    """The day is taken: what is left to say is about the file, not the date."""
+    txt = tmp_path / "notaudio.txt"
+    txt.write_text("not sound\n")
+    refused(invoke("--db", db, "listen", "--file", txt, "--started-at", "yesterday", "--no-index"),
+            "is not an audio file")
+
+
+def test_missed_takes_a_day_for_now(db):
+    r = invoke("--db", db, "missed", "--no-model", "--now", "yesterday")
+    assert r.exit_code == 0, r.output
+    assert "Nothing was heard" in r.output
+
+
+def test_memory_search_takes_a_day(db, monkeypatch):
+    from assistant.cli import common
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.setattr(common, "embedder", lambda: FakeEmbedder())
+    r = invoke("--db", db, "memory", "search", "tomatoes", "--since", "yesterday")   # said today
+    assert r.exit_code == 0 and "I planted tomatoes." in r.output, r.output
+    r = invoke("--db", db, "memory", "search", "tomatoes", "--until", "yesterday")
+    assert r.exit_code == 0 and "Nothing found" in r.output, r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["export", "journal", "--since", "soonish"],
+    ["export", "transcripts", "--until", "3 days ago"],
+    ["forget", "--since", "the other day"],
+    ["memory", "search", "tomatoes", "--since", "whenever"],
+    ["missed", "--no-model", "--now", "later"],
+    ["listen", "--file", "rec.wav", "--started-at", "at noon"],
+])
+def test_every_date_option_refuses_garbage_with_the_same_sentence(db, tmp_path, args):
+    args = [str(tmp_path / a) if a == "rec.wav" else a for a in args]
+    before = digest(db)
+    option = next(a for a in args if a.startswith("--") and a not in ("--no-model", "--file"))
+    line = refused(invoke("--db", db, *args), f"{option} must be a day as YYYY-MM-DD",
+                   "an ISO date and time", "'yesterday'", f"not '{args[args.index(option) + 1]}'")
+    assert "Invalid value" not in line
+    assert digest(db) == before

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .. import paths
-from .common import cli, stderr_console
+from .common import cli, parse_time, stderr_console
 from ..text import plural
 
 WHISPER_HELP = "Speech model: tiny.en (default, English), base (multilingual) or a folder (env ASSISTANT_WHISPER)."
@@ -29,16 +29,6 @@ def audio_errors(fn):
         except AudioError as e:
             raise click.ClickException(str(e)) from None
     return wrapper
-
-
-def parse_when(value: str) -> datetime:
-    """ISO 8601 ('2025-03-04T14:00', '2025-03-04 14:00:00+01:00', ...); without an offset it is local time."""
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not an ISO 8601 time; write it like 2025-03-04T14:00 "
-                                 "(local time) or 2025-03-04T14:00+01:00.")
-    return dt if dt.tzinfo else dt.astimezone()
 
 
 class _Indexer:
@@ -92,9 +82,10 @@ def _load(transcriber) -> None:
 @cli.command()
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), metavar="REC",
               help="Ingest this recording instead of listening to the microphone.")
-@click.option("--started-at", "started_at", metavar="ISO8601",
-              help="When the recording started (local time unless it has an offset); "
-                   "default: the file's modification time minus its length.")
+@click.option("--started-at", "started_at", metavar="TIME",
+              help="When the recording started: an ISO time like 2025-03-04T14:00 (local unless it has an offset) "
+                   "or a day such as 'yesterday' (its midnight); default: the file's modification time minus "
+                   "its length.")
 @click.option("--title", help="Title of the audio session.")
 @click.option("--whisper", default="tiny.en", show_default=True, envvar="ASSISTANT_WHISPER", help=WHISPER_HELP)
 @click.option("--device", metavar="NAME|INDEX", help="Input device (default: the system's).")
@@ -127,7 +118,8 @@ def listen(obj, file, started_at, title, whisper, device, no_index):
 @click.argument("question", required=False, default="What did I miss?")
 @click.option("--json", "as_json", is_flag=True, help="Print the window, clips and answer as JSON.")
 @click.option("--no-model", is_flag=True, help="Do not load the model: long talk is shown as heard, not shortened.")
-@click.option("--now", "now", metavar="ISO8601", help="Answer as if asked at this time (for testing).")
+@click.option("--now", "now", metavar="TIME", help="Answer as if asked at this time (for testing): an ISO time "
+              "or a day such as 'yesterday'.")
 @click.pass_obj
 @audio_errors
 def missed(obj, question, as_json, no_model, now):
@@ -142,7 +134,7 @@ def missed(obj, question, as_json, no_model, now):
     if not question.strip():
         raise click.UsageError('QUESTION is empty; leave it out to ask "What did I miss?", or pass one in quotes, '
                                'e.g. assistant missed "what did I miss in the last hour?".')
-    when = parse_when(now) if now else None
+    when = parse_time(now, "--now") if now else None
     if no_model:
         store = open_store(obj.db)
         result = missed_mod.answer_missed(store, None, question, now=when,
@@ -272,7 +264,7 @@ def _ingest_file(store, transcriber, index, file: Path, started_at: str | None, 
     from audio.transcribe import load_audio
 
     if started_at:
-        start = parse_when(started_at)
+        start = parse_time(started_at, "--started-at")
     else:
         if not file.exists():
             raise click.ClickException(f"There is no file {file}; check the path.")

@@ -3,6 +3,7 @@ bars and the loaders of the models. Each module of this package adds its command
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import date, datetime, time
 from pathlib import Path
 
 import click
@@ -36,6 +37,43 @@ class Ctx:
         from ..wiring import Options
 
         return Options(db=self.db, model=self.model, config=self.config, incognito=self.incognito)
+
+
+# -- dates: every --since, --until, --started-at and --now takes the same forms ---------------------------
+DATE_FORMS = ("a day as YYYY-MM-DD (for example 2025-03-01), an ISO date and time (2025-03-01T14:00, local unless "
+              "it has an offset), or a day such as 'yesterday' or 'last Tuesday'")
+
+
+def named_day(value: str, now: datetime | None = None) -> date | None:
+    """The first day of a span named exactly and wholly by `value` ("yesterday", "last Tuesday", "3 March",
+    "last week"), or None. "3 days ago" is a fuzzy span for recall, too loose for an option."""
+    from memory.when import named_days
+
+    named = named_days(value, now or datetime.now().astimezone())
+    if named is None or named[3].lower() != " ".join(value.lower().split()) or "ago" in value.lower():
+        return None
+    return named[0]
+
+
+def parse_time(value: str, what: str) -> datetime:
+    """An option's time (see DATE_FORMS), aware: a day means its local midnight, a time without a zone is
+    local. One sentence (a UsageError) for anything else."""
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        day = named_day(value)
+        if day is None:
+            raise click.UsageError(f"{what} must be {DATE_FORMS}, not '{value}'.") from None
+        dt = datetime.combine(day, time())
+    return dt if dt.tzinfo else dt.astimezone()
+
+
+def parse_day(value: str, what: str) -> str:
+    """An option's day (see DATE_FORMS) as the ISO date of a local day; a time stands for its local day."""
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        return parse_time(value, what).astimezone().date().isoformat()
 
 
 @contextmanager

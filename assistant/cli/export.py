@@ -7,20 +7,17 @@ from typing import Iterable
 
 import click
 
-from .common import export_group as export
+from .common import export_group as export, parse_day
 
 
 def days_option(name: str, help_: str):
-    return click.option(name, metavar="YYYY-MM-DD", help=help_)
+    return click.option(name, metavar="DAY", help=help_ + " A day as YYYY-MM-DD, or 'yesterday', 'last Tuesday', "
+                                                  "'3 March', 'last week' (its first day).")
 
 
 def checked_days(since: str | None, until: str | None) -> tuple[str | None, str | None]:
-    from ..journal import check_day
-
-    try:
-        since, until = check_day(since, "--since"), check_day(until, "--until")
-    except ValueError as e:
-        raise click.UsageError(str(e))
+    since = parse_day(since, "--since") if since is not None else None
+    until = parse_day(until, "--until") if until is not None else None
     if since and until and since >= until:
         raise click.UsageError(f"--since ({since}) must be before --until ({until}); --until is the first day "
                                "left out.")

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .common import cli, memory_group as memory
+from .common import cli, memory_group as memory, parse_time
 
 
 def to_utc(value: str | None, what: str) -> str | None:
     """A --since/--until value (a local day YYYY-MM-DD, an ISO date and time, or a day as people name it:
     "yesterday", "last Tuesday", "3 March", "last week", whose first day counts) as the UTC ISO time stored."""
-    from datetime import datetime, time
-
     from memory.clock import to_iso
-    from memory.when import named_days
 
-    if value is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        named = named_days(value, datetime.now().astimezone())
-        # only a whole, exact name: "3 days ago" is a fuzzy span for recall, too loose to forget by
-        if named is None or named[3].lower() != " ".join(value.lower().split()) or "ago" in value.lower():
-            raise click.UsageError(f"{what} must be a day as YYYY-MM-DD (for example 2025-03-01), an ISO date and "
-                                   f"time, or a day such as 'yesterday' or 'last Tuesday', not '{value}'.") from None
-        dt = datetime.combine(named[0], time())
-    return to_iso(dt if dt.tzinfo else dt.astimezone())   # a time without a zone is local
+    return None if value is None else to_iso(parse_time(value, what))
 
 
 def confirm_and_forget(store, plan, yes: bool) -> None:

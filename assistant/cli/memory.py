@@ -30,8 +30,9 @@ def _segment(obj, store, embedder, mode: str, limit: int | None = None) -> None:
 @memory.command("search")
 @click.argument("query")
 @click.option("--budget", default=700, show_default=True, help="Token budget of the recalled context.")
-@click.option("--since", metavar="DATE", help="Only memories from this ISO date/time on.")
-@click.option("--until", metavar="DATE", help="Only memories before this ISO date/time.")
+@click.option("--since", metavar="DATE", help="Only memories from this day (local) or ISO time on; a day may be "
+              "'yesterday', 'last Tuesday', ...")
+@click.option("--until", metavar="DATE", help="Only memories before this day (local) or ISO time.")
 @click.option("--source", "sources", multiple=True, type=click.Choice(["chat", "audio", "import"]),
               help="Only memories from this source (repeatable).")
 @click.option("--session", "session_ids", multiple=True, type=int, metavar="ID",
@@ -51,6 +52,9 @@ def search(obj, query, budget, since, until, sources, session_ids, full):
 
     if not query.strip():
         raise click.UsageError('QUERY is empty; pass words in quotes, e.g. assistant memory search "trip".')
+    from .forget import to_utc
+
+    since, until = to_utc(since, "--since"), to_utc(until, "--until")   # as stored: UTC ISO times
     store = open_store(obj.db)
     recall = SegmentRecall(store, common.embedder())
     filters = {k: v for k, v in dict(since=since, until=until, sources=list(sources) or None,
