@@ -220,3 +220,32 @@ def test_every_date_option_refuses_garbage_with_the_same_sentence(db, tmp_path, 
                    "an ISO date and time", "'yesterday'", f"not '{args[args.index(option) + 1]}'")
     assert "Invalid value" not in line
     assert digest(db) == before
+
+
+# -- 10. the microphone before "Speak now" -------------------------------------------------------------
+class _NoDevices:
+    """sounddevice on a computer with no sound card."""
+
+    class PortAudioError(Exception):
+        pass
+
+    def query_devices(self, device=None, kind=None):
+        raise self.PortAudioError("Error querying device -1")
+
+    def InputStream(self, *a, **kw):
+        raise self.PortAudioError("Error querying device -1")
+
+    def __getattr__(self, name):
+        raise self.PortAudioError("no sound card")
+
+
+def test_voice_says_there_is_no_microphone_before_asking_to_speak(db, monkeypatch):
+    import audio.capture
+    from audio.transcribe import Transcriber
+
+    loaded = []
+    monkeypatch.setattr(audio.capture, "import_sounddevice", lambda: _NoDevices())
+    monkeypatch.setattr(Transcriber, "load", lambda self: loaded.append(1))
+    r = invoke("--db", db, "voice", "--no-answer")
+    refused(r, "No microphone")
+    assert "Speak now" not in r.output and not loaded

@@ -237,8 +237,12 @@ def clips_delete(obj, clip_id, yes):
 @audio_errors
 def voice(obj, seconds, whisper, device, answer):
     """Ask a question by voice: speak after the beep-less prompt; recording stops when you pause."""
+    from audio.capture import check_device, import_sounddevice
     from audio.voice import record_question
 
+    # the microphone first: "Speak now" (and loading the speech model) only when there is one to speak to
+    check_device(import_sounddevice(), device if device is None or not str(device).isdigit() else int(device),
+                 "input")
     transcriber = _transcriber(whisper)
     _load(transcriber)
     click.echo(f"Speak now (up to {seconds:g} s; stops when you pause)...", err=True)
