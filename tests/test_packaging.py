@@ -57,3 +57,14 @@ def test_an_unknown_gpu_choice_is_one_sentence(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip() == "ASSISTANT_GPU must be auto, cuda or cpu (got 'yes please')."
     assert not (tmp_path / "venv").exists()
+
+
+def test_the_quick_start_and_the_install_script_say_where_the_command_is():
+    """The README writes `assistant ...` everywhere: right after the quick start, and at the end of the
+    install, it says the command is in the virtual environment and how to reach it."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start"):readme.index("## Using it")]
+    assert "source .venv/bin/activate" in quick_start and ".venv/bin/assistant ..." in quick_start
+    last = (ROOT / "packaging" / "install.sh").read_text().rstrip().splitlines()[-1]
+    assert last.startswith('say "Installed. Start it with: $VENV/bin/assistant')
+    assert "source $VENV/bin/activate" in last
