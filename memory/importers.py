@@ -55,7 +55,7 @@ def _read_text(path: str | Path, what: str, expected: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ImportFormatError(f"{path} is not UTF-8 text, so it cannot be {what}; choose {expected}.") from None
+        raise ImportFormatError(f"{path} is not UTF-8 text, so it cannot be {what}; give {expected}.") from None
     except OSError as e:
         raise ImportFormatError(f"Cannot read {path} ({e.strerror or e}); check the path and that it is "
                                 f"{expected}.") from None
