@@ -172,16 +172,6 @@ def _in_range(day: str, since: str | None, until: str | None) -> bool:
     return (since is None or day >= since) and (until is None or day < until)
 
 
-def check_day(value: str | None, what: str) -> str | None:
-    """A --since/--until value as an ISO date; ValueError with one sentence when it is not one."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        raise ValueError(f"{what} must be a date as YYYY-MM-DD (for example 2025-03-01), not '{value}'.") from None
-
-
 def journal_days(store: Store, since: str | None = None, until: str | None = None) -> list[JournalDay]:
     """The journal's days with something in them, oldest first. `since` (included) and `until` (excluded)
     are ISO dates of local days."""
