@@ -77,17 +77,46 @@ def _first_label_outside_code(text: str) -> re.Match | None:
     return None
 
 
+# The model naming its own turn where its answer begins ("Assistant (you): I understand."): the label is
+# dropped and the answer kept. Anywhere else a label still ends the answer.
+_OWN_START = re.compile(r"\s*Assistant(?:[ \t]*\([^)\n]{0,40}\))?[ \t]*:[ \t]*")
+_OWN_LONGEST = 60       # an opening this long that is no label yet is taken as the answer's beginning
+
+
+def _own_label(text: str) -> int | None:
+    """How much of `text` (an answer's beginning) is its own label to drop: 0 for none, None while it may
+    still become one."""
+    m = _OWN_START.match(text)
+    if m is not None:
+        return m.end() if m.end() < len(text) else None    # the spaces after it may still come
+    head = text.lstrip()
+    if "\n" not in head and len(head) < _OWN_LONGEST and (
+            "Assistant".startswith(head) or re.fullmatch(r"Assistant[ \t]*(\([^)\n]*\)?)?[ \t]*", head)):
+        return None
+    return 0
+
+
 class Guard:
     """Filters a stream of answer pieces by `cut`: yields what may be shown, and stops at a stop."""
 
     def __init__(self):
-        self.text = ""            # everything the engine gave
-        self.shown = 0            # how much of it was yielded
+        self.raw = ""             # everything the engine gave
+        self.skip: int | None = None   # the own label at its beginning, dropped (None: not decided yet)
+        self.shown = 0            # how much of the answer (`text`) was yielded
         self.stopped_at: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The answer: what the engine gave, without an own label at its beginning."""
+        return self.raw[self.skip or 0:]
 
     def filter(self, pieces: Iterable[str]) -> Iterator[str]:
         for piece in pieces:
-            self.text += piece
+            self.raw += piece
+            if self.skip is None:
+                self.skip = _own_label(self.raw)
+                if self.skip is None:
+                    continue
             show, stop = cut(self.text)
             if show > self.shown:
                 yield self.text[self.shown:show]
@@ -99,6 +128,13 @@ class Guard:
                     close()
                 return
         # the end: what was held back is shown, unless it is only the beginning of a tag ("<mem")
+        if self.skip is None:            # it ended while it was, or might have become, a label
+            m = _OWN_START.match(self.raw)
+            self.skip = m.end() if m is not None else 0
+            show, stop = cut(self.text)
+            if stop is not None:
+                self.stopped_at = stop
+                return
         rest = self.text[self.shown:]
         if rest and not any(tag.startswith(rest.strip()) for tag in TAGS if rest.strip()):
             yield rest

@@ -44,6 +44,10 @@ def through(text: str, pieces: list[str] | None = None) -> tuple[str, guard.Guar
     ("Users can log in.\nUsed to be slow. A User: field", "Users can log in.\nUsed to be slow. A User: field"),
     ("Use `<div>` here.\n<b>bold</b> and a < b", "Use `<div>` here.\n<b>bold</b> and a < b"),
     ("Ends with a tag's start <mem", "Ends with a tag's start "),
+    ("Assistant (you): I understand. Tell me more.", "I understand. Tell me more."),   # its own turn's label
+    ("  Assistant: Sure.\nUser: made up", "Sure."),                 # dropped at the start, a stop after it
+    ("Assistants can help.", "Assistants can help."),
+    ("Assistant", "Assistant"),
     (CODE, CODE),                                                  # a label inside a code block is code
     (CODE + "\nUser: and now a made-up turn", CODE),               # after the block it stops again
     ("~~~\nUser: x\n~~~\nUser: y", "~~~\nUser: x\n~~~"),
@@ -61,7 +65,7 @@ def test_an_answer_ends_where_a_copy_or_a_dialogue_turn_begins(text, kept):
 def test_the_cut_is_the_same_however_the_answer_arrives_in_pieces():
     rng = random.Random(7)
     for text in (COPY, "A cello.\nUser: x", "Users and <b> tags\nUse it", "One.\n  Assistant: two", "x </memories",
-                 CODE + "\nUser: made up"):
+                 CODE + "\nUser: made up", "Assistant (you): I see.\nUser: x", "Assistants help."):
         whole = through(text)[0]
         for _ in range(200):
             cuts = sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 8))))
@@ -260,3 +264,13 @@ def test_an_answer_that_only_repeats_the_no_memories_note_is_asked_again(store):
     # held back only while it could still be the note: "No," is shown once it is not
     shown, g = through("No, he is not.", ["No", ",", " he is not."])
     assert shown == "No, he is not." and g.copied == ""
+
+
+def test_an_answer_that_names_its_own_turn_first_is_kept_without_the_label(store):
+    llm = FakeLLM(["Assistant (you): I understand. I will keep that in mind."])
+    a = make(store, llm)
+    got = []
+    ans = a.answer(None, "I'm allergic to penicillin, so please keep that in mind.", on_token=got.append)
+    assert ans.text == "I understand. I will keep that in mind."
+    assert "".join(got).strip() == ans.text == store.turn(ans.turn_id).text
+    assert llm.avoided == [[]]                  # kept at once, not asked again

@@ -37,3 +37,14 @@ def test_a_question_about_the_user_that_memory_cannot_answer_is_not_made_up(assi
 def test_a_general_question_is_still_answered(assistant):
     answer = assistant.generate(assistant.prepare(None, "What is the capital of France?")).text
     assert "Paris" in answer
+
+
+def test_a_first_message_that_tells_a_fact_gets_an_answer_of_its_own(assistant):
+    """The default model began its reply to this first message with "Assistant (you):", the label its
+    instructions name; the answer was cut there, asked again, and ended as the apology for no answer."""
+    from assistant import guard
+
+    answer = assistant.generate(assistant.prepare(None, "I'm allergic to penicillin, so please keep that in mind.")).text
+    print("->", answer)
+    assert answer.strip() and answer != guard.FALLBACK
+    assert not answer.lstrip().startswith(("Assistant", "User"))
