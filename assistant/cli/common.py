@@ -76,6 +76,19 @@ def parse_day(value: str, what: str) -> str:
         return parse_time(value, what).astimezone().date().isoformat()
 
 
+def agreed(question: str, nothing: str) -> bool:
+    """Ask `question` (default no). "No" prints `nothing` ("Nothing was forgotten.") and is no failure; no
+    answer at all (no terminal, end of input) says so on stderr and exits 1."""
+    try:
+        ok = click.confirm(question, default=False)
+    except click.Abort:
+        click.echo(f"\n{nothing.rstrip('.')} (no answer; pass --yes to go ahead without asking).", err=True)
+        raise SystemExit(1)
+    if not ok:
+        click.echo(nothing)
+    return ok
+
+
 @contextmanager
 def model_progress():
     """A progress bar on stderr for the one-time join/verification of a packaged model."""

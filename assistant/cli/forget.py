@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import cli, memory_group as memory, parse_time
+from .common import agreed, cli, memory_group as memory, parse_time
 
 
 def to_utc(value: str | None, what: str) -> str | None:
@@ -24,15 +24,8 @@ def confirm_and_forget(store, plan, yes: bool) -> None:
         return
     for line in plan.preview():     # which turns: a phrase may match a turn that holds other things too
         click.echo(f"  {line}")
-    if not yes:
-        try:
-            ok = click.confirm("It cannot be undone. Forget it?", default=False)
-        except click.Abort:
-            click.echo("\nNothing was forgotten (no answer; pass --yes to forget without asking).", err=True)
-            raise SystemExit(1)
-        if not ok:
-            click.echo("Nothing was forgotten.")
-            return
+    if not yes and not agreed("It cannot be undone. Forget it?", "Nothing was forgotten."):
+        return
     forget(store, plan)
     click.echo(plan.describe())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import config as config_mod, paths
-from .common import Ctx, cli
+from .common import Ctx, agreed, cli
 
 
 @cli.group()
@@ -62,14 +62,7 @@ def config_reset(yes: bool):
     if not path.exists():
         click.echo("Every setting is already at its default.")
         return
-    if not yes:   # as `forget`: "no" changes nothing and is no failure; no answer at all is one
-        try:
-            ok = click.confirm(f"Remove {path} and go back to the default for every setting?", default=False)
-        except click.Abort:
-            click.echo("\nNothing was reset (no answer; pass --yes to reset without asking).", err=True)
-            raise SystemExit(1)
-        if not ok:
-            click.echo("Nothing was reset.")
-            return
+    if not yes and not agreed(f"Remove {path} and go back to the default for every setting?", "Nothing was reset."):
+        return
     config_mod.reset(path)
     click.echo(f"Removed {path}; every setting is at its default.")

