@@ -15,8 +15,9 @@ finds for it (the same words in another form, "cats" for "cat"); the rest of a s
 
 The assistant's answers built on what goes go with it: the answer to a forgotten message ("Enjoy your lesson
 on Thursday" after "My cello lesson is on Thursday", which names no cello), and the answer to a later message
-that had a forgotten turn among its recalled memories (it may repeat the fact in other words). The questions
-themselves stay.
+that had a forgotten turn among its recalled memories (it may repeat the fact in other words), and a later answer
+in the same conversation that repeats the forgotten message's own words ("Your dog's name is Biscuit.": the
+model read it in its window). The questions themselves stay.
 """
 from __future__ import annotations
 
@@ -272,7 +273,36 @@ def _answers_built_on(store: Store, turn_ids: list[int]) -> list[int]:
             "SELECT n.id FROM turns t JOIN turns n ON n.id = (SELECT MIN(x.id) FROM turns x "
             "WHERE x.session_id = t.session_id AND x.id > t.id) "
             f"WHERE t.id IN ({_marks(part)}) AND n.role = 'assistant'", part))
+    out.update(_echoes(store, sorted(asked & gone)))
     return sorted(out - gone)
+
+
+def _echoes(store: Store, told: list[int]) -> set[int]:
+    """Later answers in the same session that repeat a forgotten message's own words: the model had that
+    message in its window, so "Your dog's name is Biscuit." (to "What's my dog's name?") came from "My dog is
+    called Biscuit". A word counts when it carries meaning and the question it answers does not hold it."""
+    by_session: dict[int, list[tuple[int, set[str]]]] = {}
+    for part in _chunks(told):
+        for tid, sid, text in store.db.execute(
+                f"SELECT id, session_id, text FROM turns WHERE id IN ({_marks(part)})", part):
+            by_session.setdefault(sid, []).append((tid, _telling(text)))
+    out: set[int] = set()
+    for sid, said in by_session.items():
+        first = min(tid for tid, _ in said)
+        question: set[str] = set()
+        for tid, role, text in store.db.execute(
+                "SELECT id, role, text FROM turns WHERE session_id = ? AND id > ? ORDER BY id", [sid, first]):
+            words = _telling(text)
+            if role == "user":
+                question = words
+            elif any(before < tid and (w - question) & words for before, w in said):
+                out.add(tid)
+    return out
+
+
+def _telling(text: str) -> set[str]:
+    """The words of `text` that carry meaning (no stopwords, at least 4 letters), lower-case."""
+    return {w for w in re.findall(r"[^\W\d_]+", text.lower()) if len(w) >= 4 and w not in STOPWORDS}
 
 
 def _sessions_of(store: Store, turn_ids: list[int]) -> set[int]:

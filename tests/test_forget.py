@@ -338,6 +338,20 @@ def test_the_answers_built_on_a_forgotten_fact_go_with_it_and_the_questions_stay
     assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%thursday%'").fetchall()
 
 
+def test_a_later_answer_in_the_same_chat_that_repeats_the_forgotten_words_goes_too(store):
+    sid = add_session(store, day(1), [("User", "My dog is called Biscuit and she loves the beach."),
+                                      ("Assistant", "That sounds lovely."),
+                                      ("User", "What's my dog's name?"),
+                                      ("Assistant", "Your dog's name is Biscuit."),
+                                      ("User", "What should I cook tonight?"),
+                                      ("Assistant", "Try a pasta dish with your dog nearby.")])
+    plan = plan_forget(store, phrase="that my dog is called Biscuit")
+    assert plan.answers == 2 and plan.turns == 3
+    forget(store, plan)
+    assert [t.text for t in store.turns(sid)] == ["What's my dog's name?", "What should I cook tonight?",
+                                                  "Try a pasta dish with your dog nearby."]
+
+
 def test_an_answer_given_after_the_plan_was_made_goes_too(store):
     sid = add_session(store, day(1), [("User", "Hello there."), ("Assistant", "Hi!"),
                                       ("User", "My locker code is 4512.")])

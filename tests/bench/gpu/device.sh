@@ -209,11 +209,11 @@ engine_run() {
     sleep 1
   done
   (cd "$G/repo" && "$G/venv/bin/python" tests/bench/server_engine.py --server http://127.0.0.1:8080/v1 \
-     --model "$model" --runs "${RUNS:-5}" --data "$G/qa/locomo_dev.json" --bandwidth 4800 \
+     --model "$model" --runs "${RUNS:-5}" --data "$G/qa/locomo_dev.json" --bandwidth "${BANDWIDTH:-4800}" \
      --json "$OUT/server_engine.json") 2>&1 | tee "$OUT/server_engine.log" | grep -v '^  run\|^  built'
   # a longer prompt: the server's fixed cost per request (HTTP, JSON) weighs less against the prompt itself
   (cd "$G/repo" && "$G/venv/bin/python" tests/bench/server_engine.py --server http://127.0.0.1:8080/v1 \
-     --model "$model" --runs "${RUNS:-5}" --prompt-words 2200 --skip-consolidation --bandwidth 4800 \
+     --model "$model" --runs "${RUNS:-5}" --prompt-words 2200 --skip-consolidation --bandwidth "${BANDWIDTH:-4800}" \
      --json "$OUT/server_engine_long.json") 2>&1 | tee "$OUT/server_engine_long.log" | grep -v '^  run\|^  built'
   kill "$spid"
 }
