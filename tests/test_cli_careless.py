@@ -249,3 +249,17 @@ def test_voice_says_there_is_no_microphone_before_asking_to_speak(db, monkeypatc
     r = invoke("--db", db, "voice", "--no-answer")
     refused(r, "No microphone")
     assert "Speak now" not in r.output and not loaded
+
+
+# -- a command typed without its group -------------------------------------------------------------------
+@pytest.mark.parametrize("args, meant", [
+    (["show", "1"], "`assistant config show` or `assistant sessions show`"),
+    (["search", "dog"], "`assistant memory search`"),
+    (["memory", "sessions"], None),
+])
+def test_a_command_typed_without_its_group_names_where_it_is(db, args, meant):
+    before = digest(db)
+    r = invoke("--db", db, *args, prog_name="assistant")
+    line = refused(r, "No such command")
+    assert r.exit_code == 2 and digest(db) == before
+    assert (f"Did you mean {meant}?" in line) if meant else "Did you mean" not in line

@@ -150,6 +150,17 @@ class AppGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def resolve_command(self, ctx, args):
+        # `assistant show 3` for `assistant sessions show 3`: name the command where it lives
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            homes = [g for g in self.list_commands(ctx) if isinstance(sub := self.get_command(ctx, g), click.Group)
+                     and sub.get_command(ctx, name) is not None]
+            if homes:
+                meant = " or ".join(f"`{ctx.command_path} {g} {name}`" for g in homes)
+                ctx.fail(f"No such command '{name}'. Did you mean {meant}?")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx):
         from sqlite_utils.utils import sqlite3
 
