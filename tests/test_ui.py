@@ -251,8 +251,9 @@ async def test_session_list_shows_sessions_and_reopens_one(db):
         assert screen.sidebar.display
         assert screen.sidebar.titles() == ["How do I sear a steak", "How do I grow tomatoes"]
         assert app.focused is screen.sidebar.options
-        # Choose the older one with the keyboard.
-        await pilot.press("down", "down", "enter")
+        # The latest one is under the cursor (Enter continues it); choose the older one with the keyboard.
+        assert screen.sidebar.options.highlighted == 1
+        await pilot.press("down", "enter")
         await wait_until(pilot, lambda: bool(screen.query(UserMessage)), what="the turns")
         assert screen.session_id == first
         assert user_texts(screen) == ["How do I grow tomatoes"]
@@ -283,6 +284,27 @@ async def test_reopened_interrupted_answer_is_marked(db):
         (msg,) = app.chat.query(AssistantMessage)
         assert msg.interrupted and "interrupted" in msg.state_text
         assert msg.shown_text == "I was saying"
+    a.close()
+
+
+async def test_a_restart_opens_a_new_chat_that_names_the_last_one_and_ctrl_s_enter_continues_it(db):
+    first = make_assistant(db)
+    old = first.store.new_session("Biscuit and the beach")
+    first.store.add_turn(old, "user", "My dog is called Biscuit.")
+    first.store.add_turn(old, "assistant", "What a lovely name.")
+    first.close()
+    a = make_assistant(db, FakeLLM(replies=["ok"]))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.chat
+        await wait_until(pilot, lambda: "Last time" in str(screen.query_one(Welcome).render()), what="the hint")
+        hint = str(screen.query_one(Welcome).render())
+        assert "Last time: “Biscuit and the beach”" in hint and "2 turns" in hint
+        assert screen.session_id is None
+        await pilot.press("ctrl+s")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.session_id == old, what="the last chat")
+        assert user_texts(screen) == ["My dog is called Biscuit."]
     a.close()
 
 

@@ -283,7 +283,7 @@ async def test_sessions_list_shows_a_transcript_renames_and_deletes_after_asking
         chat = app.chat
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: len(chat.sidebar.titles()) == 3, what="the sessions")
-        await pilot.press("down")                  # the newest conversation: the dentist
+        # the newest conversation, under the cursor already: the dentist
         dentist = sessions["dentist"]
         assert chat.sidebar.highlighted_session == dentist
         await pilot.press("t")

@@ -42,7 +42,7 @@ async def test_real_chat_is_remembered_across_app_runs(tmp_path, smollm2, real_e
         (title,) = screen.sidebar.titles()
         assert title and question.startswith(title.rstrip("…"))
         assert screen.sidebar.session_ids == [session_id]
-        await pilot.press("down", "enter")
+        await pilot.press("enter")                 # the latest conversation is under the cursor
         await wait_until(pilot, lambda: user_texts(screen), what="the reopened turns")
         assert user_texts(screen) == [question]
         assert [m.shown_text.strip() for m in screen.query(AssistantMessage)] == [answer_text]

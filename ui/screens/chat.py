@@ -190,9 +190,15 @@ class ChatScreen(HelpAndQuitFirst, Screen):
         if self.assistant is None:
             return
         try:
-            self.sidebar.show(self.assistant.store.reader().sessions(limit=200), self.session_id)
+            sessions = self.assistant.store.reader().sessions(limit=200)
         except USER_ERRORS as e:
             self.notify(error_text(e), severity="error")
+            return
+        self.sidebar.show(sessions, self.session_id)
+        if self.session_id is None:     # a new conversation: the welcome says how to go back to the last one
+            last = next((s for s in sessions if s.turn_count), None)
+            for w in self.chat.query(Welcome):
+                w.last(last)
 
     # -- sending and answering ------------------------------------------------------------------
     @on(PromptInput.Draft)

@@ -262,14 +262,30 @@ class Forgotten(Static):
 
 
 class Welcome(Static):
-    """Shown in an empty conversation."""
+    """Shown in an empty conversation; `last` names the latest past conversation and how to go back to it
+    (the app opens on a new one)."""
 
     def __init__(self) -> None:
-        super().__init__(Text.assemble(
+        super().__init__(self._text(None), classes="welcome")
+
+    def last(self, session) -> None:
+        """Name `session` (a store.Session, or None for none) as the one to go back to."""
+        self.update(self._text(session))
+
+    @staticmethod
+    def _text(session) -> Text:
+        back: tuple = ()
+        if session is not None:
+            title = " ".join((session.title or "Untitled").split())
+            title = title if len(title) <= 40 else title[:39].rstrip() + "…"
+            back = ("Last time: ", (f"“{title}”", "bold"),
+                    f" ({local_time(session.last_at, '%d %b %H:%M')}, {plural(session.turn_count, 'turn')}). ",
+                    ("ctrl+s", "bold"), " then ", ("Enter", "bold"), " continues it.\n\n")
+        return Text.assemble(
             ("Ask me anything.", "bold"), " I remember our past conversations and bring them up when "
-            "they matter.\n\n",
+            "they matter.\n\n", *back,
             ("Enter", "bold"), " sends · ", ("ctrl+j", "bold"), " or ", ("alt+enter", "bold"), " new line · ",
             ("Esc", "bold"), " stops an answer · ", ("ctrl+s", "bold"), " past conversations · ",
             ("ctrl+n", "bold"), " new one · ", ("F3", "bold"), " memory · ", ("F4", "bold"), " journal · ",
             ("ctrl+g", "bold"), " incognito · ", ("ctrl+l", "bold"), " listen to the room · ",
-            ("ctrl+r", "bold"), " ask by voice · ", ("F1", "bold"), " help"), classes="welcome")
+            ("ctrl+r", "bold"), " ask by voice · ", ("F1", "bold"), " help")

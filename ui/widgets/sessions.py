@@ -82,8 +82,8 @@ class SessionList(Vertical):
             ol.highlighted = self.session_ids.index(current) + 1
         elif current is None and before in self.session_ids:
             ol.highlighted = self.session_ids.index(before) + 1
-        else:
-            ol.highlighted = 0
+        else:   # in a new conversation the latest past one: Enter continues it (the welcome says so)
+            ol.highlighted = 1 if current is None and self.session_ids else 0
 
     @property
     def highlighted_session(self) -> int | None:
