@@ -196,7 +196,14 @@ def search(recall, query: str, *, now: datetime | None = None, budget_tokens: in
     now = now or datetime.now().astimezone()
     memories = recall.pack(recall.rank(query, k, now=now), budget_tokens)
     window = talk_window(query, now) if recall.params.time_weight > 0 else None
-    return memories, window
+    # turns said moments ago are in no memory yet, so ranking cannot find them: the ones that say the words
+    # follow the memories that say them, before those found by meaning alone ("dog" finds "My dog is called
+    # Biscuit" before the chat's next message makes it a memory)
+    fresh = [m for m in _unsegmented(recall.store, k) if says(m.text, query)]
+    taken = {t for m in fresh for t in m.turn_ids}
+    memories = [m for m in memories if not taken & set(m.turn_ids)]
+    return ([m for m in memories if says(m.text, query)] + fresh
+            + [m for m in memories if not says(m.text, query)]), window
 
 
 def says(text: str, query: str) -> bool:

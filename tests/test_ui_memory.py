@@ -126,6 +126,10 @@ async def test_the_list_shows_what_was_said_moments_ago_before_any_search(db):
         await pilot.press("down")
         await pilot.press("f")                    # not a memory of its own yet: said so, nothing asked
         assert not isinstance(app.screen, ConfirmDialog)
+        await search(pilot, screen, "porto")      # and a search finds it, after the memory that says Porto
+        texts = screen.texts()
+        assert "Ana lives in Porto" in texts[0] and "My sister Ana moved to Porto last week." in texts[1], texts
+        assert "No memory says" not in str(screen.query_one("#memory-when").render())
     a.close()
 
 
