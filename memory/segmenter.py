@@ -80,14 +80,18 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
+_LABEL_WORDS = frozenset({"user", "assistant"})
+
+
 def keyword_topic(texts: Sequence[str], idf: Callable[[str], float] | None = None, n: int = 4,
                   exclude: set[str] | frozenset = frozenset()) -> str:
-    """The `n` most distinctive content words of a segment (tf x idf), in order of first appearance."""
+    """The `n` most distinctive content words of a segment (tf x idf), in order of first appearance; the
+    chat's speaker labels ("User:", "Assistant:") are no topic."""
     counts: Counter = Counter()
     first: dict[str, int] = {}
     for text in texts:
         for w in words(text):
-            if w in STOPWORDS or w in exclude or len(w) < 3 or w.isdigit():
+            if w in STOPWORDS or w in exclude or w in _LABEL_WORDS or len(w) < 3 or w.isdigit():
                 continue
             counts[w] += 1
             first.setdefault(w, len(first))

@@ -444,3 +444,10 @@ def test_finding_sessions_to_segment_does_not_read_every_turn(store, fake_embedd
         return steps
 
     assert history(400) < 2 * history(20)
+
+
+def test_a_topic_leaves_out_the_chats_speaker_labels():
+    from memory.segmenter import keyword_topic
+    topic = keyword_topic(["User: My dog is called Biscuit.", "User: Biscuit loves the beach.",
+                           "Assistant: What a lovely dog."])
+    assert "biscuit" in topic and "user" not in topic and "assistant" not in topic

@@ -3,6 +3,8 @@ and see the pinned facts. Every query runs in a thread worker on the store's rea
 change runs in a worker through the Assistant's connection (`Assistant.changing_memory`)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -23,14 +25,17 @@ SOURCE_NAMES = {"chat": "chat", "audio": "heard", "import": "imported"}
 
 
 def memory_option(m) -> Text:
-    """Two lines: date · topic · source, then the opening words."""
-    head = Text.assemble((local_time(m.started_at, "%d %b %Y %H:%M"), "bold"))
+    """Two lines: date · topic · source (where not the chat), then the opening words; short enough for the
+    list's 30 columns on an 80-column terminal (the year only when it is not this one)."""
+    this_year = local_time(m.started_at, "%Y") == datetime.now().strftime("%Y")
+    head = Text.assemble((local_time(m.started_at, "%d %b %H:%M" if this_year else "%d %b %Y"), "bold"))
+    if m.kind == "turn":
+        head.append(" · just said", "dim italic")
     if m.topic:
         head.append(" · ")
         head.append(m.topic, "cyan")
-    head.append(f" · {SOURCE_NAMES.get(m.source, m.source)}", "dim")
-    if m.kind == "turn":
-        head.append(" · just said", "dim italic")
+    if m.source != "chat":
+        head.append(f" · {SOURCE_NAMES.get(m.source, m.source)}", "dim")
     return Text.assemble(head, "\n", (m.opening.replace("\n", " "), "dim"))
 
 
