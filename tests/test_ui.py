@@ -567,6 +567,8 @@ async def test_footer_shows_help_and_quit_whole_at_80_columns(db):
         await pilot.pause(0.2)
         keys = footer_keys(app)
         assert keys["f1"].right <= SMALL[0] and keys["ctrl+q"].right <= SMALL[0]
+        assert {"t", "r", "d"} <= set(keys)   # the list's own keys, and only whole keys after them
+        assert all(r.right <= SMALL[0] for r in keys.values()), keys
     a.close()
 
 
