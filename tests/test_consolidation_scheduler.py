@@ -157,6 +157,8 @@ def test_consolidate_command_runs_with_bars_and_reports(tmp_path, monkeypatch):
     r = _cli(tmp_path, "consolidate", "--json")
     assert r.exit_code == 0, r.output
     assert '"status": "done"' in r.output and "Done:" in r.output
+    # no terminal here: one whole line per step, no bar cut at 80 columns
+    assert "Segmenting sessions: 3 of 3\n" in r.output and "━" not in r.output and "…" not in r.output, r.output
     r = _cli(tmp_path, "consolidate")
     assert "Nothing to consolidate" in r.output
     r = _cli(tmp_path, "consolidate", "--status")

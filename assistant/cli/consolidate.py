@@ -23,16 +23,19 @@ def _background_threads() -> None:
 
 
 class _Bars:
-    """One rich progress bar per consolidation step, on stderr."""
+    """One rich progress bar per consolidation step on stderr; where stderr is no terminal (a pipe, a log),
+    one plain line per step as it ends instead (a bar drawn there is cut at 80 columns: "1/1 0…")."""
 
     def __init__(self):
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        console = common.stderr_console()
         self.bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TextColumn("[dim]{task.fields[label]}"),
-                            console=Console(stderr=True))
+                            console=console, disable=not console.is_interactive)
+        self.plain = not console.is_interactive
         self.tasks = {}
+        self.ended: set = set()
 
     def __call__(self, p) -> None:
         if p.step not in self.tasks:
@@ -40,6 +43,9 @@ class _Bars:
                 return
             self.tasks[p.step] = self.bar.add_task(p.title, total=p.total, label="")
         self.bar.update(self.tasks[p.step], completed=p.done, total=max(p.total, 1), label=p.label[:40])
+        if self.plain and p.done >= p.total and p.step not in self.ended:
+            self.ended.add(p.step)
+            click.echo(f"{p.title}: {p.done} of {p.total}", err=True)
 
     def __enter__(self):
         self.bar.start()
