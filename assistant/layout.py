@@ -48,8 +48,15 @@ class Window:
 
 
 def shown(turns: Sequence[Turn]) -> list[Turn]:
-    """The turns of a session a prompt can show (user and assistant turns with text, not still streaming)."""
-    return [t for t in turns if t.role in ("user", "assistant") and t.text and t.status != "streaming"]
+    """The turns of a session a prompt can show: user and assistant turns with text, not still streaming,
+    and not a chat message left unanswered (its answer failed, or was forgotten with what it was built on).
+    Such a message was merged into the next one, and the model answered it again ("What's my dog's name?"
+    came back as the answer to "I'm allergic to penicillin."). The last turn is followed by the new
+    message, so an unanswered one there goes too."""
+    kept = [t for t in turns if t.role in ("user", "assistant") and t.text and t.status != "streaming"]
+    return [t for i, t in enumerate(kept)
+            if not (t.role == "user" and t.source == "chat" and t.speaker is None
+                    and (i + 1 == len(kept) or kept[i + 1].role == "user"))]
 
 
 def window_start(costs: Sequence[tuple[str, int]], limit: int, keep: int) -> int:

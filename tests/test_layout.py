@@ -124,3 +124,17 @@ def test_window_start_replays_the_same_decisions():
     # and a window of more than 2 x keep earlier turns drops down to keep turns, even with room to spare
     chat = [("user", 5), ("assistant", 5)] * 6
     assert [window_start(chat[:n], 1000, keep=2) for n in range(1, 13, 2)] == [0, 0, 0, 4, 4, 8]
+
+
+def test_a_message_left_unanswered_is_not_asked_again_with_the_next_one(store):
+    from memory.forget import forget, plan_forget
+    a, llm = make(store, FakeLLM(["What a lovely name.", "Your dog's name is Biscuit.", "Noted."]))
+    sid = a.new_session()
+    a.answer(sid, "My dog is called Biscuit.")
+    a.answer(sid, "What's my dog's name?")
+    forget(store, plan_forget(store, phrase="my dog is called Biscuit"))
+    assert [t.text for t in store.turns(sid)] == ["What's my dog's name?"]      # the question stays, unanswered
+    a.answer(sid, "I'm allergic to penicillin.")
+    sent = [m for m in llm.prompts[-1] if m["role"] != "system"]
+    assert len(sent) == 1 and sent[0]["content"].endswith("I'm allergic to penicillin.")
+    assert "dog" not in sent[0]["content"]
