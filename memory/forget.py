@@ -177,7 +177,7 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
     pin_ids = sorted(set(pin_ids) | _pins_of(store, turn_ids))
     return ForgetPlan(sorted(turn_ids), segment_ids, summary_ids, clip_ids, whole, pin_ids,
                       sorted(sessions - set(whole)), phrase, samples=_samples(store, turn_ids),
-                      answers=len(answers))
+                      answers=_answers_among(store, turn_ids) if phrase is not None else len(answers))
 
 
 def _samples(store: Store, turn_ids: list[int]) -> list[tuple[str, str]]:
@@ -275,6 +275,13 @@ def _answers_built_on(store: Store, turn_ids: list[int]) -> list[int]:
             f"WHERE t.id IN ({_marks(part)}) AND n.role = 'assistant'", part))
     out.update(_echoes(store, sorted(asked & gone)))
     return sorted(out - gone)
+
+
+def _answers_among(store: Store, turn_ids: list[int]) -> int:
+    """How many of the turns are the assistant's: the answers that go, whether they hold the phrase themselves
+    or were built on what does (the count the sentence gives, beside the answers the preview lists)."""
+    return sum(store.db.execute(f"SELECT COUNT(*) FROM turns WHERE id IN ({_marks(part)}) AND role = 'assistant'",
+                                part).fetchone()[0] for part in _chunks(turn_ids))
 
 
 def _echoes(store: Store, told: list[int]) -> set[int]:

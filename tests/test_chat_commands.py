@@ -95,7 +95,8 @@ def test_the_question_shows_the_opening_words_of_the_first_three_turns_that_go(s
     sid = a.new_session()
     ask = a.answer(sid, "/forget my dentist").text
     lines = ask.split("\n")
-    assert lines[0] == "This forgets 4 turns, 0 memories, 0 summaries and 0 clips."
+    # the assistant's line that says the words counts among the answers that go
+    assert lines[0] == "This forgets 4 turns (1 of them an answer built on it), 0 memories, 0 summaries and 0 clips."
     assert lines[2:6] == ["- you: “My dentist is Dr. Brooks and my gym locker code is 4411…”",
                           "- assistant: “Dr. Brooks is your dentist.”",
                           "- you: “I am seeing the dentist on Friday”",

@@ -44,7 +44,7 @@ def test_plan_by_phrase_takes_matching_turns_only(store):
                      "Daniel gave me the basil seeds."}
     assert plan.sessions == 1 and plan.session_ids == [a]      # session a is left empty; b keeps 2 turns
     assert plan.segments == 2
-    assert plan.describe().startswith("This forgets 3 turns, 2 memories")
+    assert plan.describe().startswith("This forgets 3 turns (1 of them an answer built on it), 2 memories")
 
 
 def test_phrase_matches_other_word_forms_but_not_a_speaker_name(store):
@@ -350,6 +350,16 @@ def test_a_later_answer_in_the_same_chat_that_repeats_the_forgotten_words_goes_t
     forget(store, plan)
     assert [t.text for t in store.turns(sid)] == ["What's my dog's name?", "What should I cook tonight?",
                                                   "Try a pasta dish with your dog nearby."]
+
+
+def test_an_answer_that_says_the_phrase_itself_counts_among_the_answers(store):
+    add_session(store, day(1), [("User", "My dog is called Biscuit."),
+                                ("Assistant", "My dog is called Biscuit."),        # the model repeated it
+                                ("User", "Tell me about her."),
+                                ("Assistant", "Your dog is called Biscuit and she loves the beach.")])
+    plan = plan_forget(store, phrase="dog is called Biscuit")
+    assert plan.turns == 3 and plan.answers == 2
+    assert plan.describe().startswith("This forgets 3 turns (2 of them answers built on it), ")
 
 
 def test_an_answer_given_after_the_plan_was_made_goes_too(store):

@@ -491,8 +491,8 @@ async def test_forget_in_the_chat_shows_the_turns_first_then_takes_them_and_thei
         assert any("dentist" in t for t in chat.sidebar.titles())
         await send(pilot, "/forget dentist")
         ask = await answered(pilot)
-        # the answer to the question goes with it: it was built on the dentist memory
-        assert ask.shown_text.startswith("This forgets 4 turns (1 of them an answer built on it), 1 memory")
+        # the answer to the question goes with it (built on the dentist memory), as does the earlier answer
+        assert ask.shown_text.startswith("This forgets 4 turns (2 of them answers built on it), 1 memory")
         for line in ("- you: “The dentist appointment is in June.”",
                      "- assistant: “I will keep the dentist in mind.”", "- you: “When is my dentist appointment?”",
                      "- … and 1 more"):
