@@ -129,6 +129,8 @@ async def test_the_list_shows_what_was_said_moments_ago_before_any_search(db):
         await search(pilot, screen, "porto")      # and a search finds it, after the memory that says Porto
         texts = screen.texts()
         assert "Ana lives in Porto" in texts[0] and "My sister Ana moved to Porto last week." in texts[1], texts
+        await search(pilot, screen, "/porto")     # "/" (the key to the box) typed once more in the box
+        assert screen.texts() == texts and "No memory says" not in str(screen.query_one("#memory-when").render())
         assert "No memory says" not in str(screen.query_one("#memory-when").render())
     a.close()
 

@@ -170,7 +170,8 @@ class MemoryScreen(HelpAndQuitFirst, Screen):
     # -- searching (worker on the reader connection) ----------------------------------------------------
     @on(Input.Submitted, "#memory-search")
     def _search_submitted(self, event: Input.Submitted) -> None:
-        self.query_text = event.value.strip()
+        # "/" is the key that goes to this box, so a "/" typed while already in it is not part of the query
+        self.query_text = event.value.strip().lstrip("/").strip()
         # until the results come the list says so (keys pressed meanwhile move nothing that then jumps back)
         self.list.clear_options()
         self.list.add_option(Option(Text("Searching…", "dim"), disabled=True))
