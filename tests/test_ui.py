@@ -251,6 +251,10 @@ async def test_session_list_shows_sessions_and_reopens_one(db):
         assert screen.sidebar.display
         assert screen.sidebar.titles() == ["How do I sear a steak", "How do I grow tomatoes"]
         assert app.focused is screen.sidebar.options
+        await pilot.press("escape")               # Esc closes the list, as ctrl+s does
+        assert not screen.sidebar.display and app.focused is screen.prompt
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.sidebar.display, what="the list again")
         # The latest one is under the cursor (Enter continues it); choose the older one with the keyboard.
         assert screen.sidebar.options.highlighted == 1
         await pilot.press("down", "enter")

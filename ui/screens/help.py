@@ -14,7 +14,7 @@ KEYS = [
     ("↑ (empty box)", "bring back the last message"),
     ("Esc", "stop the answer (what was written stays, marked interrupted)"),
     ("ctrl+n", "start a new conversation"),
-    ("ctrl+s · F2", "past conversations: Enter opens · t transcript · r rename · d delete"),
+    ("ctrl+s · F2", "past conversations: Enter opens · t transcript · r rename · d delete · Esc closes"),
     ("F3", "memory: search (/), read a memory in full, e correct · p pin · f forget · u unpin"),
     ("F4", "journal, day by day: ← → move between days"),
     ("ctrl+g", "incognito chat: nothing of it is stored (again: back to a remembered chat)"),

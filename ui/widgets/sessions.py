@@ -30,6 +30,7 @@ class SessionList(Vertical):
         Binding("t", "session('transcript')", "Transcript"),
         Binding("r", "session('rename')", "Rename"),
         Binding("d,delete", "session('delete')", "Delete", key_display="d"),
+        Binding("escape", "screen.toggle_sessions", "Close", show=False),   # as ctrl+s: back to the message box
     ]
 
     class Action(Message):
