@@ -21,6 +21,7 @@ class Window:
     end: datetime
     kind: str            # "explicit", "away" (gap in the user's activity) or "default"
     phrase: str = ""     # the words of the question that gave the window
+    yesterday: bool = False   # "this afternoon" asked before it began today: the one just gone, yesterday's
 
     def iso(self) -> tuple[str, str]:
         return to_iso(self.start), to_iso(self.end)
@@ -34,7 +35,7 @@ class Window:
         tz = tz or self.start.tzinfo
         a, b = self.start.astimezone(tz), self.end.astimezone(tz)
         if a.date() == b.date():
-            return f"{a.strftime('%H:%M')}–{b.strftime('%H:%M')}"
+            return ("yesterday " if self.yesterday else "") + f"{a.strftime('%H:%M')}–{b.strftime('%H:%M')}"
         return f"{a.strftime('%d %b %H:%M')}–{b.strftime('%d %b %H:%M')}"
 
     def reason(self) -> str:
@@ -43,6 +44,8 @@ class Window:
             return "while you were away"
         if self.kind == "default":
             return f"no time named, so {self.phrase.removeprefix('in ')}"
+        if self.yesterday:
+            return f'"{self.phrase}": not begun yet today, so yesterday\'s'
         return f'"{self.phrase}"' if self.phrase else "as asked"
 
     def to_dict(self) -> dict:
@@ -153,6 +156,7 @@ def parse_window(text: str, now: datetime) -> Window | None:
     m = _PERIOD.search(text)
     if m:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        shifted = False
         if m.group("yesterday"):
             start, end = midnight - timedelta(days=1), midnight
             if m.group("since"):
@@ -162,13 +166,15 @@ def parse_window(text: str, now: datetime) -> Window | None:
         else:
             a, b = _PARTS[m.group("part").lower()]
             start, end = midnight + timedelta(hours=a), midnight + timedelta(hours=b)
-            if start >= now and not m.group("since"):
+            shifted = start >= now and not m.group("since")
+            if shifted:
                 # "this morning" asked at 1 a.m., before any morning today: the one just gone, yesterday's
                 start, end = start - timedelta(days=1), end - timedelta(days=1)
             if m.group("since"):
                 end = now
         if start < now:
-            return Window(start, min(end, now), "explicit", m.group(0).strip())
+            return Window(start, min(end, now), "explicit", m.group(0).strip(),
+                          yesterday=shifted)
     return None
 
 

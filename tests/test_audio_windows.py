@@ -53,6 +53,13 @@ def test_a_part_of_the_day_asked_for_before_it_began_today_is_the_one_just_gone(
     w = parse_window("what was said this evening", one_am)
     assert (w.start, w.end) == (at(18, day=-1), at(0)), w.label()
     assert parse_window("anything this afternoon?", NOW).start == at(12)      # begun today: today's
+    # the answer says which day: "between 12:00 and 18:00" read as a window still to come
+    ten = NOW.replace(hour=10, minute=23)
+    w = parse_window("did I miss anything this afternoon?", ten)
+    assert (w.start, w.end) == (at(12, day=-1), at(18, day=-1))
+    assert w.label(NOW.tzinfo) == "yesterday 12:00–18:00"
+    assert w.reason() == '"this afternoon": not begun yet today, so yesterday\'s'
+    assert not parse_window("anything this afternoon?", NOW).yesterday
 
 
 def test_the_window_says_why_in_words():
