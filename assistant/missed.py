@@ -75,6 +75,7 @@ class MissedAnswer:
     retrieval_seconds: float = 0.0                             # window + retrieval, before the model
     llm_seconds: float = 0.0
     shortened: int = 0                                         # lines the model shortened
+    never_heard: bool = False                                  # no clip at all: listening was never on
 
     def to_dict(self) -> dict:
         return {"window": self.window.to_dict(), "topic": self.topic, "text": self.text,
@@ -97,6 +98,9 @@ class MissedAnswer:
         without it they are quoted. Also sets `text`."""
         if not self.moments:
             self.text = _nothing_heard(self.window, self.topic, self.heard_in_window, self.tz)
+            if self.never_heard:
+                self.text += (" Nothing has been heard at all yet: listening is off until you turn it on "
+                              "(ctrl+l in the chat, or `assistant listen`).")
             yield self.text
             return
         out = [self.opening()]
@@ -277,6 +281,7 @@ def gather(store: Store, text: str, *, window: Window | None = None, now: dateti
     clips = [CitedClip(c.id, c.turn_id, c.started_at, c.ended_at, hhmm(c.started_at, tz), c.path, c.text, m.score)
              for m in moments for c in m.clips]
     result = MissedAnswer(window, topic, "", clips, moments, heard, tz)
+    result.never_heard = not heard and store.db.execute("SELECT 1 FROM audio_clips LIMIT 1").fetchone() is None
     result.retrieval_seconds = time.perf_counter() - t0
     return result
 

@@ -191,6 +191,8 @@ def test_missed_takes_a_day_for_now(db):
     r = invoke("--db", db, "missed", "--no-model", "--now", "yesterday")
     assert r.exit_code == 0, r.output
     assert "Nothing was heard" in r.output
+    # no clip at all: the answer says that listening was never on, and how to turn it on
+    assert "Nothing has been heard at all yet: listening is off until you turn it on" in r.output
 
 
 def test_memory_search_takes_a_day(db, monkeypatch):
