@@ -643,3 +643,24 @@ async def test_an_answer_that_has_not_begun_shows_how_much_of_its_prompt_is_read
         done = await answered(pilot)
         assert done.shown_text.strip() == "Here it is." and not done.state_text.startswith("reading")
     a.close()
+
+
+async def test_page_keys_in_the_message_box_scroll_the_conversation(db):
+    words = " ".join(f"w{i}" for i in range(400))
+    a = make_assistant(db, FakeLLM(replies=[words, words]))
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = app.chat
+        for q in ("first", "second"):
+            await send(pilot, q)
+            await answered(pilot)
+        await pilot.pause(0.2)
+        assert app.focused is screen.prompt
+        bottom = screen.chat.scroll_y
+        assert bottom > 0
+        await pilot.press("pageup")
+        await wait_until(pilot, lambda: screen.chat.scroll_y < bottom, what="the conversation to scroll up")
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await wait_until(pilot, lambda: screen.chat.scroll_y == bottom, what="back at the end")
+        assert app.focused is screen.prompt
+    a.close()

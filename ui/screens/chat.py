@@ -65,6 +65,9 @@ class ChatScreen(HelpAndQuitFirst, Screen):
         Binding("f4", "journal", "Journal", priority=True),
         Binding("ctrl+g", "toggle_incognito", "Incognito", show=False, priority=True),
         Binding("f1,question_mark", "help", "Help"),
+        # from the message box, the Page keys scroll the conversation (elsewhere they are the list's own)
+        Binding("pageup", "page_chat(-1)", "Page up", show=False, priority=True),
+        Binding("pagedown", "page_chat(1)", "Page down", show=False, priority=True),
     ]
 
     # -- messages from the app (model lifecycle) ------------------------------------------------
@@ -337,7 +340,15 @@ class ChatScreen(HelpAndQuitFirst, Screen):
             return self.answering or self.app.voice.state == VoiceControl.RECORDING
         if action == "focus_clips":
             return self.last_clip_list() is not None
+        if action == "page_chat":
+            return self.focused is self.prompt
         return True
+
+    def action_page_chat(self, direction: int) -> None:
+        if direction < 0:
+            self.chat.scroll_page_up()
+        else:
+            self.chat.scroll_page_down()
 
     def action_stop(self) -> None:
         if self.app.voice.state == VoiceControl.RECORDING:

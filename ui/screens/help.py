@@ -13,6 +13,7 @@ KEYS = [
     ("ctrl+j · alt+enter", "new line in the message"),
     ("↑ (empty box)", "bring back the last message"),
     ("Esc", "stop the answer (what was written stays, marked interrupted)"),
+    ("PageUp · PageDown", "scroll the conversation from the message box"),
     ("ctrl+n", "start a new conversation"),
     ("ctrl+s · F2", "past conversations: Enter opens · t transcript · r rename · d delete · Esc closes"),
     ("F3", "memory: search (/), read a memory in full, e correct · p pin · f forget · u unpin"),
