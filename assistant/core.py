@@ -68,6 +68,7 @@ class PreparedTurn:
     # The memory.forget.ForgetPlan a /forget answer is about: the one it asks about (not `forgotten` yet;
     # the answer quotes its turns) or the one done (a view showing the conversation drops what went)
     forget_plan: object | None = None
+    message: str = ""      # the user's words, so that an answer that only repeats them is known as no answer
 
 
 # A route takes a message before the chat does (e.g. "what did I miss"): it returns the prepared turn
@@ -159,7 +160,7 @@ class Assistant:
             turn = self._compose(model, earlier, text, exclude={user_turn_id}, held=held)
             AttachedStore(self.store).add(user_turn_id, turn.attached)
         return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories, turn.notices,
-                            turn.recall_seconds, turn.timelines)
+                            turn.recall_seconds, turn.timelines, message=text)
 
     def _prepare_incognito(self, session_id: int | None, text: str) -> PreparedTurn:
         with self._compose_lock:
@@ -173,7 +174,8 @@ class Assistant:
             turn = self._compose(model, earlier, text, exclude=set(), held=held)
             self.scratch.attach(user_turn_id, turn.attached)
         return PreparedTurn(session_id, user_turn_id, turn.messages, turn.memories,
-                            [INCOGNITO_NOTICE] + turn.notices, turn.recall_seconds, turn.timelines, stored=False)
+                            [INCOGNITO_NOTICE] + turn.notices, turn.recall_seconds, turn.timelines, stored=False,
+                            message=text)
 
     def _compose(self, model: ChatModel, earlier: list, text: str, exclude: set[int],
                  held: drafts.Drafted | None = None) -> "_Composed":
@@ -311,7 +313,7 @@ class Assistant:
         last_flush = time.monotonic()
         status = "interrupted"
         if model is not None:
-            source = self._guarded(model, prep.messages, cancel)
+            source = self._guarded(model, prep.messages, cancel, prep.message)
         else:
             source = prep.produce(self.wait_for_model, cancel)
         try:
@@ -331,13 +333,15 @@ class Assistant:
                       model.last_stats if model is not None else GenerationStats(), prep.recall_seconds)
 
     def _guarded(self, model: ChatModel, messages: list[dict],
-                 cancel: threading.Event | None) -> Iterator[str]:
+                 cancel: threading.Event | None, message: str = "") -> Iterator[str]:
         """The model's answer without a copy of the prompt's memory block or invented turns of dialogue (see
         assistant/guard.py). An answer left empty (it began with such a copy, which the engine's stop strings
         may have cut before it reached here, or ended at once) is asked again once with its first token kept
         off what began it (a tag or speaker label when that is not known), where the model can; still empty,
-        it is guard.FALLBACK. What this yields is the whole answer: shown and stored alike."""
-        first = guard.Guard()
+        it is guard.FALLBACK. An answer that only repeats the user's `message` counts as empty the first time
+        (asked again with its first word kept off; the second answer is taken as it comes).
+        What this yields is the whole answer: shown and stored alike."""
+        first = guard.Guard(echo=message)
         shown = False
         start = time.perf_counter()
         for piece in first.filter(model.stream(messages, self.config.max_answer_tokens, cancel)):
@@ -345,7 +349,11 @@ class Assistant:
             yield piece
         if shown or (cancel is not None and cancel.is_set()):
             return
-        if "avoid" in inspect.signature(model.stream).parameters:
+        can_avoid = "avoid" in inspect.signature(model.stream).parameters
+        if first.echoed and not can_avoid:     # a repeat of the message is still better than no answer
+            yield first.text
+            return
+        if can_avoid:
             avoid = guard.avoid(first.copied) if first.copied else [*guard.TAGS, *guard.LABELS]
             read = model.last_stats          # the prompt was read by the first call; the second reuses it
             again = guard.Guard()
@@ -369,7 +377,7 @@ class Assistant:
     def _generate_unstored(self, prep: PreparedTurn, model, on_token, cancel) -> Answer:
         """An answer shown and not stored (incognito: kept in this process for the rest of the chat)."""
         pieces: list[str] = []
-        source = (self._guarded(model, prep.messages, cancel) if model is not None
+        source = (self._guarded(model, prep.messages, cancel, prep.message) if model is not None
                   else prep.produce(self.wait_for_model, cancel))
         status = "interrupted"
         try:

@@ -13,6 +13,10 @@ what is stored, and closes the engine's stream at a stop.
 An answer that begins with the note a message without memories carries (NO_MEMORIES, "no new
 memories for this message": the default model sometimes answered with just that) is such a copy too.
 
+An answer that only repeats the user's message ("My dog is called Biscuit." to "My dog is called Biscuit.":
+the default model does that to many plain statements) is no answer either: `Guard(echo=message)` holds an
+answer back while it still reads as the message's beginning, and drops it when it ends that way.
+
 An answer that would be empty because it began with such a copy is asked again once with its first token
 kept off what began it (`avoid`), and if that is empty too, `FALLBACK` is the answer.
 """
@@ -96,14 +100,31 @@ def _own_label(text: str) -> int | None:
     return 0
 
 
-class Guard:
-    """Filters a stream of answer pieces by `cut`: yields what may be shown, and stops at a stop."""
+def _plain(text: str) -> str:
+    """Words only, lower-case: how an echo of the user's message is recognised."""
+    return " ".join(re.findall(r"\w+", text.lower()))
 
-    def __init__(self):
+
+ECHO_SHARE = 0.5    # an answer that ends as the first half (or more) of the user's message only repeats it
+
+
+class Guard:
+    """Filters a stream of answer pieces by `cut`: yields what may be shown, and stops at a stop. With
+    `echo` (the user's message), an answer that only repeats it is dropped (see the module's description)."""
+
+    def __init__(self, echo: str = ""):
         self.raw = ""             # everything the engine gave
         self.skip: int | None = None   # the own label at its beginning, dropped (None: not decided yet)
         self.shown = 0            # how much of the answer (`text`) was yielded
         self.stopped_at: int | None = None
+        self.echo = _plain(echo)  # '' once the answer says something else
+        self.echoed = False       # the answer only repeated the message (and was dropped)
+
+    def _echoing(self) -> bool:
+        """Whether the answer so far still reads as the beginning of the user's message."""
+        if self.echo and not self.echo.startswith(_plain(self.text)):
+            self.echo = ""
+        return bool(self.echo)
 
     @property
     def text(self) -> str:
@@ -118,6 +139,8 @@ class Guard:
                 if self.skip is None:
                     continue
             show, stop = cut(self.text)
+            if stop is None and self.shown == 0 and self._echoing():
+                continue                   # nothing shown while it may only repeat the message
             if show > self.shown:
                 yield self.text[self.shown:show]
                 self.shown = show
@@ -135,6 +158,9 @@ class Guard:
             if stop is not None:
                 self.stopped_at = stop
                 return
+        if self.shown == 0 and self._echoing() and len(_plain(self.text)) >= ECHO_SHARE * len(self.echo):
+            self.stopped_at, self.echoed = 0, True   # it only repeated the message: no answer (asked again)
+            return
         rest = self.text[self.shown:]
         if rest and not any(tag.startswith(rest.strip()) for tag in TAGS if rest.strip()):
             yield rest

@@ -274,3 +274,39 @@ def test_an_answer_that_names_its_own_turn_first_is_kept_without_the_label(store
     assert ans.text == "I understand. I will keep that in mind."
     assert "".join(got).strip() == ans.text == store.turn(ans.turn_id).text
     assert llm.avoided == [[]]                  # kept at once, not asked again
+
+
+# -- an answer that only repeats the user's message --------------------------------------------------------
+STATEMENT = "My dog is called Biscuit and she loves the beach."
+
+
+def test_an_answer_that_only_repeats_the_message_is_asked_again_avoiding_its_first_word(store):
+    llm = FakeLLM([STATEMENT, "Biscuit sounds like a happy dog!"])
+    a = make(store, llm)
+    got = []
+    ans = a.answer(None, STATEMENT, on_token=got.append)
+    assert ans.text == "Biscuit sounds like a happy dog!" == "".join(got).strip() == store.turn(ans.turn_id).text
+    assert llm.avoided == [[], ["My"]]
+
+
+def test_a_second_repeat_is_taken_as_it_comes_and_a_model_that_cannot_avoid_keeps_the_first(store):
+    llm = FakeLLM([STATEMENT.lower(), STATEMENT])
+    ans = make(store, llm).answer(None, STATEMENT)
+    assert ans.text == STATEMENT and len(llm.avoided) == 2
+
+    class Plain(FakeLLM):
+        def stream(self, messages, max_tokens=512, cancel=None):
+            yield from super().stream(messages, max_tokens, cancel)
+
+    plain = Plain([STATEMENT])
+    ans = make(store, plain).answer(None, STATEMENT)
+    assert ans.text == STATEMENT and len(plain.prompts) == 1
+
+
+@pytest.mark.parametrize("reply", ["My dog is called Biscuit too, what a coincidence!", "My dog!",
+                                   "Biscuit is a lovely name."])
+def test_an_answer_that_goes_on_from_the_message_or_repeats_little_of_it_is_shown_whole(store, reply):
+    llm = FakeLLM([reply])
+    got = []
+    ans = make(store, llm).answer(None, STATEMENT, on_token=got.append)
+    assert ans.text == reply == "".join(got).strip() and llm.avoided == [[]]

@@ -48,3 +48,23 @@ def test_a_first_message_that_tells_a_fact_gets_an_answer_of_its_own(assistant):
     print("->", answer)
     assert answer.strip() and answer != guard.FALLBACK
     assert not answer.lstrip().startswith(("Assistant", "User"))
+
+
+def test_a_statement_is_answered_not_repeated(tmp_path, default_model):
+    """A new user's first message, asked as `assistant ask` asks it (the app's sampling, a new memory): the
+    default model answered it by repeating it word for word; such an answer is asked again."""
+    import subprocess
+    import sys
+
+    from assistant import guard
+
+    statement = "My dog is called Biscuit and she loves the beach."
+    words = lambda s: re.findall(r"\w+", s.lower())   # noqa: E731
+    for i in range(2):
+        r = subprocess.run([sys.executable, "-m", "assistant.cli", "--db", str(tmp_path / f"{i}.db"), "--model",
+                            str(default_model.path), "ask", statement, "--max-tokens", "40"],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        answer = r.stdout.strip()
+        print(statement, "->", answer)
+        assert answer and answer != guard.FALLBACK and words(answer) != words(statement)
