@@ -264,7 +264,7 @@ async def test_session_list_shows_sessions_and_reopens_one(db):
         answers = list(screen.query(AssistantMessage))
         assert [m.shown_text for m in answers] == ["Tomatoes like sun."]
         assert not screen.query(Welcome)
-        assert app.focused is screen.prompt
+        assert app.focused is screen.prompt and not screen.sidebar.display   # the list closes after a choice
         # The next message continues that session.
         await send(pilot, "And how often to water them")
         await answered(pilot)

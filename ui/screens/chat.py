@@ -442,6 +442,8 @@ class ChatScreen(HelpAndQuitFirst, Screen):
             self.action_new_session()
         else:
             self.open_session(event.session_id)
+        if not self.answering:      # the list did its job: the conversation gets the width (ctrl+s reopens it)
+            self.sidebar.display = False
 
     @on(SessionList.Action)
     def _session_action(self, event: SessionList.Action) -> None:
