@@ -159,6 +159,7 @@ def test_consolidate_command_runs_with_bars_and_reports(tmp_path, monkeypatch):
     assert '"status": "done"' in r.output and "Done:" in r.output
     # no terminal here: one whole line per step, no bar cut at 80 columns
     assert "Segmenting sessions: 3 of 3\n" in r.output and "━" not in r.output and "…" not in r.output, r.output
+    assert re.search(r"Done: \d+ units in \d+(\.\d)? s", r.output) and " in 0 s" not in r.output, r.output
     r = _cli(tmp_path, "consolidate")
     assert "Nothing to consolidate" in r.output
     r = _cli(tmp_path, "consolidate", "--status")

@@ -139,7 +139,8 @@ def consolidate(obj, status_only: bool, max_minutes: float | None, segment_mode:
     done = sum(report.units.values())
     msg = {"done": "Done", "preempted": "Stopped", "deadline": "Time is up", "busy": "Another consolidation "
            "is running (the app or the daemon); nothing done", "error": "Failed"}[report.status]
-    click.echo(f"{msg}: {plural(done, 'unit')} in {report.seconds:.0f} s, {plural(report.llm_calls, 'model call')} "
+    took = f"{report.seconds:.1f}" if report.seconds < 10 else f"{report.seconds:.0f}"   # never "in 0 s"
+    click.echo(f"{msg}: {plural(done, 'unit')} in {took} s, {plural(report.llm_calls, 'model call')} "
                f"({report.prompt_tokens} prompt + {plural(report.completion_tokens, 'generated token')})."
                + (" Run `assistant consolidate` again to continue." if report.remaining else ""), err=True)
     if report.status in ("error", "busy"):
