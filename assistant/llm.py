@@ -394,8 +394,9 @@ class LlamaCppModel(Prioritized):
 
     def _first_avoiding(self, tokens: list[int], avoid: Sequence[str]) -> tuple[int, str]:
         """The likeliest first token after `tokens` (evaluated into the chat's cache) that is neither blank,
-        nor the end of the turn, nor the beginning of one of `avoid` (a bare letter such as "A" is allowed:
-        the Guard still sees what follows), with its text."""
+        nor the end of the turn, nor the beginning of one of `avoid` (a bare letter such as "A" is allowed
+        where it only begins one, "A" for "Assistant:": the Guard still sees what follows; one that is a
+        whole entry, "I" for an answer that repeated "I started ...", is not), with its text."""
         import llama_cpp
         import numpy as np
 
@@ -410,7 +411,8 @@ class LlamaCppModel(Prioritized):
             except UnicodeDecodeError:
                 continue
             word = text.strip()
-            if not word or any(a.startswith(word) and (len(word) > 1 or not word.isalnum()) for a in avoid):
+            if not word or any(a.startswith(word) and (len(word) > 1 or not word.isalnum() or a == word)
+                               for a in avoid):
                 continue
             return token, text
         token = int(np.argmax(logits))

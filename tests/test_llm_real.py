@@ -178,3 +178,13 @@ def test_the_answer_stops_at_the_memory_tag_and_can_be_kept_off_it(qwen05):
     again = "".join(qwen05.stream(msgs, max_tokens=12, temperature=0.0, avoid=["<memories"]))
     assert again.strip() and not again.lstrip().startswith("<")
     assert "<memories" not in again and qwen05.last_stats.completion_tokens >= 1
+
+
+def test_a_one_letter_word_to_avoid_is_kept_off_the_first_token(qwen05):
+    """An answer that repeated "I started learning the cello." is asked again avoiding "I": the bare letter
+    is kept off too (a letter that only begins an entry, "A" of "Assistant:", stays allowed)."""
+    msgs = [{"role": "user", "content": "Repeat exactly: I started learning the cello."}]
+    first = "".join(qwen05.stream(msgs, max_tokens=8, temperature=0.0))
+    assert first.lstrip().startswith("I ")                           # what the model does unguarded
+    again = "".join(qwen05.stream(msgs, max_tokens=8, temperature=0.0, avoid=["I"]))
+    assert again.strip() and not again.lstrip().startswith("I ")
