@@ -47,6 +47,8 @@ SUGGESTED = ("forget", "remember", "help")
 
 NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
 
+# what `/forget` takes besides words: "memory 12", "session 3"
+BY_ID = re.compile(r"^(memory|session)\s+(\d+)$", re.I)
 # "/word" at the very start, letters only (a colon or a stop may follow), then a space or the end: a command,
 # known or not ("/usr/bin is full" is not)
 COMMAND = re.compile(r"^/([a-z]+|\?)[:,.!?]*(?=\s|$)\s*(.*)$", re.I | re.S)
@@ -112,7 +114,7 @@ class ChatCommands:
     def _plan(self, assistant, session_id, rest: str) -> ForgetPlan:
         """What forgetting `rest` (words, "memory ID" or "session ID") would delete; raises MemoryError_ or
         ValueError for an id that does not exist or nothing to go by."""
-        by = re.match(r"^(memory|session)\s+(\d+)$", rest, re.I)
+        by = BY_ID.match(rest)
         if by:
             kind, number = by.group(1).lower(), int(by.group(2))
             return plan_forget(assistant.store, **{"segment_id" if kind == "memory" else "session_id": number})
@@ -136,8 +138,7 @@ class ChatCommands:
         except (MemoryError_, ValueError) as e:
             return _reply(session_id, str(e))
         if plan.empty:
-            by = re.match(r"^(memory|session)\s+\d+$", rest, re.I)
-            return _reply(session_id, plan.describe() + ("" if by else " " + NOTHING_HINT))
+            return _reply(session_id, plan.describe() + ("" if BY_ID.match(rest) else " " + NOTHING_HINT))
         return self._ask(session_id, plan)
 
     def _forget_in_words(self, assistant, session_id, rest: str) -> PreparedTurn | None:

@@ -201,9 +201,11 @@ def search(recall, query: str, *, now: datetime | None = None, budget_tokens: in
     # Biscuit" before the chat's next message makes it a memory)
     fresh = [m for m in _unsegmented(recall.store, k) if says(m.text, query)]
     taken = {t for m in fresh for t in m.turn_ids}
-    memories = [m for m in memories if not taken & set(m.turn_ids)]
-    return ([m for m in memories if says(m.text, query)] + fresh
-            + [m for m in memories if not says(m.text, query)]), window
+    saying, meaning = [], []
+    for m in memories:
+        if not taken & set(m.turn_ids):
+            (saying if says(m.text, query) else meaning).append(m)
+    return saying + fresh + meaning, window
 
 
 def says(text: str, query: str) -> bool:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import NotFoundError
-from .segmenter import STOPWORDS
+from .segmenter import STOPWORDS, words as words_of
 from .store import Store, title_from
 from .vectors import time_sql
 
@@ -51,7 +51,9 @@ class ForgetPlan:
     forgotten: bool = False                                   # set by `forget`
     # the first turns that go, as (role, text), for a confirmation that shows which ones (`preview`)
     samples: list[tuple[str, str]] = field(default_factory=list)
-    answers: int = 0          # turns among turn_ids that go only as the assistant's answers built on the rest
+    # the assistant's answers among turn_ids: for a phrase every one that goes, else those that go only as
+    # answers built on what was chosen (a session's own answers are the session)
+    answers: int = 0
 
     @property
     def turns(self) -> int:
@@ -308,8 +310,8 @@ def _echoes(store: Store, told: list[int]) -> set[int]:
 
 
 def _telling(text: str) -> set[str]:
-    """The words of `text` that carry meaning (no stopwords, at least 4 letters), lower-case."""
-    return {w for w in re.findall(r"[^\W\d_]+", text.lower()) if len(w) >= 4 and w not in STOPWORDS}
+    """The words of `text` that carry meaning (no stopwords, at least 4 characters), lower-case."""
+    return {w for w in words_of(text) if len(w) >= 4 and w not in STOPWORDS}
 
 
 def _sessions_of(store: Store, turn_ids: list[int]) -> set[int]:

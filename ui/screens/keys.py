@@ -23,10 +23,11 @@ class HelpAndQuitFirst:
             if b.binding.show and action not in shown:
                 # as the compact footer draws it: "^q Quit", one space between keys (the first key of an
                 # action stands for all of them)
-                cost = len(self.app.get_key_display(b.binding)) + len(b.binding.description) + 2   # type: ignore[attr-defined]
-                if used + cost - 1 > width:
+                key = self.app.get_key_display(b.binding)   # type: ignore[attr-defined]
+                needed = len(key) + 1 + len(b.binding.description) + (1 if used else 0)
+                if used + needed > width:
                     continue
-                used += cost
+                used += needed
                 shown.add(action)
             out[key] = b
         return out
