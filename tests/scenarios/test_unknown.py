@@ -68,3 +68,19 @@ def test_a_statement_is_answered_not_repeated(tmp_path, default_model):
         answer = r.stdout.strip()
         print(statement, "->", answer)
         assert answer and answer != guard.FALLBACK and words(answer) != words(statement)
+
+
+def test_after_forgetting_the_next_message_is_answered_not_the_question_left_unanswered(assistant):
+    """Forgetting "my dog is called Biscuit" takes the answer to "What's my dog's name?" and leaves the
+    question; the next message must be answered for itself (the question was merged into it, and the
+    default model answered the dog question again)."""
+    from memory.forget import forget, plan_forget
+
+    sid = assistant.new_session()
+    for said in ("My dog is called Biscuit and she loves the beach.", "What's my dog's name?"):
+        assistant.generate(assistant.prepare(sid, said))
+    forget(assistant.store, plan_forget(assistant.store, phrase="my dog is called Biscuit"))
+    assert [t.text for t in assistant.store.turns(sid)] == ["What's my dog's name?"]
+    answer = assistant.generate(assistant.prepare(sid, "I'm allergic to penicillin.")).text
+    print("->", answer)
+    assert "dog" not in answer.lower() and "biscuit" not in answer.lower()
