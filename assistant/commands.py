@@ -60,6 +60,10 @@ ASKED_TO_FORGET = re.compile(
 VAGUE = re.compile(r"^(?:it|this|that|them|everything|all)(?:\s*[,;:.!?-]|$)", re.I)
 
 
+INCOGNITO_REMEMBER = ("Nothing is kept from an incognito chat, so this fact was not pinned. Leave incognito "
+                      "(ctrl+g) and say /remember again to keep it.")
+
+
 def _reply(session_id, text: str, plan: ForgetPlan | None = None) -> PreparedTurn:
     def produce(_model, _cancel) -> Iterator[str]:
         yield text
@@ -101,6 +105,8 @@ class ChatCommands:
         if command == "remember":
             if not rest:
                 return _reply(session_id, "Say what to remember: /remember followed by the fact.")
+            if assistant.incognito:
+                return _reply(session_id, INCOGNITO_REMEMBER)
             pin_id = remember(assistant.store, rest)
             return _reply(session_id, f"I'll keep this in mind (pinned fact {pin_id}): {rest}")
         if command == "forget":

@@ -80,7 +80,8 @@ Route = Callable[["Assistant", "int | None", str], "PreparedTurn | None"]
 class Assistant:
     """Wires store, recall and model into answering a turn. The model may arrive later (`set_model`).
     `routes` are tried in order before a message is answered as chat. `incognito`: nothing of the chat is
-    stored (its turns live in this process only; see assistant/incognito.py), and no route is taken."""
+    stored (its turns live in this process only; see assistant/incognito.py); routes still answer there, and
+    keep what they would store in `scratch` or refuse."""
 
     def __init__(self, store: Store, recall, config: Config, model: ChatModel | None = None,
                  routes: Sequence[Route] = (), incognito: bool = False):
@@ -137,12 +138,12 @@ class Assistant:
 
     def prepare(self, session_id: int | None, text: str) -> PreparedTurn:
         """Store the user's message (committed first), then recall and build the prompt."""
-        if self.scratch is not None:
-            return self._prepare_incognito(session_id, text)
-        for route in self.routes:
+        for route in self.routes:     # in incognito too: a route stores nothing there (see `scratch`)
             routed = route(self, session_id, text)
             if routed is not None:
                 return routed
+        if self.scratch is not None:
+            return self._prepare_incognito(session_id, text)
         with self._compose_lock:
             held = self._drafted.pop(session_id, None)     # what drafts of this message were evaluated with
             if session_id is None:

@@ -321,11 +321,17 @@ def prepare(assistant, session_id: int | None, text: str, *, now: datetime | Non
     window = resolve(store, text, now)
     if window is None:
         return None
-    if session_id is None:
-        session_id = store.new_session(title=_title_from(text))
-    elif store.session(session_id) is None:
-        raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
-    user_turn_id = store.add_turn(session_id, "user", text)
+    scratch = getattr(assistant, "scratch", None)     # an incognito chat: the turns stay in this process
+    if scratch is not None:
+        if session_id is None or not scratch.has(session_id):
+            session_id = scratch.new_session()
+        user_turn_id = scratch.add_turn(session_id, "user", text)
+    else:
+        if session_id is None:
+            session_id = store.new_session(title=_title_from(text))
+        elif store.session(session_id) is None:
+            raise AssistantError(f"There is no session {session_id}; list sessions with `assistant sessions`.")
+        user_turn_id = store.add_turn(session_id, "user", text)
     recall = getattr(assistant, "recall", None)
     index = getattr(recall, "turn_index", None) or getattr(recall, "index", None)
     result = gather(store, text, window=window, now=now, embedder=getattr(recall, "embedder", None),
@@ -337,7 +343,7 @@ def prepare(assistant, session_id: int | None, text: str, *, now: datetime | Non
               + (f", {len(result.clips)} used" if result.clips else "")
               + (f"; topic: {result.topic}" if result.topic else "") + ".")
     prep = PreparedTurn(session_id, user_turn_id, [], result.memories(), [notice], result.retrieval_seconds,
-                        produce=result.lines)
+                        produce=result.lines, stored=scratch is None)
     prep.missed = result
     return prep
 

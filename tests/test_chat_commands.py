@@ -126,8 +126,26 @@ def test_incognito_stores_nothing_and_says_so(store):
     assert "My name is Zed" in [m["content"] for m in llm.prompts[-1]][1]   # the chat remembers it in memory
     assert second.turn_id is not None and second.turn_id < 0
     assert store.count("turns") == 0 and store.count("sessions") == 0
-    a.answer(sid, "/remember x")
-    assert store.count("pins") == 0                      # commands are not taken in incognito either
+    pinned = a.answer(sid, "/remember x")
+    assert store.count("pins") == 0 and "incognito" in pinned.text and "ctrl+g" in pinned.text
+
+
+def test_commands_answer_in_incognito_without_the_model_and_store_nothing(store):
+    """/help and a mistyped command are the app's, not the model's, in an incognito chat too; /forget there
+    forgets from the stored memory, which is what the user asked for."""
+    kept = make(store)
+    kept.answer(None, "My neighbour Daniel plays the drums.")
+    kept.answer(None, "I like green tea.")
+    turns = store.count("turns")
+    llm = FakeLLM(replies=["model"])
+    a = make(store, llm, incognito=True)
+    sid = a.new_session()
+    assert "/forget" in a.answer(sid, "/help").text
+    assert "Did you mean /forget?" in a.answer(sid, "/forgt drums").text
+    assert "Daniel" in a.answer(sid, "/forget Daniel").text
+    assert a.answer(sid, "yes").text.startswith("Forgot")
+    assert llm.prompts == [] and store.count("sessions") == 1 and store.count("turns") == turns - 2
+    assert not [t for t in store.db.execute("SELECT text FROM turns").fetchall() if "Daniel" in t[0]]
 
 
 def test_after_a_forget_the_prompt_keeps_the_running_memory_made_before_it(store):

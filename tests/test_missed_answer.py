@@ -161,6 +161,19 @@ def test_the_answer_streams_through_the_assistant_without_waiting_for_the_model(
     assert no_prompt_words(answer.text) and prep.missed.topic is None
 
 
+def test_an_incognito_chat_is_told_what_was_missed_and_stores_neither_turn(store, tmp_path):
+    (clip,) = heard(store, tmp_path, [(10, 3, "Lunch is at noon.")], now=datetime.now(UTC))
+    turns, sessions = store.count("turns"), store.count("sessions")
+    llm = FakeLLM(["unused"])
+    a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=llm, routes=default_routes(),
+                  incognito=True)
+    sid = a.new_session()
+    answer = a.answer(sid, "what did I miss?")
+    assert f"- {missed.hhmm(clip.started_at)}: Lunch is at noon." in answer.text and llm.prompts == []
+    assert (store.count("turns"), store.count("sessions")) == (turns, sessions)
+    assert [t.role for t in a.turns(sid)] == ["user", "assistant"] and answer.turn_id < 0
+
+
 def test_a_question_that_may_be_about_chat_goes_to_chat_when_nothing_was_heard(store, tmp_path):
     a = Assistant(store, TurnRecall(store, FakeEmbedder()), Config(), model=FakeLLM(["unused"]),
                   routes=default_routes())
