@@ -56,8 +56,10 @@ COMMAND = re.compile(r"^/([a-z]+|\?)[:,.!?]*(?=\s|$)\s*(.*)$", re.I | re.S)
 ASKED_TO_FORGET = re.compile(
     r"^(?:please[,\s]+)?(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?forget\s+(.+?)"
     r"(?:,?\s+please)?[\s.!?]*$", re.I | re.S)
-# what follows "forget" that names nothing: "forget it", "forget that, ...", "forget everything."
-VAGUE = re.compile(r"^(?:it|this|that|them|everything|all)(?:\s*[,;:.!?-]|$)", re.I)
+# what follows "forget" that names nothing: "forget it", "forget that, ...", "forget everything.", and the
+# general words of a question about forgetting ("Can you forget things?", "... something I said?")
+VAGUE = re.compile(r"^(?:it|this|that|them|everything|all|things|stuff|anything|something(?: I (?:said|told you))?"
+                   r"|(?:my |your )?memor(?:y|ies))(?:\s*[,;:.!?-]|$)", re.I)
 
 
 INCOGNITO_REMEMBER = ("Nothing is kept from an incognito chat, so this fact was not pinned. Leave incognito "

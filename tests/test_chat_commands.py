@@ -213,6 +213,20 @@ def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
     assert a.answer(sid, "yes").text == "Sure."          # no question was waiting
 
 
+@pytest.mark.parametrize("said", ["Can you forget things?", "could you forget stuff", "Can you forget anything?",
+                                  "Can you forget something I said?", "Will you forget my memories?"])
+def test_asking_whether_it_can_forget_is_chat_even_when_the_words_match(store, said):
+    llm = FakeLLM(replies=["Yes: /forget and a phrase."])
+    a = make(store, llm)
+    old = store.new_session()
+    for text in ("I have so many things to do and stuff to sort", "Something I said about anything",
+                 "my memories of Lisbon"):
+        store.add_turn(old, "user", text)
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    ans = a.answer(a.new_session(), said)
+    assert ans.text == "Yes: /forget and a phrase." and ans.forget_plan is None
+
+
 @pytest.mark.parametrize("said", ["/help", "/?", "/commands", "/HELP", "/help?"])
 def test_help_lists_the_chat_commands_and_is_not_stored(store, said):
     llm = FakeLLM(replies=["Sure."])
