@@ -359,6 +359,26 @@ def _clips_of(store: Store, turn_ids: list[int], sessions: list[int]) -> list[in
     return sorted(out)
 
 
+def _first_times(store: Store, turn_ids: list[int]) -> dict[int, str]:
+    """Per session, the time of the earliest of `turn_ids`."""
+    out: dict[int, str] = {}
+    for part in _chunks(turn_ids):
+        for sid, at in store.db.execute(f"SELECT session_id, MIN(created_at) FROM turns WHERE id IN ({_marks(part)}) "
+                                        "GROUP BY session_id", part):
+            out[sid] = min(at, out.get(sid, at))
+    return out
+
+
+def _start_at_first_kept_turn(store: Store, kept: list[int], first_gone: dict[int, str]) -> None:
+    """A session that lost its first turns starts at the first turn it keeps: the sessions list and the
+    journal would otherwise still show when the forgotten words were said."""
+    for sid in kept:
+        gone = first_gone.get(sid)
+        row = store.db.execute("SELECT MIN(created_at) FROM turns WHERE session_id = ?", [sid]).fetchone()
+        if gone is not None and row[0] is not None and gone < row[0]:
+            store.db.execute("UPDATE sessions SET started_at = ? WHERE id = ? AND started_at < ?", [row[0], sid, row[0]])
+
+
 def _summaries_of(store: Store, sessions: Iterable[int]) -> list[int]:
     out: set[int] = set()
     for part in _chunks(sorted(sessions)):
@@ -394,6 +414,7 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
         clip_ids = sorted(set(plan.clip_ids) | set(_clips_of(store, turn_ids, plan.session_ids)))
         sessions = _sessions_of(store, turn_ids) | set(plan.session_ids)
         titles = _titles_from(store, turn_ids, sessions, plan.phrase)
+        first_gone = _first_times(store, turn_ids)
         HybridIndex(store, "segment").remove(segment_ids)
         for part in _chunks(segment_ids):
             db.execute(f"DELETE FROM segments WHERE id IN ({_marks(part)})", part)
@@ -417,6 +438,7 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
             db.execute(f"DELETE FROM segmentation_log WHERE session_id IN ({_marks(part)})", part)
         for sid, title in titles.items():
             db.execute("UPDATE sessions SET title = ? WHERE id = ?", [title, sid])
+        _start_at_first_kept_turn(store, kept, first_gone)
     for p in paths:
         Path(p).unlink(missing_ok=True)
     checkpoint(store)

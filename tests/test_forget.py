@@ -104,6 +104,18 @@ def test_title_from_a_forgotten_turn_is_replaced(store):
     assert store.session(sid).title == "Also buy milk"
 
 
+def test_a_session_that_loses_its_first_turns_starts_at_the_first_one_it_keeps(store):
+    sid = store.new_session(title="Dog", started_at="2026-12-05T09:49:00+00:00")
+    store.add_turn(sid, "user", "My dog is called Biscuit.", created_at="2026-12-05T09:49:00+00:00")
+    store.add_turn(sid, "user", "I start a new job on Monday.", created_at="2026-12-05T10:30:00+00:00")
+    other = store.new_session(title="Tea", started_at="2026-12-05T08:00:00+00:00")
+    store.add_turn(other, "user", "I like tea.", created_at="2026-12-05T08:01:00+00:00")
+    store.add_turn(other, "user", "Biscuit likes tea too.", created_at="2026-12-05T08:05:00+00:00")
+    forget(store, plan_forget(store, phrase="Biscuit"))
+    assert store.session(sid).started_at == "2026-12-05T10:30:00+00:00"
+    assert store.session(other).started_at == "2026-12-05T08:00:00+00:00"   # its first turn stays
+
+
 def test_forget_removes_clip_rows_and_files(store, tmp_path):
     sid = store.new_session(source="audio")
     tid = store.add_turn(sid, "user", "zorblax heard in the room", source="audio", speaker="Room")
