@@ -190,6 +190,26 @@ async def test_correcting_a_memory_starts_with_its_text_selected_so_typing_repla
     a.close()
 
 
+async def test_at_80x24_each_memory_takes_two_rows_and_the_list_most_of_the_height(db):
+    """Rows that wrapped at the list's 30 columns left room for two or three memories."""
+    a, llm, _ = make(db)
+    long = "My neighbour Daniel plays the drums every evening after nine, loudly, with the window open"
+    for day in range(4, 9):
+        sid = a.store.new_session(title="drums", started_at=f"2025-04-0{day}T20:00:00+00:00")
+        a.store.add_turn(sid, "user", f"{long} ({day}).", created_at=f"2025-04-0{day}T20:00:00+00:00")
+    TurnIndex(a.store, a.recall.embedder).index_pending()
+    segment_pending(a.store, a.recall.embedder, mode="fast")
+    app = AssistantApp(assistant=a)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_memory(pilot)
+        await wait_until(pilot, lambda: screen.loaded and len(screen.memories) >= 8, what="the memories")
+        await pilot.pause()
+        assert screen.list.virtual_size.height == 2 * len(screen.memories)
+        assert screen.list.size.height >= 12                  # six memories in view
+        assert not screen.query_one("#memory-when").display   # no blank line above the list
+    a.close()
+
+
 async def test_pin_lists_the_fact_and_unpin_takes_it_off(db):
     a, llm, _ = make(db)
     app = AssistantApp(assistant=a)

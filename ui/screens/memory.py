@@ -204,7 +204,9 @@ class MemoryScreen(HelpAndQuitFirst, Screen):
         notes = [window.ranking_note()] if window is not None else []
         if query and window is None and memories and not any(says(m.text, query) for m in memories):
             notes.append(f"No memory says \"{query}\"; these are the closest in meaning.")
-        self.query_one("#memory-when", Static).update(" ".join(notes))
+        when = self.query_one("#memory-when", Static)
+        when.update(" ".join(notes))
+        when.display = bool(notes)      # an empty line would take a row from the list
         ol = self.list
         ol.clear_options()
         ol.add_options([Option(memory_option(m), id=f"{m.kind}:{m.id}") for m in memories])
@@ -223,7 +225,7 @@ class MemoryScreen(HelpAndQuitFirst, Screen):
         self.pins.clear_options()
         self.pins.add_options([Option(p.for_user(), id=str(p.id)) for p in pinned])
         if not pinned:
-            self.pins.add_option(Option(Text("None yet: p pins a memory; /remember in the chat pins a fact.",
+            self.pins.add_option(Option(Text("None yet · p pins a memory",
                                              "dim"), disabled=True))
         self.loaded += 1
 
