@@ -38,6 +38,7 @@ class Config:
     recent_turns: int = 12            # turns of the current session always kept in the prompt
     pinned_budget_tokens: int = 200   # room for pinned facts (`assistant remember`) in every prompt
     flash_attn: str | bool = "auto"   # "auto": on when layers are offloaded to a GPU
+    cpu_repack: str | bool = "auto"   # llama.cpp's repacked CPU weights; "auto": see llm.resolve_cpu_repack
     system_prompt: str = ""           # extra instructions appended to the built-in system prompt
     timeline_refine: bool = False     # one more model call per answer refines recalled timelines (THEANINE)
     consolidate_idle_minutes: float = 10.0   # tidy memory after this long without a message
@@ -286,6 +287,10 @@ RULES: dict[str, Rule] = {
                        from_toml=lambda v: v if v == "auto" else _toml_type(bool)(v),
                        ok=lambda v, c: v == "auto" or isinstance(v, bool),
                        allowed=lambda c: '"auto" (on when layers run on a GPU), true or false'),
+    "cpu_repack": Rule(parse=lambda r: r if r == "auto" else _parse_bool(r),
+                       from_toml=lambda v: v if v == "auto" else _toml_type(bool)(v),
+                       ok=lambda v, c: v == "auto" or isinstance(v, bool),
+                       allowed=lambda c: '"auto" (off on CPUs with AVX-512 VNNI, else on), true or false'),
     "system_prompt": Rule(parse=str, ok=lambda v, c: isinstance(v, str), allowed=lambda c: "any text",
                           from_toml=_toml_type(str)),
     "timeline_refine": _flag("one more model call per answer"),

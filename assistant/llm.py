@@ -162,12 +162,61 @@ class Prioritized:
             self._local.priority = before
 
 
+def resolve_cpu_repack(setting: str | bool, gpu_layers: int, cpu_flags: set[str] | None = None) -> bool:
+    """Whether llama.cpp repacks the weights that run on the CPU into its interleaved layout (its default).
+    "auto": not on a CPU with AVX-512 VNNI, where the plain layout was faster in what a person waits for
+    (docs/benchmarks.md, 2026-12-05: loading 0.4 s instead of 1.0 s, prompts 117-152 tokens/s instead of
+    85-96, generation 24.5 tokens/s instead of 28); llama.cpp's default elsewhere and with layers on a GPU."""
+    if setting != "auto":
+        return bool(setting)
+    if gpu_layers != 0:
+        return True
+    flags = cpu_flags if cpu_flags is not None else _cpu_flags()
+    return "avx512_vnni" not in flags
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(**fields):
+    """llama-cpp-python's Llama() takes no argument for some model parameters (use_extra_bufts): its default
+    parameters are given these fields while one model loads."""
+    from llama_cpp import llama_cpp     # the module Llama() reads its defaults from
+
+    with _PARAMS_LOCK:
+        default = llama_cpp.llama_model_default_params
+
+        def params():
+            p = default()
+            for k, v in fields.items():
+                setattr(p, k, v)
+            return p
+
+        llama_cpp.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            llama_cpp.llama_model_default_params = default
+
+
 class LlamaCppModel(Prioritized):
     """A GGUF model loaded in this process; chat uses the GGUF's own chat template."""
 
     def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, threads: int = 0,
                  gpu_layers: str | int = "auto", flash_attn: str | bool = "auto", seed: int = 0,
-                 temperature: float = 0.6):
+                 temperature: float = 0.6, cpu_repack: str | bool = "auto"):
         from llama_cpp import Llama
 
         self.path = Path(path)
@@ -177,10 +226,12 @@ class LlamaCppModel(Prioritized):
         self.gpu_layers_setting = resolve_gpu_layers(gpu_layers)
         if flash_attn == "auto":  # measured on an H100: +6% tokens/s, -9% time to first token
             flash_attn = self.gpu_layers_setting != 0
+        self.cpu_repack = resolve_cpu_repack(cpu_repack, self.gpu_layers_setting)
         try:
-            self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=threads,
-                             n_threads_batch=threads, n_gpu_layers=self.gpu_layers_setting,
-                             flash_attn=flash_attn, seed=seed, verbose=False)
+            with _model_params(use_extra_bufts=self.cpu_repack):
+                self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=threads,
+                                 n_threads_batch=threads, n_gpu_layers=self.gpu_layers_setting,
+                                 flash_attn=flash_attn, seed=seed, verbose=False)
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(
                 f"llama.cpp could not load the model {self.path} ({e}); the file may be corrupt or not a "
@@ -424,7 +475,7 @@ class LlamaCppModel(Prioritized):
         st = self.path.stat()
         p = self.llm.context_params
         return (f"{self.path.name}:{st.st_size}:{int(st.st_mtime)}:{self.n_ctx}:{self.gpu_layers}:"
-                f"{p.type_k}:{p.type_v}:{int(p.flash_attn_type)}")
+                f"{p.type_k}:{p.type_v}:{int(p.flash_attn_type)}:{'repack' if self.cpu_repack else 'plain'}")
 
     def save_state(self, tokens: list[int], path: Path) -> bool:
         """Write the chat context's cache of `tokens` (which it must begin with) to `path`; the cache keeps
@@ -627,4 +678,4 @@ PARALLEL_CTX = 12288
 
 def load_model(path: Path, name: str, cfg) -> LlamaCppModel:
     return LlamaCppModel(path, name=name, n_ctx=cfg.n_ctx, threads=cfg.resolved_threads(),
-                         gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn)
+                         gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn, cpu_repack=cfg.cpu_repack)

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from assistant.errors import GenerationError
-from assistant.llm import CHAT_CHUNK, YIELD_CHUNK, LlamaCppModel, chunk_sizes, resolve_gpu_layers
+from assistant.llm import (CHAT_CHUNK, YIELD_CHUNK, LlamaCppModel, chunk_sizes, resolve_cpu_repack,
+                           resolve_gpu_layers)
 from assistant.models import MODELS, resolve_model
 
 pytestmark = pytest.mark.real
@@ -24,6 +25,27 @@ def test_streams_with_the_gguf_chat_template(smollm2):
     assert pieces and "".join(pieces).strip()
     assert smollm2.last_stats.completion_tokens == len(pieces)
     assert smollm2.llm.metadata.get("tokenizer.chat_template")
+
+
+def test_cpu_repack_auto_follows_the_cpu_and_a_gpu():
+    assert resolve_cpu_repack("auto", 0, {"avx2", "avx512f", "avx512_vnni"}) is False
+    assert resolve_cpu_repack("auto", 0, {"avx2", "fma"}) is True
+    assert resolve_cpu_repack("auto", -1, {"avx512_vnni"}) is True      # layers on a GPU: llama.cpp's way
+    assert resolve_cpu_repack(True, 0, {"avx512_vnni"}) is True
+    assert resolve_cpu_repack(False, 0, {"avx2"}) is False
+
+
+def test_the_cpu_repack_setting_reaches_llama_cpp_and_each_layout_answers(smollm2):
+    from llama_cpp import llama_cpp
+
+    default = llama_cpp.llama_model_default_params
+    models = {on: LlamaCppModel(smollm2.path, name="smollm2", n_ctx=512, gpu_layers=0, temperature=0.0,
+                                cpu_repack=on) for on in (True, False)}
+    assert llama_cpp.llama_model_default_params is default          # put back after each load
+    for on, m in models.items():
+        assert m.cpu_repack is on and bool(m.llm.model_params.use_extra_bufts) is on
+        assert "".join(m.stream([{"role": "user", "content": "Say hello."}], 8)).strip()
+    assert models[True].identity() != models[False].identity()      # a saved prefix is not shared between them
 
 
 def test_cancel_stops_the_stream(smollm2):
