@@ -148,6 +148,8 @@ def check_engine(cfg: config_mod.Config, model: str, connect: bool = True,
         path, found = _model_file(model)
         out += found
         out.append(_layers(cfg, path, offload, bool(gpus)))
+        if not offload or cfg.gpu_layers == 0:
+            out.append(cpu_weights(cfg))
     else:
         out.append(Finding("model", f"on the server: {cfg.server_model or 'the one it serves'} "
                                     f"(the local model '{cfg.model}' is not used)"))
@@ -169,6 +171,18 @@ def _layers(cfg, path: Path | None, offload: bool, gpu: bool) -> Finding:
     layers = min(int(cfg.gpu_layers), n) if n else int(cfg.gpu_layers)
     return Finding("layers", (f"{layers} of {n} layers" if n else _plural(layers, "layer"))
                    + f" on the GPU (gpu_layers = {cfg.gpu_layers})")
+
+
+def cpu_weights(cfg, flags: set[str] | None = None) -> Finding:
+    """How llama.cpp lays out the weights that run on the CPU (`cpu_repack`)."""
+    from .llm import _cpu_flags, resolve_cpu_repack
+
+    flags = _cpu_flags() if flags is None else flags
+    repack = resolve_cpu_repack(cfg.cpu_repack, 0, flags)
+    why = (f"cpu_repack = {str(cfg.cpu_repack).lower()}" if cfg.cpu_repack != "auto" else
+           'cpu_repack = "auto": ' + ("this CPU has AVX-512 VNNI" if "avx512_vnni" in flags else
+                                      "llama.cpp's default on this CPU"))
+    return Finding("CPU weights", f"{'repacked' if repack else 'plain'} layout ({why})")
 
 
 def _check_server(cfg, connect: bool) -> Finding:

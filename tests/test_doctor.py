@@ -164,6 +164,17 @@ def test_layers_on_the_gpu_are_counted_from_the_models_own_header():
     assert cpu.text == "0 on the GPU: the model runs on the CPU (gpu_layers = 8 has no effect)" and not cpu.problem
 
 
+def test_the_cpu_weight_layout_is_named_with_why():
+    from assistant.config import Config
+    from assistant.doctor import cpu_weights
+
+    assert cpu_weights(Config(), {"avx2", "avx512_vnni"}).text == \
+        'plain layout (cpu_repack = "auto": this CPU has AVX-512 VNNI)'
+    assert cpu_weights(Config(), {"avx2"}).text == \
+        'repacked layout (cpu_repack = "auto": llama.cpp\'s default on this CPU)'
+    assert cpu_weights(Config(cpu_repack=True), {"avx512_vnni"}).text == "repacked layout (cpu_repack = true)"
+
+
 def test_a_consolidation_running_in_another_process_is_said_to_be_running(tmp_path):
     from assistant.doctor import check_database
     from memory.consolidate import run_lock
