@@ -17,7 +17,10 @@ The assistant's answers built on what goes go with it: the answer to a forgotten
 on Thursday" after "My cello lesson is on Thursday", which names no cello), and the answer to a later message
 that had a forgotten turn among its recalled memories (it may repeat the fact in other words), and a later answer
 in the same conversation that repeats the forgotten message's own words ("Your dog's name is Biscuit.": the
-model read it in its window). The questions themselves stay.
+model read it in its window). A question whose answer goes that asks about what goes ("What's my dog's
+name?" after "My dog is called Biscuit": a word of the forgotten message, and a question) goes with it: left
+alone it was grouped with the next exchange and recalled as its question ("What's my dog's name? ... Ana").
+Other messages stay, statements always.
 """
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ class ForgetPlan:
     # the assistant's answers among turn_ids: for a phrase every one that goes, else those that go only as
     # answers built on what was chosen (a session's own answers are the session)
     answers: int = 0
+    questions: int = 0          # the questions among turn_ids that go with their answers (about what goes)
 
     @property
     def turns(self) -> int:
@@ -93,8 +97,13 @@ class ForgetPlan:
                  _n(self.clips, "clip")]
         if self.pins:
             parts.append(_n(self.pins, "pinned fact"))
+        built = []
         if self.answers:
-            parts[0] += f" ({self.answers} of them {'an answer' if self.answers == 1 else 'answers'} built on it)"
+            built.append(f"{self.answers} of them {'an answer' if self.answers == 1 else 'answers'} built on it")
+        if self.questions:
+            built.append(f"{_n(self.questions, 'question')} about it")
+        if built:
+            parts[0] += f" ({', '.join(built)})"
         text = ", ".join(parts[:-1]) + " and " + parts[-1]
         if self.sessions:
             text += f" ({_n(self.sessions, 'whole session')})"
@@ -168,7 +177,8 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
         turn_ids = [r[0] for r in db.execute(f"SELECT id FROM turns WHERE {' AND '.join(where)}", params)]
     turn_ids = _with_corrections(store, turn_ids)
     answers = _answers_built_on(store, turn_ids)
-    turn_ids = sorted(set(turn_ids) | set(answers))
+    questions = _questions_about(store, sorted(set(turn_ids) | set(answers)))
+    turn_ids = sorted(set(turn_ids) | set(answers) | set(questions))
     sessions = _sessions_of(store, turn_ids) | set(whole)
     # sessions left with no turn at all go too (a time range that holds a whole conversation)
     left = _remaining(store, sessions, turn_ids)
@@ -179,7 +189,8 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
     pin_ids = sorted(set(pin_ids) | _pins_of(store, turn_ids))
     return ForgetPlan(sorted(turn_ids), segment_ids, summary_ids, clip_ids, whole, pin_ids,
                       sorted(sessions - set(whole)), phrase, samples=_samples(store, turn_ids),
-                      answers=_answers_among(store, turn_ids) if phrase is not None else len(answers))
+                      answers=_answers_among(store, turn_ids) if phrase is not None else len(answers),
+                      questions=len(questions))
 
 
 def _samples(store: Store, turn_ids: list[int]) -> list[tuple[str, str]]:
@@ -279,6 +290,30 @@ def _answers_built_on(store: Store, turn_ids: list[int]) -> list[int]:
     return sorted(out - gone)
 
 
+_QUESTION = re.compile(r"(\?\s*$)|^\s*(who|whom|whose|what|what's|whats|when|where|which|why|how|is|are|am|was|were|"
+                       r"do|does|did|can|could|will|would|should|have|has|tell me|remind me)\b", re.I)
+
+
+def _questions_about(store: Store, gone: list[int]) -> list[int]:
+    """The messages that the assistant's answers among `gone` replied to and that are questions about what
+    goes: they hold a meaningful word of a forgotten message of the user's. A statement is never among them
+    (it may hold a fact of its own)."""
+    db, gone_set = store.db, set(gone)
+    told: set[str] = set()
+    for part in _chunks(gone):
+        for text, in db.execute(f"SELECT text FROM turns WHERE id IN ({_marks(part)}) AND role = 'user'", part):
+            told |= _telling(text, shortest=3)
+    out: set[int] = set()
+    for part in _chunks(gone):
+        for tid, role, text in db.execute(
+                "SELECT q.id, q.role, q.text FROM turns a JOIN turns q ON q.id = (SELECT MAX(x.id) FROM turns x "
+                f"WHERE x.session_id = a.session_id AND x.id < a.id) WHERE a.id IN ({_marks(part)}) "
+                "AND a.role = 'assistant'", part):
+            if role == "user" and tid not in gone_set and _QUESTION.search(text) and _telling(text, 3) & told:
+                out.add(tid)
+    return sorted(out)
+
+
 def _answers_among(store: Store, turn_ids: list[int]) -> int:
     """How many of the turns are the assistant's: the answers that go, whether they hold the phrase themselves
     or were built on what does (the count the sentence gives, beside the answers the preview lists)."""
@@ -309,9 +344,11 @@ def _echoes(store: Store, told: list[int]) -> set[int]:
     return out
 
 
-def _telling(text: str) -> set[str]:
-    """The words of `text` that carry meaning (no stopwords, at least 4 characters), lower-case."""
-    return {w for w in words_of(text) if len(w) >= 4 and w not in STOPWORDS}
+def _telling(text: str, shortest: int = 4) -> set[str]:
+    """The words of `text` that carry meaning (no stopwords, at least `shortest` characters), lower-case. A
+    question about what goes is read with 3 ("dog")."""
+    words = (w.removesuffix("'s").removesuffix("’s") for w in words_of(text))     # "dog's" is "dog"
+    return {w for w in words if len(w) >= shortest and w not in STOPWORDS}
 
 
 def _sessions_of(store: Store, turn_ids: list[int]) -> set[int]:
@@ -410,6 +447,7 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
         # what the plan named, and what was derived from it since (a consolidation in between)
         turn_ids = _with_corrections(store, plan.turn_ids)
         turn_ids = sorted(set(turn_ids) | set(_answers_built_on(store, turn_ids)))
+        turn_ids = sorted(set(turn_ids) | set(_questions_about(store, turn_ids)))
         segment_ids = sorted(set(plan.segment_ids) | set(_segments_of(store, turn_ids, plan.session_ids)))
         clip_ids = sorted(set(plan.clip_ids) | set(_clips_of(store, turn_ids, plan.session_ids)))
         sessions = _sessions_of(store, turn_ids) | set(plan.session_ids)

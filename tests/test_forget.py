@@ -324,7 +324,7 @@ def test_a_phrase_as_people_say_it_finds_its_words_in_any_order_and_the_pinned_f
     assert sid
 
 
-def test_the_answers_built_on_a_forgotten_fact_go_with_it_and_the_questions_stay(store):
+def test_the_answers_built_on_a_forgotten_fact_go_with_it_and_so_do_questions_about_it(store):
     from memory.attached import Attached, AttachedStore
     told = add_session(store, day(1), [("User", "My cello lesson is on Thursday evening."),
                                        ("Assistant", "Enjoy your lesson on Thursday!"),
@@ -340,14 +340,30 @@ def test_the_answers_built_on_a_forgotten_fact_go_with_it_and_the_questions_stay
                                              [lesson, enjoy])])
     AttachedStore(store).add(buy, [Attached("turn", shoes, "User: I also need new running shoes.", [shoes])])
     plan = plan_forget(store, phrase="cello")
-    assert sorted(plan.turn_ids) == sorted([lesson, enjoy, thursday])
-    assert plan.answers == 2
-    assert plan.describe().startswith("This forgets 3 turns (2 of them answers built on it), ")
+    assert sorted(plan.turn_ids) == sorted([lesson, enjoy, when, thursday])
+    assert plan.answers == 2 and plan.questions == 1
+    assert plan.describe().startswith("This forgets 4 turns (2 of them answers built on it, 1 question about it), ")
     forget(store, plan)
     left = [t.text for sid in (told, asked) for t in store.turns(sid)]
     assert left == ["I also need new running shoes.", "Good shoes make running easier.",
-                    "When is my lesson?", "And what do I need to buy?", "New running shoes."]
+                    "And what do I need to buy?", "New running shoes."]
     assert not store.db.execute("SELECT 1 FROM turns WHERE text LIKE '%thursday%'").fetchall()
+
+
+def test_a_statement_whose_answer_goes_stays_and_so_does_a_question_about_something_else(store):
+    """Only a question that holds a word of what goes follows its answer: a statement may be a fact of its
+    own, and a question about something else is the user's too."""
+    sid = add_session(store, day(1), [("User", "My dog is called Biscuit."), ("Assistant", "Hello Biscuit!"),
+                                      ("User", "I'm allergic to penicillin."),
+                                      ("Assistant", "Biscuit will keep you company."),
+                                      ("User", "Where should I go on holiday?"),
+                                      ("Assistant", "Take Biscuit to the beach."),
+                                      ("User", "What's my dog's name?"), ("Assistant", "Biscuit."),
+                                      ("User", "what does my dog eat"), ("Assistant", "Biscuit eats kibble.")])
+    plan = plan_forget(store, phrase="Biscuit")
+    forget(store, plan)
+    assert [t.text for t in store.turns(sid)] == ["I'm allergic to penicillin.", "Where should I go on holiday?"]
+    assert plan.questions == 2
 
 
 def test_a_later_answer_in_the_same_chat_that_repeats_the_forgotten_words_goes_too(store):
@@ -358,9 +374,9 @@ def test_a_later_answer_in_the_same_chat_that_repeats_the_forgotten_words_goes_t
                                       ("User", "What should I cook tonight?"),
                                       ("Assistant", "Try a pasta dish with your dog nearby.")])
     plan = plan_forget(store, phrase="that my dog is called Biscuit")
-    assert plan.answers == 2 and plan.turns == 3
+    assert plan.answers == 2 and plan.questions == 1 and plan.turns == 4
     forget(store, plan)
-    assert [t.text for t in store.turns(sid)] == ["What's my dog's name?", "What should I cook tonight?",
+    assert [t.text for t in store.turns(sid)] == ["What should I cook tonight?",
                                                   "Try a pasta dish with your dog nearby."]
 
 

@@ -16,6 +16,7 @@ from tests.test_ui import SIZE, answered, notifications, send, wait_until
 from ui.app import AssistantApp
 from ui.screens.dialogs import ConfirmDialog, TextDialog
 from ui.screens.memory import MemoryScreen
+from ui.widgets.messages import Welcome
 
 TALKS = [
     ("2025-03-03T09:00:00+00:00", "My sister Ana lives in Porto near the river.",
@@ -568,9 +569,10 @@ async def test_forgetting_from_the_memory_screen_takes_its_quote_from_the_answer
         await wait_until(pilot, lambda: any(n.startswith("Forgot") for n in notifications(app)), what="forgetting")
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
-        # the question stays; the answer built on the forgotten memory goes with it
-        assert reply not in app.chat.messages() and len(app.chat.messages()) == 1
-        assert forgotten_lines(app.chat) == ["1 turn forgotten"]
+        # the answer built on the forgotten memory goes with it, and so does the question about it: the
+        # conversation left empty goes, and a new one is open
+        assert reply not in app.chat.messages() and len(app.chat.messages()) == 0
+        assert app.chat.session_id is None and app.chat.chat.query(Welcome)
     a.close()
 
 
@@ -590,8 +592,8 @@ async def test_deleting_a_conversation_from_the_list_takes_the_answers_built_on_
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_until(pilot, lambda: dentist not in chat.sidebar.session_ids, what="the list without it")
-        # the answer built on the deleted conversation goes with it; the question and the chat stay
+        # the answer built on the deleted conversation goes with it, and the question about it: the
+        # conversation left empty goes too, and a new one is open
         await wait_until(pilot, lambda: reply not in chat.messages(), what="the answer to go")
-        assert len(chat.messages()) == 1 and forgotten_lines(chat) == ["1 turn forgotten"]
-        assert chat.session_id is not None
+        assert len(chat.messages()) == 0 and chat.session_id is None and chat.chat.query(Welcome)
     a.close()

@@ -101,7 +101,8 @@ def test_a_forgotten_fact_stays_forgotten_in_the_answers_built_on_it(tmp_path, m
 
     out = cli(db, "forget", "cello", "--yes")
     print(out)
-    assert "(2 of them answers built on it)" in out   # "Enjoy your cello lesson", and the answer that recalled it
+    # "Enjoy your cello lesson", the answer that recalled it, and the question it answered
+    assert "(2 of them answers built on it, 1 question about it)" in out
     Consolidator(store, real_embedder, default_model).run()
     for table, col in (("turns", "text"), ("segments", "key"), ("fts_turn", "text"), ("summaries", "text"),
                        ("turn_memories", "text")):
