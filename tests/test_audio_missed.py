@@ -130,6 +130,21 @@ def test_cli_missed_json(scenario):
     assert data["window"]["start"] == "2025-03-04T15:00:00.000+00:00" and len(data["clips"]) == 2
 
 
+@pytest.mark.parametrize("phrase", ["in the last hour", "last hour", "the last 60 minutes"])
+def test_cli_missed_reads_a_time_alone_as_its_window(scenario, phrase):
+    """The command's own help gives "in the last hour" as its example; alone it read as no time named."""
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    store, *_ = scenario
+    out = CliRunner().invoke(cli, ["--db", str(store.path), "missed", phrase, "--json", "--no-model",
+                                   "--now", NOW.isoformat()])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["window"]["start"] == "2025-03-04T15:00:00.000+00:00" and len(data["clips"]) == 2
+
+
 def test_route_inside_the_assistant(scenario):
     store, embedder, clips, _ = scenario
     llm = FakeLLM(["unused"])

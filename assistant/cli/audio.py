@@ -125,8 +125,9 @@ def listen(obj, file, started_at, title, whisper, device, no_index):
 def missed(obj, question, as_json, no_model, now):
     """Answer QUESTION about what was heard, one timed line per stretch of talk ("what did I miss in
     the last hour?", "... since 3pm", "... this morning", "I'm back, what did I miss?", "anything
-    happen while I was at lunch?", "did anyone mention the budget?"). "While I was away" and no
-    time at all mean since your last message before you left."""
+    happen while I was at lunch?", "did anyone mention the budget?"); a time alone ("in the last hour",
+    "since 9am") is read as "what did I miss" then. "While I was away" and no time at all mean since
+    your last message before you left."""
     from .. import missed as missed_mod
     from .common import model_progress
     from ..wiring import build, open_store
@@ -134,6 +135,10 @@ def missed(obj, question, as_json, no_model, now):
     if not question.strip():
         raise click.UsageError('QUESTION is empty; leave it out to ask "What did I miss?", or pass one in quotes, '
                                'e.g. assistant missed "what did I miss in the last hour?".')
+    from audio.questions import classify
+
+    if classify(question) is None:     # a time phrase alone ("in the last hour", "since 9am") names the window
+        question = f"what did I miss {question.strip()}"
     when = parse_time(now, "--now") if now else None
     if no_model:
         store = open_store(obj.db)
