@@ -142,6 +142,23 @@ def test_an_export_never_replaces_an_existing_file_without_force(db, tmp_path, w
     store.close()
 
 
+@pytest.mark.parametrize("what,name,opening", [("journal", "j.md", "# "), ("journal", "j.html", "<!DOCTYPE html>"),
+                                               ("journal", "j.json", "{"), ("transcripts", "t.jsonl", "{"),
+                                               ("transcripts", "t.md", "# ")])
+def test_an_export_takes_its_file_after_the_command_and_its_format_from_the_name(db, tmp_path, what, name,
+                                                                                 opening):
+    """As `export backup FILE` does; `export journal journal.md` was refused as an unexpected argument, and
+    `-o journal.html` wrote Markdown."""
+    out = tmp_path / name
+    r = invoke("--db", db, "export", what, out)
+    assert r.exit_code == 0, r.output
+    assert out.read_text().lstrip().startswith(opening)
+    other = tmp_path / ("other" + out.suffix)
+    assert invoke("--db", db, "export", what, "-o", other).exit_code == 0
+    assert other.read_text().lstrip().startswith(opening)
+    refused(invoke("--db", db, "export", what, out, "-o", other, "--force"), "give one")
+
+
 def test_the_readme_says_force_for_every_export_to_a_file():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     sentence = next(s for s in readme.replace("\n", " ").split(". ") if "--force" in s)

@@ -64,17 +64,36 @@ def write_out(pieces: Iterable[str], path: Path | None) -> None:
 output_option = click.option("--output", "-o", "--out", "output", type=click.Path(dir_okay=False),
                              metavar="FILE", help="Write to FILE instead of standard output.")
 force_option = click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+# FILE may also follow the command, as `export backup FILE` takes it
+file_argument = click.argument("file", required=False, type=click.Path(dir_okay=False), metavar="[FILE]")
+
+
+def chosen_output(output: str | None, file: str | None) -> str | None:
+    if output and file and output != file:
+        raise click.UsageError(f"Two files were given ({file} and -o {output}); give one.")
+    return output or file
+
+
+def chosen_format(fmt: str | None, path: str | None, formats: tuple[str, ...]) -> str:
+    """--format, else FILE's extension when it is one of `formats` ("journal.html"), else the first."""
+    if fmt:
+        return fmt
+    ext = Path(path).suffix.lower().lstrip(".") if path else ""
+    return {"markdown": "md", "htm": "html"}.get(ext, ext) if ext in (*formats, "markdown", "htm") else formats[0]
 
 
 @export.command("journal", short_help="The journal, day by day: md, html or json.")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
-              help="md: Markdown; html: one self-contained page that reads offline; json: the data.")
+@file_argument
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]),
+              help="md: Markdown; html: one self-contained page that reads offline; json: the data. "
+                   "[default: FILE's extension, else md]")
 @days_option("--since", "Only from this day on (local date).")
 @days_option("--until", "Only before this day (local date; that day is left out).")
 @output_option
 @force_option
 @click.pass_obj
-def journal(obj, fmt: str, since: str | None, until: str | None, output: str | None, force: bool):
+def journal(obj, file: str | None, fmt: str | None, since: str | None, until: str | None, output: str | None,
+            force: bool):
     """Write the journal: day by day, what you did, decided, planned and said, who was involved, what was
     heard in the room (with times) and how things changed.
 
@@ -83,6 +102,8 @@ def journal(obj, fmt: str, since: str | None, until: str | None, output: str | N
     from ..journal_export import render
     from ..wiring import open_store
 
+    output = chosen_output(output, file)
+    fmt = chosen_format(fmt, output, ("md", "html", "json"))
     since, until = checked_days(since, until)
     path = check_output(output, force, obj.db)
     store = open_store(obj.db)
@@ -94,18 +115,23 @@ def journal(obj, fmt: str, since: str | None, until: str | None, output: str | N
 
 
 @export.command("transcripts", short_help="The conversations as they were: md or jsonl.")
-@click.option("--format", "fmt", type=click.Choice(["md", "jsonl"]), default="md", show_default=True,
-              help="md: Markdown, a section a conversation; jsonl: JSON Lines, one turn a line.")
+@file_argument
+@click.option("--format", "fmt", type=click.Choice(["md", "jsonl"]),
+              help="md: Markdown, a section a conversation; jsonl: JSON Lines, one turn a line. "
+                   "[default: FILE's extension, else md]")
 @days_option("--since", "Only turns from this day on (local date).")
 @days_option("--until", "Only turns before this day (local date; that day is left out).")
 @output_option
 @force_option
 @click.pass_obj
-def transcripts(obj, fmt: str, since: str | None, until: str | None, output: str | None, force: bool):
+def transcripts(obj, file: str | None, fmt: str | None, since: str | None, until: str | None, output: str | None,
+                force: bool):
     """Write the conversations as they were: who said what, and when."""
     from .. import transcripts as tr
     from ..wiring import open_store
 
+    output = chosen_output(output, file)
+    fmt = chosen_format(fmt, output, ("md", "jsonl"))
     since, until = checked_days(since, until)
     path = check_output(output, force, obj.db)
     store = open_store(obj.db)
