@@ -87,7 +87,7 @@ def test_memory_stats_has_plurals_and_no_python_dict(tmp_path):
     store.close()
     out = invoke("--db", str(db), "memory", "stats").output
     assert "{" not in out and "'" not in out
-    assert "1 session, 2 turns" in out and "1 session segmented (fast 1)" in out and "0 model calls" in out
+    assert "1 session, 2 turns" in out and "1 session tidied (fast 1)" in out and "0 model calls" in out
 
 
 def test_memory_segment_uses_the_same_segmenter_as_consolidate(tmp_path, monkeypatch):

@@ -80,7 +80,8 @@ def ask(obj: Ctx, text: str, session_id: int | None, show_memories: bool, max_to
                                "recall_seconds": answer.recall_seconds}), err=True)
     else:
         where = "incognito, nothing stored" if assistant.incognito else f"session {answer.session_id}"
-        click.echo(f"({where}, {answer.stats.tokens_per_second:.1f} tok/s)", err=True)
+        speed = answer.stats.tokens_per_second     # not said for an answer of one token: 0.0 would mislead
+        click.echo(f"({where}{f', {speed:.1f} tok/s' if speed > 0 else ''})", err=True)
     assistant.close()
 
 

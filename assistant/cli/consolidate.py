@@ -209,8 +209,8 @@ def timeline(obj, memory_id: int, full: bool, depth: int):
     try:
         infos = segment_infos(store, [memory_id])
         if memory_id not in infos:
-            raise click.ClickException(f"There is no memory {memory_id}; memory ids are shown by "
-                                       "`assistant ask --show-memories`.")
+            raise click.ClickException(f"There is no memory {memory_id}; find memories with "
+                                       "`assistant memory search`.")
         tls = timeline_around(store, memory_id, max_depth=depth)
         ids = {m for t in tls for m in t.members}
         infos = segment_infos(store, list(ids))

@@ -102,11 +102,13 @@ def stats(obj):
     store = open_store(obj.db)
     seg = SegmentStore(store)
     st = seg.stats()
+    pending = len(seg.pending_sessions())
     click.echo(f"{plural(store.count('sessions'), 'session')}, {plural(store.count('turns'), 'turn')}, "
-               f"{plural(store.count('segments'), 'segment')}; "
-               f"{plural(len(seg.pending_sessions()), 'session')} waiting to be segmented")
+               f"{plural(store.count('segments'), 'segment')}"
+               + (f"; {plural(pending, 'session')} not tidied yet (its segments are provisional until "
+                  "`assistant consolidate`)" if pending else ""))
     how = f" ({counts(st['by_method'])})" if st["by_method"] else ""
-    click.echo(f"{plural(st['sessions'], 'session')} segmented{how}, {plural(st['llm_calls'], 'model call')}, "
+    click.echo(f"{plural(st['sessions'], 'session')} tidied{how}, {plural(st['llm_calls'], 'model call')}, "
                f"{plural(st['fallbacks'], 'fallback')} to the fast segmenter")
     store.close()
 
