@@ -45,6 +45,12 @@ HELP_NAMES = {"help", "commands", "?"}
 SUGGESTED = ("forget", "remember", "help")
 
 
+# asking whether forgetting is possible at all: "Can you forget things?", "Do you ever forget anything?"
+CAN_YOU_FORGET = re.compile(r"^(?:can|could|will|would|do)\s+you\s+(?:ever\s+|really\s+)?forget\s+(?:things|stuff|"
+                            r"anything|(?:something|what) I (?:say|said|tell you|told you)|something)\s*\?*$", re.I)
+HOW_TO_FORGET = ("Yes, when you ask me to: /forget followed by words forgets every turn that holds them (\"forget "
+                 "...\" in words works too), /forget memory ID one memory, /forget session ID a whole conversation. "
+                 "I show what would go and ask first. F3 (memory) and ctrl+s then d (a conversation) forget too.")
 NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
 
 # what `/forget` takes besides words: "memory 12", "session 3"
@@ -100,6 +106,8 @@ class ChatCommands:
                 return _reply(session_id, "Nothing was forgotten.")
             # anything else: the question is dropped and the message is answered as usual
         m = COMMAND.match(said)
+        if not m and CAN_YOU_FORGET.match(said):
+            return _reply(session_id, HOW_TO_FORGET)
         if not m:
             asked = ASKED_TO_FORGET.match(said)
             return self._forget_in_words(assistant, session_id, asked.group(1)) if asked else None
@@ -114,7 +122,8 @@ class ChatCommands:
         if command == "forget":
             return self._forget(assistant, session_id, rest)
         if command in HELP_NAMES:
-            return _reply(session_id, HELP)
+            return _reply(session_id, HELP.replace("in every chat", "in every chat (not from an incognito one)")
+                          if assistant.incognito else HELP)
         close = difflib.get_close_matches(command, SUGGESTED, n=1)
         return _reply(session_id, f"Unknown command /{m.group(1)}. {COMMANDS}" +
                       (f" Did you mean /{close[0]}?" if close else ""))

@@ -198,7 +198,6 @@ def test_a_forget_request_in_words_asks_like_the_command(store, said):
     "Please forget the zebras.",
     "Don't forget to buy milk",
     "forget it",
-    "Can you forget things?",
 ])
 def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
     llm = FakeLLM(replies=["Sure."])
@@ -215,16 +214,26 @@ def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
 
 @pytest.mark.parametrize("said", ["Can you forget things?", "could you forget stuff", "Can you forget anything?",
                                   "Can you forget something I said?", "Will you forget my memories?"])
-def test_asking_whether_it_can_forget_is_chat_even_when_the_words_match(store, said):
-    llm = FakeLLM(replies=["Yes: /forget and a phrase."])
+def test_asking_whether_it_can_forget_forgets_nothing_even_when_the_words_match(store, said):
+    """Answered by the app with how to forget (or, for "my memories", as chat): never a forget question."""
+    llm = FakeLLM(replies=["Chat."])
     a = make(store, llm)
     old = store.new_session()
     for text in ("I have so many things to do and stuff to sort", "Something I said about anything",
                  "my memories of Lisbon"):
         store.add_turn(old, "user", text)
     TurnIndex(store, FakeEmbedder()).index_pending()
-    ans = a.answer(a.new_session(), said)
-    assert ans.text == "Yes: /forget and a phrase." and ans.forget_plan is None
+    sid = a.new_session()
+    ans = a.answer(sid, said)
+    assert ans.forget_plan is None and a.answer(sid, "yes").text == "Chat."     # no question was waiting
+    if "memories" not in said:
+        assert "/forget" in ans.text and ans.turn_id is None and store.turns(sid)[0].text == "yes"
+    assert store.count("turns") == 3 + (4 if "memories" in said else 2)    # a command's answer is not kept
+
+
+def test_help_in_an_incognito_chat_says_remember_pins_nothing_there(store):
+    assert "(not from an incognito one)" in make(store, incognito=True).answer(None, "/help").text
+    assert "(not from an incognito one)" not in make(store).answer(None, "/help").text
 
 
 @pytest.mark.parametrize("said", ["/help", "/?", "/commands", "/HELP", "/help?"])

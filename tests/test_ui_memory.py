@@ -358,9 +358,12 @@ async def test_incognito_key_stores_nothing_shows_it_and_ctrl_g_again_stores_aga
     async with app.run_test(size=SIZE) as pilot:
         chat = app.chat
         assert "incognito" not in str(chat.status.render())
+        assert "I remember our past conversations" in str(chat.chat.query_one(Welcome).render())
         await pilot.press("ctrl+g")
         assert chat.incognito and "incognito: nothing is stored" in str(chat.status.render())
         assert chat.prompt.border_title == "incognito · nothing is stored"
+        welcome = str(chat.chat.query_one(Welcome).render())     # it no longer says it remembers this chat
+        assert welcome.startswith("Incognito. Nothing of this chat is stored") and "I remember our" not in welcome
         await send(pilot, "My cello lesson is secret, remind me about Marta.")
         reply = await answered(pilot)
         assert reply.shown_text == "Enjoy the lesson."

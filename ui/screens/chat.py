@@ -386,7 +386,7 @@ class ChatScreen(HelpAndQuitFirst, Screen):
         self.status.session_id = None
         self.status.memories = None
         self.chat.remove_children()
-        self.chat.mount(Welcome())
+        self.chat.mount(Welcome(self.incognito))
         self.sidebar.options.highlighted = 0
         self.prompt.focus()
         self.look_ahead.warm(None)
@@ -433,6 +433,8 @@ class ChatScreen(HelpAndQuitFirst, Screen):
     def _show_incognito(self, on: bool) -> None:
         self.incognito = on
         self.status.incognito = on
+        for w in self.chat.query(Welcome):
+            w.set_incognito(on)
         self.set_class(on, "-incognito")
         self.prompt.border_title = "incognito · nothing is stored" if on else None
 
@@ -477,7 +479,7 @@ class ChatScreen(HelpAndQuitFirst, Screen):
         if widgets:
             self.chat.mount_all(widgets)
         else:
-            self.chat.mount(Welcome())
+            self.chat.mount(Welcome(self.incognito))
         self.chat.scroll_end(animate=False)
         self.refresh_sessions()
         self.prompt.focus()

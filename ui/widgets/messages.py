@@ -265,15 +265,21 @@ class Welcome(Static):
     """Shown in an empty conversation; `last` names the latest past conversation and how to go back to it
     (the app opens on a new one)."""
 
-    def __init__(self) -> None:
-        super().__init__(self._text(None), classes="welcome")
+    def __init__(self, incognito: bool = False) -> None:
+        self.session, self.incognito = None, incognito
+        super().__init__(self._text(None, incognito), classes="welcome")
 
     def last(self, session) -> None:
         """Name `session` (a store.Session, or None for none) as the one to go back to."""
-        self.update(self._text(session))
+        self.session = session
+        self.update(self._text(session, self.incognito))
+
+    def set_incognito(self, on: bool) -> None:
+        self.incognito = on
+        self.update(self._text(self.session, on))
 
     @staticmethod
-    def _text(session) -> Text:
+    def _text(session, incognito: bool = False) -> Text:
         back: tuple = ()
         if session is not None:
             title = " ".join((session.title or "Untitled").split())
@@ -281,9 +287,13 @@ class Welcome(Static):
             back = ("Last time: ", (f"“{title}”", "bold"),
                     f" ({local_time(session.last_at, '%d %b %H:%M')}, {plural(session.turn_count, 'turn')}). ",
                     ("ctrl+s", "bold"), " then ", ("Enter", "bold"), " continues it.\n\n")
+        opening = ((("Incognito.", "bold magenta"), " Nothing of this chat is stored, and it is gone when you "
+                    "leave it (", ("ctrl+g", "bold"), "); I still bring up what I remember when it matters.\n\n")
+                   if incognito else
+                   (("Ask me anything.", "bold"), " I remember our past conversations and bring them up when "
+                    "they matter.\n\n"))
         return Text.assemble(
-            ("Ask me anything.", "bold"), " I remember our past conversations and bring them up when "
-            "they matter.\n\n", *back,
+            *opening, *back,
             ("Enter", "bold"), " sends · ", ("ctrl+j", "bold"), " or ", ("alt+enter", "bold"), " new line · ",
             ("Esc", "bold"), " stops an answer · ", ("ctrl+s", "bold"), " past conversations · ",
             ("ctrl+n", "bold"), " new one · ", ("F3", "bold"), " memory · ", ("F4", "bold"), " journal · ",
