@@ -182,7 +182,7 @@ def cpu_weights(cfg, flags: set[str] | None = None) -> Finding:
     why = (f"cpu_repack = {str(cfg.cpu_repack).lower()}" if cfg.cpu_repack != "auto" else
            'cpu_repack = "auto": ' + ("this CPU has AVX-512 VNNI" if "avx512_vnni" in flags else
                                       "llama.cpp's default on this CPU"))
-    return Finding("CPU weights", f"{'repacked' if repack else 'plain'} layout ({why})")
+    return Finding("weights", f"{'repacked' if repack else 'plain'} layout on the CPU ({why})")
 
 
 def _check_server(cfg, connect: bool) -> Finding:

@@ -169,10 +169,10 @@ def test_the_cpu_weight_layout_is_named_with_why():
     from assistant.doctor import cpu_weights
 
     assert cpu_weights(Config(), {"avx2", "avx512_vnni"}).text == \
-        'plain layout (cpu_repack = "auto": this CPU has AVX-512 VNNI)'
+        'plain layout on the CPU (cpu_repack = "auto": this CPU has AVX-512 VNNI)'
     assert cpu_weights(Config(), {"avx2"}).text == \
-        'repacked layout (cpu_repack = "auto": llama.cpp\'s default on this CPU)'
-    assert cpu_weights(Config(cpu_repack=True), {"avx512_vnni"}).text == "repacked layout (cpu_repack = true)"
+        'repacked layout on the CPU (cpu_repack = "auto": llama.cpp\'s default on this CPU)'
+    assert cpu_weights(Config(cpu_repack=True), {"avx512_vnni"}).text == "repacked layout on the CPU (cpu_repack = true)"
 
 
 def test_a_consolidation_running_in_another_process_is_said_to_be_running(tmp_path):

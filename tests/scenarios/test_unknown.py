@@ -71,16 +71,16 @@ def test_a_statement_is_answered_not_repeated(tmp_path, default_model):
 
 
 def test_after_forgetting_the_next_message_is_answered_not_the_question_left_unanswered(assistant):
-    """Forgetting "my dog is called Biscuit" takes the answer to "What's my dog's name?" and leaves the
-    question; the next message must be answered for itself (the question was merged into it, and the
+    """Forgetting "my dog is called Biscuit" takes the answer to "What's her name?" and leaves the
+    question (it holds no word of what went); the next message must be answered for itself (the question was merged into it, and the
     default model answered the dog question again)."""
     from memory.forget import forget, plan_forget
 
     sid = assistant.new_session()
-    for said in ("My dog is called Biscuit and she loves the beach.", "What's my dog's name?"):
+    for said in ("My dog is called Biscuit and she loves the beach.", "What's her name?"):
         assistant.generate(assistant.prepare(sid, said))
     forget(assistant.store, plan_forget(assistant.store, phrase="my dog is called Biscuit"))
-    assert [t.text for t in assistant.store.turns(sid)] == ["What's my dog's name?"]
+    assert [t.text for t in assistant.store.turns(sid)] == ["What's her name?"]
     answer = assistant.generate(assistant.prepare(sid, "I'm allergic to penicillin.")).text
     print("->", answer)
     assert "dog" not in answer.lower() and "biscuit" not in answer.lower()
