@@ -491,9 +491,10 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
     return plan
 
 
-def _titles_from(store: Store, turn_ids: list[int], sessions: set[int], phrase: str | None) -> dict[int, str]:
+def _titles_from(store: Store, turn_ids: list[int], sessions: set[int], phrase: str | None) -> dict[int, str | None]:
     """New titles for sessions that stay but whose title came from a forgotten turn or holds the phrase:
-    the opening words of their first turn left ("New conversation" when none is left)."""
+    the opening words of their first turn left, or none when none is left (the next message names it, as
+    it names a new conversation)."""
     db = store.db
     gone = set(turn_ids)
     said: dict[int, set[str]] = {}
@@ -509,7 +510,7 @@ def _titles_from(store: Store, turn_ids: list[int], sessions: set[int], phrase: 
             first = next((text for tid, text in db.execute(
                 "SELECT id, text FROM turns WHERE session_id = ? AND role = 'user' AND corrected_by IS NULL "
                 "ORDER BY id", [sid]) if tid not in gone and not (low and low in text.lower())), None)
-            out[sid] = title_from(first) if first else "New conversation"
+            out[sid] = title_from(first) if first else None
     return out
 
 

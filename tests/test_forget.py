@@ -116,6 +116,27 @@ def test_a_session_that_loses_its_first_turns_starts_at_the_first_one_it_keeps(s
     assert store.session(other).started_at == "2026-12-05T08:00:00+00:00"   # its first turn stays
 
 
+def test_a_session_left_without_a_message_of_the_users_is_named_again_by_the_next_one(store):
+    """It was titled "New conversation", the same words as the list's own entry for starting one."""
+    from assistant.config import Config
+    from assistant.core import Assistant
+    from tests.fakes import FakeLLM
+
+    sid = store.new_session(title="Daniel owes me ten euros")
+    store.add_turn(sid, "user", "Daniel owes me ten euros")
+    store.add_turn(sid, "assistant", "Noted.")
+    plan = plan_forget(store, phrase="daniel")
+    plan.session_ids.remove(sid)              # as /forget keeps the conversation going on (empty)
+    plan.touched_sessions.append(sid)
+    forget(store, plan)
+    assert store.session(sid).title is None
+    a = Assistant(store, None, Config(), model=FakeLLM(replies=["Sure."]))
+    from memory.bank import SegmentRecall
+    a.recall = SegmentRecall(store, FakeEmbedder(), count_tokens=a.count_tokens)
+    a.answer(sid, "Remind me to water the plants")
+    assert store.session(sid).title == "Remind me to water the plants"
+
+
 def test_forget_removes_clip_rows_and_files(store, tmp_path):
     sid = store.new_session(source="audio")
     tid = store.add_turn(sid, "user", "zorblax heard in the room", source="audio", speaker="Room")

@@ -32,11 +32,11 @@ def check_output(output: str | None, force: bool, db: Path) -> Path | None:
         return None
     path = Path(output).expanduser()
     if not path.parent.is_dir():
-        raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another --output.")
+        raise click.UsageError(f"The folder {path.parent} does not exist; create it or choose another file.")
     if path.resolve() == Path(db).resolve():
-        raise click.UsageError("--output is the database itself; choose another file name for the export.")
+        raise click.UsageError(f"{path} is the database itself; choose another file name for the export.")
     if path.exists() and not force:
-        raise click.UsageError(f"{path} already exists; choose another --output, or add --force to replace it.")
+        raise click.UsageError(f"{path} already exists; choose another file, or add --force to replace it.")
     return path
 
 

@@ -105,7 +105,7 @@ def stats(obj):
     pending = len(seg.pending_sessions())
     click.echo(f"{plural(store.count('sessions'), 'session')}, {plural(store.count('turns'), 'turn')}, "
                f"{plural(store.count('segments'), 'segment')}"
-               + (f"; {plural(pending, 'session')} not tidied yet (its segments are provisional until "
+               + (f"; {plural(pending, 'session')} not tidied yet (segments stay provisional until "
                   "`assistant consolidate`)" if pending else ""))
     how = f" ({counts(st['by_method'])})" if st["by_method"] else ""
     click.echo(f"{plural(st['sessions'], 'session')} tidied{how}, {plural(st['llm_calls'], 'model call')}, "
