@@ -45,9 +45,11 @@ HELP_NAMES = {"help", "commands", "?"}
 SUGGESTED = ("forget", "remember", "help")
 
 
+# the general words after "forget" that name nothing to forget: "things", "something I said"
+GENERAL = r"things|stuff|anything|(?:something|what) I (?:say|said|tell you|told you)|something"
 # asking whether forgetting is possible at all: "Can you forget things?", "Do you ever forget anything?"
-CAN_YOU_FORGET = re.compile(r"^(?:can|could|will|would|do)\s+you\s+(?:ever\s+|really\s+)?forget\s+(?:things|stuff|"
-                            r"anything|(?:something|what) I (?:say|said|tell you|told you)|something)\s*\?*$", re.I)
+CAN_YOU_FORGET = re.compile(rf"^(?:can|could|will|would|do)\s+you\s+(?:ever\s+|really\s+)?forget\s+(?:{GENERAL})"
+                            r"\s*\?*$", re.I)
 HOW_TO_FORGET = ("Yes, when you ask me to: /forget followed by words forgets every turn that holds them (\"forget "
                  "...\" in words works too), /forget memory ID one memory, /forget session ID a whole conversation. "
                  "I show what would go and ask first. F3 (memory) and ctrl+s then d (a conversation) forget too.")
@@ -64,8 +66,8 @@ ASKED_TO_FORGET = re.compile(
     r"(?:,?\s+please)?[\s.!?]*$", re.I | re.S)
 # what follows "forget" that names nothing: "forget it", "forget that, ...", "forget everything.", and the
 # general words of a question about forgetting ("Can you forget things?", "... something I said?")
-VAGUE = re.compile(r"^(?:it|this|that|them|everything|all|things|stuff|anything|something(?: I (?:said|told you))?"
-                   r"|(?:my |your )?memor(?:y|ies))(?:\s*[,;:.!?-]|$)", re.I)
+VAGUE = re.compile(rf"^(?:it|this|that|them|everything|all|{GENERAL}|(?:my |your )?memor(?:y|ies))(?:\s*[,;:.!?-]|$)",
+                   re.I)
 
 
 INCOGNITO_REMEMBER = ("Nothing is kept from an incognito chat, so this fact was not pinned. Leave incognito "

@@ -177,11 +177,9 @@ def cpu_weights(cfg, flags: set[str] | None = None) -> Finding:
     """How llama.cpp lays out the weights that run on the CPU (`cpu_repack`)."""
     from .llm import _cpu_flags, resolve_cpu_repack
 
-    flags = _cpu_flags() if flags is None else flags
-    repack = resolve_cpu_repack(cfg.cpu_repack, 0, flags)
+    repack = resolve_cpu_repack(cfg.cpu_repack, 0, _cpu_flags() if flags is None else flags)
     why = (f"cpu_repack = {str(cfg.cpu_repack).lower()}" if cfg.cpu_repack != "auto" else
-           'cpu_repack = "auto": ' + ("this CPU has AVX-512 VNNI" if "avx512_vnni" in flags else
-                                      "llama.cpp's default on this CPU"))
+           'cpu_repack = "auto": ' + ("llama.cpp's default on this CPU" if repack else "this CPU has AVX-512 VNNI"))
     return Finding("weights", f"{'repacked' if repack else 'plain'} layout on the CPU ({why})")
 
 

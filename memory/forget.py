@@ -309,7 +309,7 @@ def _questions_about(store: Store, gone: list[int]) -> list[int]:
                 "SELECT q.id, q.role, q.text FROM turns a JOIN turns q ON q.id = (SELECT MAX(x.id) FROM turns x "
                 f"WHERE x.session_id = a.session_id AND x.id < a.id) WHERE a.id IN ({_marks(part)}) "
                 "AND a.role = 'assistant'", part):
-            if role == "user" and tid not in gone_set and _QUESTION.search(text) and _telling(text, 3) & told:
+            if role == "user" and tid not in gone_set and _QUESTION.search(text) and _telling(text, shortest=3) & told:
                 out.add(tid)
     return sorted(out)
 
