@@ -144,7 +144,8 @@ def test_an_export_never_replaces_an_existing_file_without_force(db, tmp_path, w
 
 @pytest.mark.parametrize("what,name,opening", [("journal", "j.md", "# "), ("journal", "j.html", "<!DOCTYPE html>"),
                                                ("journal", "j.json", "{"), ("transcripts", "t.jsonl", "{"),
-                                               ("transcripts", "t.md", "# ")])
+                                               ("transcripts", "t.md", "# "), ("journal", "j.htm", "<!DOCTYPE html>"),
+                                               ("transcripts", "t.htm", "# ")])
 def test_an_export_takes_its_file_after_the_command_and_its_format_from_the_name(db, tmp_path, what, name,
                                                                                  opening):
     """As `export backup FILE` does; `export journal journal.md` was refused as an unexpected argument, and

@@ -74,12 +74,16 @@ def chosen_output(output: str | None, file: str | None) -> str | None:
     return output or file
 
 
+EXTENSIONS = {"markdown": "md", "htm": "html"}     # other names of a format's extension
+
+
 def chosen_format(fmt: str | None, path: str | None, formats: tuple[str, ...]) -> str:
     """--format, else FILE's extension when it is one of `formats` ("journal.html"), else the first."""
     if fmt:
         return fmt
     ext = Path(path).suffix.lower().lstrip(".") if path else ""
-    return {"markdown": "md", "htm": "html"}.get(ext, ext) if ext in (*formats, "markdown", "htm") else formats[0]
+    ext = EXTENSIONS.get(ext, ext)
+    return ext if ext in formats else formats[0]
 
 
 @export.command("journal", short_help="The journal, day by day: md, html or json.")
