@@ -32,6 +32,10 @@ TOP_LOGPROBS = 20          # the most OpenAI's API (and vLLM's default limit) al
 # Whether the server continues a reply it is given the start of (the label choice needs it).
 PROBE_QUESTION = "Count from 1 to 10, separated by commas."
 PROBE_START = "1, 2, 3, 4, 5, 6,"
+# Where a server counts tokens, beside its /v1 API, and the key of the text: llama-server and vLLM, then
+# llama-cpp-python's server.
+TOKENIZERS = [("/tokenize", "content"), ("/tokenize", "prompt"), ("/extras/tokenize/count", "input")]
+COUNTS_KEPT = 4096         # texts whose server count is remembered (recall counts the same segments again)
 
 
 class _Refused(ServerError):
@@ -70,9 +74,10 @@ def _error_detail(raw: bytes) -> str:
 
 
 class OpenAIModel(Prioritized):
-    """The ChatModel and LanguageModel protocols over HTTP. Token counts are estimated (3 characters a token,
-    on the high side for English, so that prompts stay inside the server's context); `n_ctx` is the context
-    the config says the server gives one request."""
+    """The ChatModel and LanguageModel protocols over HTTP. Token counts are the server's own where it
+    tokenizes on request (llama-server, vLLM, llama-cpp-python's server); elsewhere (Ollama) they are estimated
+    at 3 characters a token, on the high side for English, so that prompts stay inside the server's context.
+    `n_ctx` is the context the config says the server gives one request."""
 
     gpu_layers = 0         # what this process offloads: nothing (the server's GPU is the server's)
     n_layers = 0
@@ -103,6 +108,9 @@ class OpenAIModel(Prioritized):
         self._format = JSON_SCHEMA
         self._logprobs: bool | None = None   # whether the label choice through logprobs works here
         self._stream_usage = True            # whether a streamed answer may ask for its token counts
+        self._tokenizer: tuple[str, str] | None = None   # (path, body key) of the server's token count, once found
+        self._tokenize_tried = False
+        self._counts: dict[str, int] = {}
 
     @classmethod
     def from_config(cls, cfg) -> "OpenAIModel":
@@ -137,9 +145,10 @@ class OpenAIModel(Prioritized):
 
     @contextmanager
     def _open(self, method: str, path: str, body: dict | None = None,
-              cancel: threading.Event | None = None) -> Iterator[http.client.HTTPResponse]:
+              cancel: threading.Event | None = None, root: bool = False) -> Iterator[http.client.HTTPResponse]:
         """One request; yields the response when its status is 200, else raises ServerError in one sentence.
-        Setting `cancel` closes the connection, which ends a read under way (and the server's work)."""
+        Setting `cancel` closes the connection, which ends a read under way (and the server's work). `root`:
+        the path is beside the API (the servers' tokenizers), not under its /v1."""
         headers = self._headers()
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         conn = cls(self._host, self._port, timeout=self.timeout)
@@ -149,7 +158,8 @@ class OpenAIModel(Prioritized):
                              name="server-cancel").start()
         try:
             try:
-                conn.request(method, self._path + path, headers=headers,
+                base = self._path[:-3] if root and self._path.endswith("/v1") else self._path
+                conn.request(method, base + path, headers=headers,
                              body=json.dumps(body).encode("utf-8") if body is not None else None)
                 resp = conn.getresponse()
             except TimeoutError:
@@ -177,7 +187,13 @@ class OpenAIModel(Prioritized):
             detail = _error_detail(resp.read(8192))
         except (OSError, http.client.HTTPException):
             detail = ""
-        status, url = resp.status, self.base_url
+        status = resp.status
+        err = self._status_sentence(status, detail, path)
+        err.status = status
+        return err
+
+    def _status_sentence(self, status: int, detail: str, path: str) -> ServerError:
+        url = self.base_url
         if status in (401, 403):
             if self.api_key_env:
                 return ServerError(f"The model server at {url} refused the API key in {self.api_key_env} (HTTP "
@@ -251,7 +267,40 @@ class OpenAIModel(Prioritized):
 
     # -- figures ------------------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
-        return max(1, (len(text) + 2) // 3)
+        n = self._server_count(text)
+        return n if n is not None else _estimate(text)
+
+    def _server_count(self, text: str) -> int | None:
+        """The server's own count, where it has a tokenizer endpoint: with the estimate alone a long message
+        was cut to fit a context it fitted
+        (2,460 tokens read as 5,300)."""
+        if self._tokenize_tried and self._tokenizer is None:
+            return None
+        if text in self._counts:
+            return self._counts[text]
+        try:
+            model = self.check()
+        except ServerError:
+            return None             # the request itself will say what is wrong
+        for path, key in [self._tokenizer] if self._tokenizer else TOKENIZERS:
+            try:
+                with self._open("POST", path, {"model": model, key: text}, root=True) as resp:
+                    data = self._read_json(resp)
+            except ServerError as e:
+                if getattr(e, "status", None) in (401, 403):
+                    return None
+                continue            # refused, or not a tokenizer: not this server's way
+            n = data.get("count") if isinstance(data.get("count"), int) else (
+                len(data["tokens"]) if isinstance(data.get("tokens"), list) else None)
+            if n is not None:
+                self._tokenizer, self._tokenize_tried = (path, key), True
+                if len(self._counts) >= COUNTS_KEPT:
+                    self._counts.clear()
+                self._counts[text] = n
+                return n
+        if self._tokenizer is None:  # no way found; one that worked before is kept through a failure
+            self._tokenize_tried = True
+        return None
 
     def prompt_tokens(self, messages: list[dict]) -> int:
         return sum(self.count_tokens(m["content"]) + 6 for m in messages) + 4
@@ -265,7 +314,7 @@ class OpenAIModel(Prioritized):
     # -- the chat -------------------------------------------------------------------------------------------
     def stream(self, messages: list[dict], max_tokens: int = 512,
                cancel: threading.Event | None = None, **sampling) -> Iterator[str]:
-        stats = GenerationStats(prompt_tokens=self.prompt_tokens(messages))
+        stats = GenerationStats()      # the prompt counted after the answer: no request before it
         self.last_timings = {}
         start = time.perf_counter()
         first = None
@@ -299,6 +348,8 @@ class OpenAIModel(Prioritized):
         except _Cancelled:
             pass
         finally:
+            if not stats.prompt_tokens:     # the server sent no usage: an estimate, no request for a figure
+                stats.prompt_tokens = sum(_estimate(m["content"]) + 6 for m in messages) + 4
             self.last_stats = stats
 
     def _open_stream(self, stack: ExitStack, body: dict, cancel) -> http.client.HTTPResponse:
@@ -493,6 +544,10 @@ def _close_on_cancel(conn: http.client.HTTPConnection, cancel: threading.Event, 
                 except OSError:
                     pass
             return
+
+
+def _estimate(text: str) -> int:
+    return max(1, (len(text) + 2) // 3)
 
 
 def _choice(data: dict, malformed) -> str:

@@ -106,9 +106,9 @@ def raw_server(reply: bytes | None) -> Iterator[int]:
 
 @contextmanager
 def scripted_server(answer: Callable[[dict], dict], models=("m",), owned_by="llamacpp",
-                    delay: float = 0.0) -> Iterator[tuple[str, dict]]:
-    """An OpenAI-style server whose chat completions are `answer(request body)` (a reply, or (status, body));
-    yields (base URL, counters:
+                    delay: float = 0.0, tokens: Callable[[dict], dict] | None = None) -> Iterator[tuple[str, dict]]:
+    """An OpenAI-style server whose chat completions are `answer(request body)` (a reply, or (status, body))
+    and, with `tokens`, whose /tokenize answers `tokens(body)` (llama-server's way); yields (base URL, counters:
     'requests', 'in_flight', 'most_in_flight', 'bodies')."""
     seen = {"requests": 0, "in_flight": 0, "most_in_flight": 0, "bodies": []}
     lock = threading.Lock()
@@ -130,6 +130,10 @@ def scripted_server(answer: Callable[[dict], dict], models=("m",), owned_by="lla
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path == "/tokenize" and tokens is not None:
+                return self._send(tokens(body))
+            if not self.path.endswith("/chat/completions"):     # a tokenizer, for one: not offered here
+                return self._send({"error": {"message": "Not Found"}}, 404)
             with lock:
                 seen["requests"] += 1
                 seen["in_flight"] += 1

@@ -315,8 +315,44 @@ def test_building_the_engine_opens_no_connection(monkeypatch):
     from assistant.engines import open_model
 
     m = open_model("qwen-1.5b", cfg)
-    assert isinstance(m, OpenAIModel) and m.count_tokens("hello there") > 0 and m.name == "127.0.0.1"
+    assert isinstance(m, OpenAIModel) and m.name == "127.0.0.1"
     assert tried == []
+
+
+def test_a_count_with_the_server_down_is_the_estimate():
+    m = OpenAIModel(f"http://127.0.0.1:{free_port()}/v1", model="m", timeout=2)
+    assert m.count_tokens("hello there, how are you?") == 9
+
+
+@pytest.mark.real
+def test_token_counts_are_the_servers_own(remote):
+    from tests.conftest import _smollm2_path
+    from llama_cpp import Llama
+
+    text = "The quick brown fox jumps over the lazy dog. " * 40
+    local = Llama(str(_smollm2_path()), vocab_only=True, verbose=False)
+    exact = len(local.tokenize(text.encode(), add_bos=False, special=True))
+    assert remote.count_tokens(text) in (exact, exact + 1)      # + the BOS where the server adds one
+    assert remote.count_tokens(text) < (len(text) + 2) // 3     # the estimate reads it higher
+
+
+def test_a_server_without_a_tokenizer_is_asked_once_and_then_estimated():
+    with scripted_server(lambda body: completion("hi")) as (url, seen):
+        m = OpenAIModel(url, model="m")
+        assert m.count_tokens("abcdef") == 2 and m.count_tokens("abcdefghi") == 3
+        assert seen["requests"] == 0     # the 404s are not chat requests
+
+
+def test_a_server_tokenizer_is_found_and_its_counts_remembered():
+    asked = []
+
+    def answer(body):
+        return completion("hi")
+
+    with scripted_server(answer, tokens=lambda body: asked.append(body) or {"tokens": [1] * 7}) as (url, seen):
+        m = OpenAIModel(url, model="m")
+        assert m.count_tokens("some words here") == 7 and m.count_tokens("some words here") == 7
+        assert asked == [{"model": "m", "content": "some words here"}]
 
 
 # -- the command line through the server ----------------------------------------------------------------
