@@ -36,6 +36,9 @@ PROBE_START = "1, 2, 3, 4, 5, 6,"
 # llama-cpp-python's server.
 TOKENIZERS = [("/tokenize", "content"), ("/tokenize", "prompt"), ("/extras/tokenize/count", "input")]
 COUNTS_KEPT = 4096         # texts whose server count is remembered (recall counts the same segments again)
+# Texts shorter than this are estimated: a request each would cost the chat a round trip per recalled segment
+# (a far server's latency many times over), and on short texts the estimate's error is a few tokens.
+SERVER_COUNT_FROM = 1000   # characters
 
 
 class _Refused(ServerError):
@@ -267,7 +270,7 @@ class OpenAIModel(Prioritized):
 
     # -- figures ------------------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
-        n = self._server_count(text)
+        n = self._server_count(text) if len(text) >= SERVER_COUNT_FROM else None
         return n if n is not None else _estimate(text)
 
     def _server_count(self, text: str) -> int | None:

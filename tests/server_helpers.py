@@ -109,8 +109,8 @@ def scripted_server(answer: Callable[[dict], dict], models=("m",), owned_by="lla
                     delay: float = 0.0, tokens: Callable[[dict], dict] | None = None) -> Iterator[tuple[str, dict]]:
     """An OpenAI-style server whose chat completions are `answer(request body)` (a reply, or (status, body))
     and, with `tokens`, whose /tokenize answers `tokens(body)` (llama-server's way); yields (base URL, counters:
-    'requests', 'in_flight', 'most_in_flight', 'bodies')."""
-    seen = {"requests": 0, "in_flight": 0, "most_in_flight": 0, "bodies": []}
+    'requests', 'in_flight', 'most_in_flight', 'bodies', 'not_found')."""
+    seen = {"requests": 0, "in_flight": 0, "most_in_flight": 0, "bodies": [], "not_found": 0}
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -133,6 +133,7 @@ def scripted_server(answer: Callable[[dict], dict], models=("m",), owned_by="lla
             if self.path == "/tokenize" and tokens is not None:
                 return self._send(tokens(body))
             if not self.path.endswith("/chat/completions"):     # a tokenizer, for one: not offered here
+                seen["not_found"] += 1
                 return self._send({"error": {"message": "Not Found"}}, 404)
             with lock:
                 seen["requests"] += 1

@@ -339,8 +339,8 @@ def test_token_counts_are_the_servers_own(remote):
 def test_a_server_without_a_tokenizer_is_asked_once_and_then_estimated():
     with scripted_server(lambda body: completion("hi")) as (url, seen):
         m = OpenAIModel(url, model="m")
-        assert m.count_tokens("abcdef") == 2 and m.count_tokens("abcdefghi") == 3
-        assert seen["requests"] == 0     # the 404s are not chat requests
+        assert m.count_tokens("a" * 1200) == 400 and m.count_tokens("b" * 1500) == 500
+        assert seen["requests"] == 0 and seen["not_found"] == 3     # each of the three ways tried once
 
 
 def test_a_server_tokenizer_is_found_and_its_counts_remembered():
@@ -349,10 +349,12 @@ def test_a_server_tokenizer_is_found_and_its_counts_remembered():
     def answer(body):
         return completion("hi")
 
+    long = "some words here " * 100
     with scripted_server(answer, tokens=lambda body: asked.append(body) or {"tokens": [1] * 7}) as (url, seen):
         m = OpenAIModel(url, model="m")
-        assert m.count_tokens("some words here") == 7 and m.count_tokens("some words here") == 7
-        assert asked == [{"model": "m", "content": "some words here"}]
+        assert m.count_tokens(long) == 7 and m.count_tokens(long) == 7
+        assert m.count_tokens("a short one") == 4        # estimated: no request for a few tokens
+        assert asked == [{"model": "m", "content": long}]
 
 
 # -- the command line through the server ----------------------------------------------------------------
