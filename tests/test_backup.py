@@ -277,3 +277,41 @@ def test_what_was_forgotten_is_in_no_export_and_no_backup(tmp_path, utc):  # noq
     for args in (("journal",), ("journal", "--format", "html"), ("journal", "--format", "json"),
                  ("transcripts",), ("transcripts", "--format", "jsonl")):
         assert "quillonby" not in run(db, "export", *args).lower(), args
+
+
+def test_values_come_back_exactly_across_chunks_with_bytes_and_full_precision_reals(tmp_path):
+    """SQLite writes the JSON lines in chunks: every row of a table longer than a chunk comes back once, in
+    order; a REAL keeps all its bits (SQLite's own JSON keeps 15 digits); a value that is bytes, which JSON
+    cannot hold, comes back as bytes; text with quotes, control characters and non-ASCII comes back as it was."""
+    from assistant.backup import _BATCH, restore_backup, write_backup
+
+    store = Store(tmp_path / "a.db")
+    n = 2 * _BATCH + 7
+    reals = [1 / 3, 2.0, 1e-300, 123456789.12345679, -0.1, 5e-324]
+    with store.db.conn:
+        sid = store.db.execute("INSERT INTO sessions (title, started_at, source) VALUES "
+                               "('t', '2026-01-01T00:00:00+00:00', 'chat')").lastrowid
+        store.db.conn.executemany(
+            "INSERT INTO turns (session_id, role, speaker, text, created_at, source, status) "
+            "VALUES (?, 'user', 'User', ?, '2026-01-01T00:00:00+00:00', 'chat', 'complete')",
+            [(sid, f'turn {i} "quoted"\n\ttab \x01 é 日本') for i in range(n)])
+        store.db.conn.executemany(
+            "INSERT INTO consolidation_runs (trigger, started_at, status, seconds) "
+            "VALUES ('t', '2026-01-01T00:00:00+00:00', 'done', ?)", [(r,) for r in reals])
+        store.db.execute("INSERT INTO meta (key, value) VALUES ('raw', ?)", [b"\x00\xffbytes"])
+    backup = tmp_path / "b.zip"
+    write_backup(store, backup)
+    before = {t: store.db.execute(f"SELECT * FROM [{t}] ORDER BY rowid").fetchall()
+              for t in ("sessions", "turns", "consolidation_runs")}
+    before["meta"] = store.db.execute("SELECT * FROM meta WHERE key = 'raw'").fetchall()
+    store.close()
+    new = Store(tmp_path / "b.db")
+    restore_backup(new, backup, clips_dir=tmp_path / "clips")
+    for t, rows in before.items():
+        got = new.db.execute(f"SELECT * FROM [{t}] ORDER BY rowid" if t != "meta" else
+                             "SELECT * FROM meta WHERE key = 'raw'").fetchall()
+        assert got == rows, t
+    assert len(before["turns"]) == n
+    assert [type(v) for (v,) in new.db.execute("SELECT seconds FROM consolidation_runs ORDER BY id")] == [float] * 6
+    assert new.db.execute("SELECT value FROM meta WHERE key = 'raw'").fetchone()[0] == b"\x00\xffbytes"
+    new.close()
