@@ -308,19 +308,76 @@ class _Reader:
         except KeyError:
             raise _corrupt(self.path, f"{name} is missing") from None
 
-    def rows(self, entry: dict) -> Iterator[list]:
+    def chunks(self, entry: dict) -> Iterator[list[bytes]]:
+        """The member's lines, up to _BATCH at a time; its checksum and row count are checked at its end."""
         h = hashlib.sha256()
-        n = 0
+        n, batch = 0, []
         try:
             with self._open(entry["file"]) as f:
                 for line in io.BufferedReader(f, 1 << 20):
                     h.update(line)
-                    n += 1
-                    yield json.loads(line)
-        except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
+                    batch.append(line)
+                    if len(batch) >= _BATCH:
+                        n += len(batch)
+                        yield batch
+                        batch = []
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
             raise _corrupt(self.path, f"{entry['file']}: {e}") from None
+        if batch:
+            n += len(batch)
+            yield batch
         if h.hexdigest() != entry.get("sha256") or n != entry.get("rows"):
             raise _corrupt(self.path, f"{entry['file']} does not match its checksum")
+
+    def rows(self, entry: dict) -> Iterator[list]:
+        for batch in self.chunks(entry):
+            for line in batch:
+                yield self.parse(entry, line)
+
+    def parse(self, entry: dict, line: bytes) -> list:
+        try:
+            return json.loads(line)
+        except ValueError as e:
+            raise _corrupt(self.path, f"{entry['file']}: {e}") from None
+
+    def json_chunks(self, conn, entry: dict, width: int) -> Iterator[tuple[str | None, list[bytes]]]:
+        """The member's lines a chunk at a time, each with the chunk as one JSON array for SQLite to read
+        (json_each), or None where Python must read it: a chunk holding bytes ({"$base64": ...}), a REAL
+        (SQLite's own reading of a decimal is not always the nearest double: 1e-300 came back 1 bit off), or
+        a row that is not a list of `width` values (Python names what is wrong)."""
+        check = ("SELECT json_valid(?1) AND NOT EXISTS (SELECT 1 FROM json_each(?1) WHERE "
+                 "json_type(value) != 'array' OR json_array_length(value) != ?2) AND NOT EXISTS "
+                 "(SELECT 1 FROM json_each(?1) r, json_each(r.value) v WHERE v.type = 'real')")
+        for batch in self.chunks(entry):
+            data = b"[" + b",".join(line.rstrip(b"\n") for line in batch) + b"]"
+            text = None
+            if b'{"$base64"' not in data:
+                text = data.decode("utf-8", "replace")
+                if not conn.execute(check, [text, width]).fetchone()[0]:
+                    text = None
+            yield text, batch
+
+    def parsed(self, entry: dict, batch: list[bytes], width: int, what: str) -> list[list]:
+        rows = [self.parse(entry, line) for line in batch]
+        for row in rows:
+            if not isinstance(row, list) or len(row) != width:
+                raise _corrupt(self.path, f"a row of {what} has {len(row) if isinstance(row, list) else 1} "
+                                          f"values for {width}")
+        return rows
+
+    def insert(self, conn, table: str, cols: list[str], entry: dict, fix=lambda v: v) -> None:
+        """The member's rows into `table`, SQLite reading each chunk itself where it can: parsing and binding
+        a row at a time in Python was most of a large memory's restore."""
+        names = ", ".join(c if c == "rowid" else f"[{c}]" for c in cols)
+        by_sql = (f"INSERT INTO {table} ({names}) SELECT {', '.join(f'value->>{i}' for i in range(len(cols)))} "
+                  "FROM json_each(?)")
+        by_row = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})"
+        for text, batch in self.json_chunks(conn, entry, len(cols)):
+            if text is not None:
+                conn.execute(by_sql, [text])
+            else:
+                rows = self.parsed(entry, batch, len(cols), table)
+                conn.executemany(by_row, [[fix(v) for v in row] for row in rows])
 
     def vectors(self, entry: dict, dim: int) -> Iterator[np.ndarray]:
         """The vectors file of `entry` in blocks of up to _BATCH vectors; its checksum is checked at its end."""
@@ -406,44 +463,16 @@ def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report
             if set(cols) - set(_columns(conn, table)):
                 raise _corrupt(path, f"the table {table} has columns this version does not have")
             tell(f"table {table}")
-            sql = (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
-                   f"VALUES ({', '.join('?' * len(cols))})")
-            batch = []
-            for row in r.rows(entry):
-                if len(row) != len(cols):
-                    raise _corrupt(path, f"a row of {table} has {len(row)} values for {len(cols)} columns")
-                batch.append([_uncell(v) for v in row])
-                if len(batch) >= _BATCH:
-                    conn.executemany(sql, batch)
-                    batch = []
-            conn.executemany(sql, batch)
+            r.insert(conn, f"[{table}]", cols, entry, _uncell)
             report.tables[table] = entry["rows"]
         for ix in manifest.get("indexes") or []:
             name = ix.get("name")
             if name not in INDEXES:
                 raise _corrupt(path, f"it names an index this version does not have: {name}")
             tell(f"index {name}")
-            conn.executemany(f"INSERT INTO fts_{name} (rowid, text, created_at, source, session_id) "
-                             "VALUES (?, ?, ?, ?, ?)", r.rows(ix["fts"]))
+            r.insert(conn, f"fts_{name}", ["rowid", "text", "created_at", "source", "session_id"], ix["fts"])
             v = ix["vectors"]
-            # block by block beside their ids: the vectors of a large memory are gigabytes
-            blocks = r.vectors(v, store.embedding_dim)
-            index = VectorIndex(store, name)
-            batch, block, i, j = [], np.empty((0, 0)), 0, 0
-            for meta in r.rows(v):
-                if j == len(block):
-                    block, j = next(blocks, None), 0
-                    if block is None:
-                        raise _corrupt(path, f"{v['data']} holds fewer vectors than {v['file']} lists")
-                batch.append((meta[0], block[j], meta[1], meta[2], meta[3]))
-                i, j = i + 1, j + 1
-                if len(batch) >= _BATCH:
-                    index.write(batch)
-                    batch = []
-            index.write(batch)
-            if j < len(block) or next(blocks, None) is not None:     # the end of `blocks` checks its sum
-                raise _corrupt(path, f"{v['data']} holds more vectors than {v['file']} lists")
-            report.vectors += i
+            report.vectors += _restore_vectors(r, conn, VectorIndex(store, name), v, store.embedding_dim)
         # The triggers queued every restored turn for embedding; those whose vectors came along are done.
         if "turns_to_index" in WORK_QUEUES and _has_table(conn, "turns_to_index"):
             conn.execute("DELETE FROM turns_to_index WHERE turn_id IN (SELECT id FROM vectors_turn_rowids)"
@@ -465,6 +494,30 @@ def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report
         conn.execute("PRAGMA foreign_keys=ON")
     report.settings = _restore_settings(r, manifest, settings_file)
     return report
+
+
+def _restore_vectors(r: _Reader, conn, index: VectorIndex, v: dict, dim: int) -> int:
+    """The vectors of one index, block by block beside their ids (a large memory's vectors are gigabytes);
+    the number restored."""
+    blocks = r.vectors(v, dim)
+    held = np.empty((0, dim), np.float32)
+    n = 0
+    for text, batch in r.json_chunks(conn, v, 4):
+        while len(held) < len(batch):
+            more = next(blocks, None)
+            if more is None:
+                raise _corrupt(r.path, f"{v['data']} holds fewer vectors than {v['file']} lists")
+            held = np.concatenate([held, more]) if len(held) else more
+        block, held = held[:len(batch)], held[len(batch):]
+        if text is not None:
+            index.write_new(text, block)
+        else:
+            index.write([(m[0], vec, m[1], m[2], m[3]) for m, vec in
+                         zip(r.parsed(v, batch, 4, v["file"]), block)])
+        n += len(batch)
+    if len(held) or next(blocks, None) is not None:     # the end of `blocks` checks its sum
+        raise _corrupt(r.path, f"{v['data']} holds more vectors than {v['file']} lists")
+    return n
 
 
 def _restore_audio(conn, r: _Reader, manifest: dict, clips_dir: Path, written: list[Path], report: Report) -> None:
