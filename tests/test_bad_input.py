@@ -265,6 +265,22 @@ def test_a_full_disk_during_an_import(small_disk, tmp_path):
     assert Store(db).integrity_ok()
 
 
+def test_a_full_disk_during_a_backup(small_disk, tmp_path):
+    """The ZIP is written by a thread of its own: the disk filling under it is still one sentence, and no
+    half-written backup is left."""
+    db = tmp_path / "a.db"
+    s = Store(db)
+    sid = s.new_session("Notes")
+    for i in range(2000):      # random hex: the ZIP (text and its full-text index, deflated) outgrows the disk
+        s.add_turn(sid, "user", f"note {i} " + os.urandom(2000).hex())
+    s.close()
+    before = snapshot(db)
+    line = one_sentence(invoke(db, "export", "backup", str(small_disk / "memory.zip")))
+    assert "No backup was left half written" in line and ("space" in line or "full" in line)
+    assert list(small_disk.iterdir()) == []
+    assert snapshot(db) == before
+
+
 def test_a_full_disk_when_a_message_is_stored(small_disk):
     db = full_disk_memory(small_disk)
     before = snapshot(db)
