@@ -511,6 +511,7 @@ def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report
     known = set(memory_tables(conn))
     written: list[Path] = []
     conn.execute("PRAGMA foreign_keys=OFF")      # children go in before their parents (see below)
+    undo = _bulk_mode(conn)
     try:
         conn.execute("BEGIN IMMEDIATE")
         # Children first: the triggers that keep a session's turn count run on a session not there yet
@@ -552,8 +553,31 @@ def _restore(store, path, z, manifest, clips_dir, settings_file, tell) -> Report
         raise
     finally:
         conn.execute("PRAGMA foreign_keys=ON")
+        undo()
     report.settings = _restore_settings(r, manifest, settings_file)
     return report
+
+
+def _bulk_mode(conn) -> Callable[[], None]:
+    """Settings for writing a whole memory into a new database; returns what puts them back. A rollback
+    journal instead of the write-ahead log: a new database's pages are then written once, where the log
+    wrote them twice (the log, then the checkpoint) and grew past the database's size as pages left the
+    cache and came back; and a cache of 256 MB instead of 2 MB for the indexes' B-trees. The journal stays
+    as it is where another connection holds the database (SQLite refuses the change)."""
+    from sqlite_utils.utils import sqlite3      # the module the store's connection comes from
+
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size=-262144")
+    try:
+        mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    except sqlite3.OperationalError:
+        mode = "wal"
+
+    def undo() -> None:
+        conn.execute(f"PRAGMA cache_size={int(cache)}")
+        if mode == "delete":
+            conn.execute("PRAGMA journal_mode=WAL")
+    return undo
 
 
 def _restore_vectors(r: _Reader, conn, index: VectorIndex, v: dict, dim: int) -> int:
