@@ -53,7 +53,7 @@ CAN_YOU_FORGET = re.compile(rf"^(?:can|could|will|would|do)\s+you\s+(?:ever\s+|r
 HOW_TO_FORGET = ("Yes, when you ask me to: /forget followed by words forgets every turn that holds them (\"forget "
                  "...\" in words works too), /forget memory ID one memory, /forget session ID a whole conversation. "
                  "I show what would go and ask first. F3 (memory) and ctrl+s then d (a conversation) forget too.")
-NOTHING_HINT = "Try fewer or other words, or find it first with `assistant memory search` (F3 in the chat app)."
+NOTHING_HINT = "Try fewer or other words, or find it first in the memory screen (F3)."
 
 # what `/forget` takes besides words: "memory 12", "session 3"
 BY_ID = re.compile(r"^(memory|session)\s+(\d+)$", re.I)
@@ -62,7 +62,7 @@ BY_ID = re.compile(r"^(memory|session)\s+(\d+)$", re.I)
 COMMAND = re.compile(r"^/([a-z]+|\?)[:,.!?]*(?=\s|$)\s*(.*)$", re.I | re.S)
 # a message that begins with a request to forget: "forget ...", "please forget ...", "can you forget ..."
 ASKED_TO_FORGET = re.compile(
-    r"^(?:please[,\s]+)?(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?forget\s+(.+?)"
+    r"^(?P<asked>please[,\s]+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?(?:please\s+)?forget\s+(.+?)"
     r"(?:,?\s+please)?[\s.!?]*$", re.I | re.S)
 # what follows "forget" that names nothing: "forget it", "forget that, ...", "forget everything.", and the
 # general words of a question about forgetting ("Can you forget things?", "... something I said?")
@@ -112,7 +112,8 @@ class ChatCommands:
             return _reply(session_id, HOW_TO_FORGET)
         if not m:
             asked = ASKED_TO_FORGET.match(said)
-            return self._forget_in_words(assistant, session_id, asked.group(1)) if asked else None
+            return self._forget_in_words(assistant, session_id, asked.group(2), bool(asked.group("asked"))) \
+                if asked else None
         command, rest = m.group(1).lower(), m.group(2).strip()
         if command == "remember":
             if not rest:
@@ -160,9 +161,11 @@ class ChatCommands:
             return _reply(session_id, plan.describe() + ("" if BY_ID.match(rest) else " " + NOTHING_HINT))
         return self._ask(session_id, plan)
 
-    def _forget_in_words(self, assistant, session_id, rest: str) -> PreparedTurn | None:
+    def _forget_in_words(self, assistant, session_id, rest: str, asked: bool) -> PreparedTurn | None:
         """A message that begins with a request to forget: the /forget question when something matches, else
-        None (the message is chat: "Forget it, let's talk about dinner")."""
+        None (the message is chat: "Forget it, let's talk about dinner"). A request made to the assistant
+        ("can you forget ...", "please forget ...") that matches nothing is answered so, by the app: the model
+        answered "Sure, I can forget that" and nothing was forgotten."""
         topic = _topic(rest)
         if VAGUE.match(topic) or not [w for w in re.findall(r"[\w']+", topic.lower()) if w not in STOPWORDS]:
             return None
@@ -170,15 +173,27 @@ class ChatCommands:
             plan = self._plan(assistant, session_id, rest)
         except (MemoryError_, ValueError):
             return None
-        return None if plan.empty else self._ask(session_id, plan)
+        if plan.empty:
+            return _reply(session_id, f"{plan.describe()} {NOTHING_HINT}") if asked else None
+        return self._ask(session_id, plan)
+
+
+# the words that lead to what to forget: "that ...", "everything about ...", "what I said about ..."
+_LEAD = re.compile(r"^(?:that|about|(?:everything|anything|all)\s+(?:about|on|with)|(?:what|everything|anything|all|"
+                   r"the things?)\s+I(?:'ve|\s+have)?\s+(?:said|say|told you|tell you|mentioned|wrote)\s+"
+                   r"(?:about|on|regarding))\s+", re.I)
+# general words after it that name nothing: "the night shift thing"
+_TAIL = re.compile(r"\s+(?:thing|things|stuff|business)$", re.I)
 
 
 def _topic(rest: str) -> str:
-    """What to forget, without the words that lead to it: "that my friend Sam has cats" -> "my friend Sam has
-    cats", "everything about Daniel" -> "Daniel" (a leading "the" or "my" is left to memory.forget), and
-    without quotes."""
+    """What to forget, without the words that lead to it or trail after it: "that my friend Sam has cats" ->
+    "my friend Sam has cats", "everything about Daniel" -> "Daniel", "what I said about my sister" -> "my
+    sister", "the night shift thing" -> "the night shift" (a leading "the" or "my" is left to memory.forget),
+    and without quotes."""
+    rest = rest.strip()
     while True:
-        shorter = re.sub(r"^(?:that|about|(?:everything|anything|all)\s+(?:about|on|with))\s+", "", rest, flags=re.I)
+        shorter = _TAIL.sub("", _LEAD.sub("", rest))
         if shorter == rest:
             return rest.strip("\"'“”")
         rest = shorter

@@ -78,7 +78,7 @@ def test_forget_with_nothing_to_forget_and_bad_ids(store):
     sid = a.new_session()
     nothing = a.answer(sid, "/forget zebras").text
     assert nothing.startswith("Nothing matches, so there is nothing to forget. Try fewer or other words")
-    assert "`assistant memory search`" in nothing and "F3" in nothing
+    assert "memory screen (F3)" in nothing
     assert "There is no memory 42" in a.answer(sid, "/forget memory 42").text
     assert a.answer(sid, "/forget").text.startswith("Say what to forget")
     assert a.answer(sid, "yes").text == "Sure."      # no question was waiting
@@ -195,7 +195,7 @@ def test_a_forget_request_in_words_asks_like_the_command(store, said):
 
 @pytest.mark.parametrize("said", [
     "Forget it, let's talk about dinner",
-    "Please forget the zebras.",
+    "Forget the zebras.",
     "Don't forget to buy milk",
     "forget it",
 ])
@@ -210,6 +210,43 @@ def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
     assert ans.text == "Sure." and len(llm.prompts) == 1
     assert [t.text for t in store.turns(sid)] == [said, "Sure."]
     assert a.answer(sid, "yes").text == "Sure."          # no question was waiting
+
+
+@pytest.mark.parametrize("said", [
+    "Please forget the zebras.",
+    "can you forget what I said about the zebras?",
+    "Could you please forget the zebra thing",
+])
+def test_a_forget_request_made_to_the_assistant_that_matches_nothing_is_answered_by_the_app(store, said):
+    """Not sent to the model, which answered "Sure, I can forget that" when nothing was forgotten."""
+    llm = FakeLLM(replies=["Sure, I can forget that."])
+    a = make(store, llm)
+    old = store.new_session()
+    store.add_turn(old, "user", "Let's talk about dinner later")
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    sid = a.new_session()
+    ans = a.answer(sid, said)
+    assert ans.text.startswith("Nothing matches, so there is nothing to forget.") and llm.prompts == []
+    assert ans.forget_plan is None or ans.forget_plan.empty
+    assert store.count("turns") == 1
+
+
+@pytest.mark.parametrize("said", [
+    "can you forget what I said about my friend Sam",
+    "please forget everything I told you about my friend Sam",
+    "forget the my friend Sam thing",
+])
+def test_what_i_said_about_and_a_trailing_thing_are_not_part_of_what_to_forget(store, said):
+    a = make(store, FakeLLM(replies=["Chat."]))
+    old = store.new_session()
+    store.add_turn(old, "user", "My friend Sam has two cats")
+    store.add_turn(old, "user", "the weather is nice")
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    sid = a.new_session()
+    ask = a.answer(sid, said)
+    assert ask.text.startswith("This forgets 1 turn") and "My friend Sam has two cats" in ask.text
+    assert a.answer(sid, "yes").text.startswith("Forgot 1 turn")
+    assert [t.text for t in store.turns(old)] == ["the weather is nice"]
 
 
 @pytest.mark.parametrize("said", ["Can you forget things?", "could you forget stuff", "Can you forget anything?",
