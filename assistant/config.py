@@ -81,6 +81,9 @@ class Config:
         setattr(self, key, value)
         if not rule.ok(value, self):
             setattr(self, key, old)
+            if key == "engine" and value == "openai":   # allowed, only not yet: "cannot be openai: use ... openai"
+                raise ConfigError("engine cannot be openai before base_url is set: set the server's address first "
+                                  "(`assistant config set base_url http://HOST:PORT/v1`), then the engine.")
             raise ConfigError(f"{key} cannot be {raw}: use {rule.allowed(self)}.")
         for other in self.keys():   # a key another key is measured against (n_ctx) must keep it valid
             r = RULES[other]
