@@ -283,3 +283,16 @@ def test_a_command_typed_without_its_group_names_where_it_is(db, args, meant):
     line = refused(r, "No such command")
     assert r.exit_code == 2 and digest(db) == before
     assert (f"Did you mean {meant}?" in line) if meant else "Did you mean" not in line
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["import", "backup", "--db", "new.db", "b.zip"], "assistant --db PATH import backup ..."),
+    (["ask", "--model", "qwen", "hi"], "assistant --model NAME ask ..."),
+    (["memory", "search", "--incognito", "dog"], "assistant --incognito memory search ..."),
+])
+def test_an_option_of_the_app_given_after_the_command_says_where_it_goes(args, hint):
+    r = invoke(*args)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and errors[0].endswith(hint) and "goes before the command" in errors[0]
+    assert "Did you mean" not in r.output and errors[0].count("goes before") == 1

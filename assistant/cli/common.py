@@ -166,6 +166,16 @@ class AppGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as e:
+            # `assistant import backup --db NEW.db FILE`: the option exists, only before the command
+            value = {"--db": " PATH", "--model": " NAME"}.get(e.option_name)
+            if (value is not None or e.option_name == "--incognito") and e.ctx is not None and e.ctx.parent \
+                    and "goes before the command" not in e.message:      # said once, at the innermost group
+                sub = e.ctx.command_path.split(" ", 1)[1]
+                e.message = (f"{e.message.rstrip('.')}: {e.option_name} goes before the command, right after "
+                             f"`assistant`: assistant {e.option_name}{value or ''} {sub} ...")
+                e.possibilities = []      # not "Did you mean '--help'?"
+            raise
         except USER_ERRORS as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(1)
