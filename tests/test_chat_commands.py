@@ -169,6 +169,17 @@ def test_after_a_forget_the_prompt_keeps_the_running_memory_made_before_it(store
 
 
 # -- forgetting asked for in words, /help and unknown commands ---------------------------------------------
+def with_past(store, llm, *said):
+    """An assistant over a memory where an earlier conversation holds the user's `said`, indexed; the
+    assistant, that conversation and a new one."""
+    a = make(store, llm)
+    old = store.new_session()
+    for text in said:
+        store.add_turn(old, "user", text)
+    TurnIndex(store, FakeEmbedder()).index_pending()
+    return a, old, a.new_session()
+
+
 @pytest.mark.parametrize("said", [
     "Please forget that my friend Sam has cats.",
     "forget that my friend Sam has cats",
@@ -178,12 +189,8 @@ def test_after_a_forget_the_prompt_keeps_the_running_memory_made_before_it(store
 ])
 def test_a_forget_request_in_words_asks_like_the_command(store, said):
     llm = FakeLLM(replies=["I'm sorry to hear that."])
-    a = make(store, llm)
-    old = store.new_session()
-    store.add_turn(old, "user", "My friend Sam has two cats")
-    store.add_turn(old, "user", "the weather is nice")
-    TurnIndex(store, FakeEmbedder()).index_pending()     # "Sam has cats" finds "Sam has two cats"
-    sid = a.new_session()
+    # "Sam has cats" finds "Sam has two cats"
+    a, old, sid = with_past(store, llm, "My friend Sam has two cats", "the weather is nice")
     ask = a.answer(sid, said)
     assert ask.text.startswith("This forgets 1 turn") and "- you: “My friend Sam has two cats”" in ask.text
     assert ask.text.endswith("Answer yes or no.") and ask.turn_id is None
@@ -201,11 +208,7 @@ def test_a_forget_request_in_words_asks_like_the_command(store, said):
 ])
 def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
     llm = FakeLLM(replies=["Sure."])
-    a = make(store, llm)
-    old = store.new_session()
-    store.add_turn(old, "user", "Let's talk about dinner later, and I have to buy milk")
-    TurnIndex(store, FakeEmbedder()).index_pending()
-    sid = a.new_session()
+    a, _, sid = with_past(store, llm, "Let's talk about dinner later, and I have to buy milk")
     ans = a.answer(sid, said)
     assert ans.text == "Sure." and len(llm.prompts) == 1
     assert [t.text for t in store.turns(sid)] == [said, "Sure."]
@@ -220,11 +223,7 @@ def test_a_forget_request_in_words_that_matches_nothing_is_chat(store, said):
 def test_a_forget_request_made_to_the_assistant_that_matches_nothing_is_answered_by_the_app(store, said):
     """Not sent to the model, which answered "Sure, I can forget that" when nothing was forgotten."""
     llm = FakeLLM(replies=["Sure, I can forget that."])
-    a = make(store, llm)
-    old = store.new_session()
-    store.add_turn(old, "user", "Let's talk about dinner later")
-    TurnIndex(store, FakeEmbedder()).index_pending()
-    sid = a.new_session()
+    a, _, sid = with_past(store, llm, "Let's talk about dinner later")
     ans = a.answer(sid, said)
     assert ans.text.startswith("Nothing matches, so there is nothing to forget.") and llm.prompts == []
     assert ans.forget_plan is None or ans.forget_plan.empty
@@ -237,12 +236,7 @@ def test_a_forget_request_made_to_the_assistant_that_matches_nothing_is_answered
     "forget the my friend Sam thing",
 ])
 def test_what_i_said_about_and_a_trailing_thing_are_not_part_of_what_to_forget(store, said):
-    a = make(store, FakeLLM(replies=["Chat."]))
-    old = store.new_session()
-    store.add_turn(old, "user", "My friend Sam has two cats")
-    store.add_turn(old, "user", "the weather is nice")
-    TurnIndex(store, FakeEmbedder()).index_pending()
-    sid = a.new_session()
+    a, old, sid = with_past(store, FakeLLM(replies=["Chat."]), "My friend Sam has two cats", "the weather is nice")
     ask = a.answer(sid, said)
     assert ask.text.startswith("This forgets 1 turn") and "My friend Sam has two cats" in ask.text
     assert a.answer(sid, "yes").text.startswith("Forgot 1 turn")
