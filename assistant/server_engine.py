@@ -100,7 +100,6 @@ class OpenAIModel(Prioritized):
         self.n_ctx = n_ctx
         self.temperature = temperature
         self.name = model or self._host
-        self.device = f"server {self._host}"    # what the status bar shows instead of CPU or GPU layers
         self.last_stats = GenerationStats()
         self.last_background_stats = GenerationStats()
         self.last_timings: dict = {}     # the server's own figures of the last answer, where it sends them
@@ -114,6 +113,12 @@ class OpenAIModel(Prioritized):
         self._tokenizer: tuple[str, str] | None = None   # (path, body key) of the server's token count, once found
         self._tokenize_tried = False
         self._counts: dict[str, int] = {}
+
+    @property
+    def device(self) -> str:
+        """What the status bar shows instead of CPU or GPU layers: where the model runs (the host alone where
+        the model's name is not known yet, since the name then is the host)."""
+        return "server" if self.name == self._host else f"server {self._host}"
 
     @classmethod
     def from_config(cls, cfg) -> "OpenAIModel":

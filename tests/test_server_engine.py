@@ -479,6 +479,9 @@ async def test_a_server_that_is_down_is_said_when_the_chat_opens(tmp_path):
         (said,) = notifications(app, "warning")
         assert said.startswith("Cannot reach the model server at http://127.0.0.1:")
         assert said.endswith("Your messages are kept meanwhile.")
+        status = app.screen.query_one("#status").render().plain
+        assert "server not reachable" in status and "ready" not in status
+        assert status.count("127.0.0.1") == 1          # the host once: as the name, not again as the device
     a.close()
 
 

@@ -118,13 +118,15 @@ class AssistantApp(App):
             self._to_chat(ChatScreen.ModelFailed(e))
             return
         check = getattr(model, "check", None)    # a model server: asked now which model it serves, and
-        if callable(check):                      # a server that is down is said at once, not at the first answer
+        state = "ready"                          # a server that is down is said at once, not at the first answer
+        if callable(check):
             try:
                 check()
             except Exception as e:               # messages are still kept; each answer asks the server again
+                state = "server not reachable"
                 self.call_from_thread(self.notify, f"{e} Your messages are kept meanwhile.",
                                       title="Model server", severity="warning", timeout=15)
-        self._to_chat(ChatScreen.ModelLoaded(model))
+        self._to_chat(ChatScreen.ModelLoaded(model, state))
 
     def _progress(self, done: int, total: int) -> None:
         percent = int(done * 100 / total) if total else 0

@@ -75,8 +75,9 @@ class ChatScreen(HelpAndQuitFirst, Screen):
         """The Assistant is built (the database is open); the model may still be loading."""
 
     class ModelLoaded(Message):
-        def __init__(self, model) -> None:
+        def __init__(self, model, state: str = "ready") -> None:
             self.model = model
+            self.state = state         # what the status says until the first answer ("server not reachable")
             super().__init__()
 
     class ModelFailed(Message):
@@ -164,7 +165,7 @@ class ChatScreen(HelpAndQuitFirst, Screen):
         self.status.model_name = getattr(event.model, "name", "") or self.model_name
         self.status.device = device_text(event.model)
         self.status.error = False
-        self.status.state = "answering…" if self.answering else "ready"
+        self.status.state = "answering…" if self.answering else event.state
         reply = self.reply
         if self.answering and reply is not None and reply.state_text == "waiting for model…":
             reply.set_state("recalling memories…")
