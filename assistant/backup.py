@@ -389,11 +389,6 @@ class _Reader:
         if h.hexdigest() != entry.get("sha256") or n != entry.get("rows"):
             raise _corrupt(self.path, f"{entry['file']} does not match its checksum")
 
-    def rows(self, entry: dict) -> Iterator[list]:
-        for batch in self.chunks(entry):
-            for line in batch:
-                yield self.parse(entry, line)
-
     def parse(self, entry: dict, line: bytes) -> list:
         try:
             return json.loads(line)

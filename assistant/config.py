@@ -81,10 +81,7 @@ class Config:
         setattr(self, key, value)
         if not rule.ok(value, self):
             setattr(self, key, old)
-            if key == "engine" and value == "openai":   # allowed, only not yet: "cannot be openai: use ... openai"
-                raise ConfigError("engine cannot be openai before base_url is set: set the server's address first "
-                                  "(`assistant config set base_url http://HOST:PORT/v1`), then the engine.")
-            raise ConfigError(f"{key} cannot be {raw}: use {rule.allowed(self)}.")
+            raise ConfigError(rule.not_yet(value, self) or f"{key} cannot be {raw}: use {rule.allowed(self)}.")
         for other in self.keys():   # a key another key is measured against (n_ctx) must keep it valid
             r = RULES[other]
             if other != key and not r.ok(getattr(self, other), self):
@@ -119,6 +116,8 @@ class Rule:
     ok: Callable[[object, Config], bool]           # is the (typed) value allowed, given the other settings
     allowed: Callable[[Config], str]               # what is allowed, to follow "use"
     from_toml: Callable[[object], object]          # a value read from the file -> typed value (ValueError)
+    # why a value that is allowed is not allowed yet, given the other settings (None: the usual sentence)
+    not_yet: Callable[[object, Config], str | None] = lambda v, c: None
 
     def allowed_with(self, cfg: Config, key: str, value) -> str:
         return self.allowed(dataclasses.replace(cfg, **{key: value}))
@@ -313,7 +312,10 @@ RULES: dict[str, Rule] = {
     "engine": Rule(parse=str, from_toml=_toml_type(str),
                    ok=lambda v, c: v == "local" or (v == "openai" and bool(c.base_url)),
                    allowed=lambda c: '"local" (llama.cpp in this process) or "openai" (a model server; set '
-                                     'base_url first)'),
+                                     'base_url first)',
+                   not_yet=lambda v, c: None if v != "openai" or c.base_url else (
+                       "engine cannot be openai before base_url is set: set the server's address first "
+                       "(`assistant config set base_url http://HOST:PORT/v1`), then the engine.")),
     "base_url": Rule(parse=_parse_url, ok=_url_ok, from_toml=_toml_type(str),
                      allowed=lambda c: "the http:// or https:// address of an OpenAI-compatible API, e.g. "
                                        "http://127.0.0.1:8080/v1" + (" (the openai engine needs one)"

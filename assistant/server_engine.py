@@ -110,8 +110,8 @@ class OpenAIModel(Prioritized):
         self._format = JSON_SCHEMA
         self._logprobs: bool | None = None   # whether the label choice through logprobs works here
         self._stream_usage = True            # whether a streamed answer may ask for its token counts
-        self._tokenizer: tuple[str, str] | None = None   # (path, body key) of the server's token count, once found
-        self._tokenize_tried = False
+        # (path, body key) of the server's token count once found; False once none was; None before asking
+        self._tokenizer: tuple[str, str] | bool | None = None
         self._counts: dict[str, int] = {}
 
     @property
@@ -282,7 +282,7 @@ class OpenAIModel(Prioritized):
         """The server's own count, where it has a tokenizer endpoint: with the estimate alone a long message
         was cut to fit a context it fitted
         (2,460 tokens read as 5,300)."""
-        if self._tokenize_tried and self._tokenizer is None:
+        if self._tokenizer is False:
             return None
         if text in self._counts:
             return self._counts[text]
@@ -301,13 +301,13 @@ class OpenAIModel(Prioritized):
             n = data.get("count") if isinstance(data.get("count"), int) else (
                 len(data["tokens"]) if isinstance(data.get("tokens"), list) else None)
             if n is not None:
-                self._tokenizer, self._tokenize_tried = (path, key), True
+                self._tokenizer = (path, key)
                 if len(self._counts) >= COUNTS_KEPT:
                     self._counts.clear()
                 self._counts[text] = n
                 return n
         if self._tokenizer is None:  # no way found; one that worked before is kept through a failure
-            self._tokenize_tried = True
+            self._tokenizer = False
         return None
 
     def prompt_tokens(self, messages: list[dict]) -> int:

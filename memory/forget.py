@@ -175,10 +175,7 @@ def plan_forget(store: Store, *, segment_id: int | None = None, session_id: int 
     else:
         where, params = time_sql(since, until)
         turn_ids = [r[0] for r in db.execute(f"SELECT id FROM turns WHERE {' AND '.join(where)}", params)]
-    turn_ids = _with_corrections(store, turn_ids)
-    answers = _answers_built_on(store, turn_ids)
-    questions = _questions_about(store, sorted(set(turn_ids) | set(answers)))
-    turn_ids = sorted(set(turn_ids) | set(answers) | set(questions))
+    turn_ids, answers, questions = _with_what_goes_along(store, turn_ids)
     sessions = _sessions_of(store, turn_ids) | set(whole)
     # sessions left with no turn at all go too (a time range that holds a whole conversation)
     left = _remaining(store, sessions, turn_ids)
@@ -254,6 +251,15 @@ def _chunks(xs: Sequence, n: int = CHUNK) -> Iterable[list]:
 
 def _marks(xs: Sequence) -> str:
     return ",".join("?" * len(xs))
+
+
+def _with_what_goes_along(store: Store, turn_ids: list[int]) -> tuple[list[int], list[int], list[int]]:
+    """The turns with their corrections, the answers built on them and the questions about them: (all of
+    them, the answers, the questions)."""
+    turn_ids = _with_corrections(store, turn_ids)
+    answers = _answers_built_on(store, turn_ids)
+    questions = _questions_about(store, sorted(set(turn_ids) | set(answers)))
+    return sorted(set(turn_ids) | set(answers) | set(questions)), answers, questions
 
 
 def _with_corrections(store: Store, turn_ids: list[int]) -> list[int]:
@@ -445,9 +451,7 @@ def forget(store: Store, plan: ForgetPlan) -> ForgetPlan:
     paths: list[str] = []
     with store.write():
         # what the plan named, and what was derived from it since (a consolidation in between)
-        turn_ids = _with_corrections(store, plan.turn_ids)
-        turn_ids = sorted(set(turn_ids) | set(_answers_built_on(store, turn_ids)))
-        turn_ids = sorted(set(turn_ids) | set(_questions_about(store, turn_ids)))
+        turn_ids, _, _ = _with_what_goes_along(store, plan.turn_ids)
         segment_ids = sorted(set(plan.segment_ids) | set(_segments_of(store, turn_ids, plan.session_ids)))
         clip_ids = sorted(set(plan.clip_ids) | set(_clips_of(store, turn_ids, plan.session_ids)))
         sessions = _sessions_of(store, turn_ids) | set(plan.session_ids)

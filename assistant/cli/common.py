@@ -168,12 +168,14 @@ class AppGroup(click.Group):
             return super().invoke(ctx)
         except click.NoSuchOption as e:
             # `assistant import backup --db NEW.db FILE`: the option exists, only before the command
-            value = {"--db": " PATH", "--model": " NAME"}.get(e.option_name)
-            if (value is not None or e.option_name == "--incognito") and e.ctx is not None and e.ctx.parent \
-                    and "goes before the command" not in e.message:      # said once, at the innermost group
+            app = e.ctx.find_root().command if e.ctx is not None else None
+            option = next((p for p in app.params if e.option_name in p.opts and not p.is_eager), None) \
+                if app is not None and e.ctx.parent else None
+            if option is not None and "goes before the command" not in e.message:   # said once, innermost
+                value = "" if option.is_flag else f" {option.metavar.split('|')[0]}"    # NAME|PATH: NAME
                 sub = e.ctx.command_path.split(" ", 1)[1]
                 e.message = (f"{e.message.rstrip('.')}: {e.option_name} goes before the command, right after "
-                             f"`assistant`: assistant {e.option_name}{value or ''} {sub} ...")
+                             f"`assistant`: assistant {e.option_name}{value} {sub} ...")
                 e.possibilities = []      # not "Did you mean '--help'?"
             raise
         except USER_ERRORS as e:
